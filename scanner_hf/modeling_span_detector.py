@@ -1,0 +1,212 @@
+"""SCANNER stage 1: the span-candidate detector (an encoder with an untyped B/I/O token classifier).
+
+>>> from scanner_hf import ScannerSpanDetector
+>>> detector = ScannerSpanDetector.from_encoder("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+>>> spans = detector.predict_spans(["Steve Kerr praises the Warriors"], tokenizer)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
+from transformers.loss.loss_utils import ForTokenClassification
+from transformers.utils import ModelOutput
+
+from .configuration import ScannerSpanDetectorConfig
+from .tokenization import Word, split_words, subword_counts, word_windows, words_from_tokens
+
+
+def build_encoder(encoder_config: PreTrainedConfig, pretrained: str | None = None) -> PreTrainedModel:
+    """The bare encoder for ``encoder_config`` (random, or from ``pretrained``), without a pooler
+    where the architecture has one: an unused pooler would hold parameters that get no gradient."""
+    encoder_class = MODEL_MAPPING[type(encoder_config)]
+    kwargs = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(encoder_class.__init__).parameters else {}
+    if pretrained is None:
+        return AutoModel.from_config(encoder_config, **kwargs)
+    return AutoModel.from_pretrained(pretrained, config=encoder_config, **kwargs)
+
+
+@dataclass
+class ScannerSpanDetectorOutput(ModelOutput):
+    """Output of :class:`ScannerSpanDetector`.
+
+    Args:
+        loss: token-level cross-entropy over B/I/O (first sub-words only), when labels are given.
+        logits: ``(batch, sequence, 3)`` scores of ``O``, ``B``, ``I``.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class DetectedSpan:
+    """A candidate span: word range ``[start_word, end_word)``, character offsets and a score."""
+
+    start_word: int
+    end_word: int
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+class ScannerSpanDetector(PreTrainedModel):
+    """Any ``AutoModel`` encoder plus a linear B/I/O head (the paper's stage 1)."""
+
+    config_class = ScannerSpanDetectorConfig
+    config: ScannerSpanDetectorConfig
+    base_model_prefix = "encoder"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+
+    def __init__(self, config: ScannerSpanDetectorConfig):
+        super().__init__(config)
+        self.encoder = build_encoder(config.encoder_config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.encoder_config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @classmethod
+    def from_encoder(cls, encoder_name_or_path: str, **config_kwargs) -> ScannerSpanDetector:
+        """A new detector whose encoder starts from pretrained weights (Hub id or folder)."""
+        from .backbones import resolve_backbone
+
+        source = resolve_backbone(encoder_name_or_path)
+        config = cls.config_class(encoder_config=AutoConfig.from_pretrained(source), **config_kwargs)
+        model = cls(config)
+        model.encoder = build_encoder(config.encoder_config, pretrained=source)
+        return model
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.encoder.set_input_embeddings(value)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        num_items_in_batch: torch.Tensor | int | None = None,
+        **kwargs,
+    ) -> ScannerSpanDetectorOutput:
+        """``num_items_in_batch`` (passed by the Trainer) makes the loss a sum over that many labelled
+        tokens, which keeps gradient accumulation exact."""
+        encoder_inputs = {"attention_mask": attention_mask, "inputs_embeds": inputs_embeds, **kwargs}
+        if token_type_ids is not None:
+            encoder_inputs["token_type_ids"] = token_type_ids
+        outputs = self.encoder(input_ids, return_dict=True, **encoder_inputs)
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = ForTokenClassification(logits, labels, self.config, num_items_in_batch=num_items_in_batch)
+        return ScannerSpanDetectorOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+    @torch.no_grad()
+    def predict_word_probabilities(
+        self,
+        sentences: Sequence[Sequence[str]],
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        window_overlap: int = 16,
+    ) -> list[torch.Tensor]:
+        """``(n_words, 3)`` B/I/O probabilities per word-split sentence.
+
+        Sentences longer than the encoder are cut into overlapping word windows; each word takes its
+        probabilities from the window in which it stands farthest from an edge.
+        """
+        max_length = max_length or min(tokenizer.model_max_length, self.config.encoder_config.max_position_embeddings)
+        budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+        pieces: list[tuple[int, int, int]] = []  # (sentence, start word, end word)
+        for index, words in enumerate(sentences):
+            if words:
+                pieces += [(index, s, e) for s, e in word_windows(subword_counts(tokenizer, words), budget, window_overlap)]
+        results = [torch.zeros(len(words), 3) for words in sentences]
+        best_margin = [torch.full((len(words),), -1) for words in sentences]
+        was_training = self.training
+        self.eval()
+        try:
+            for offset in range(0, len(pieces), batch_size):
+                batch = pieces[offset : offset + batch_size]
+                encoded = tokenizer(
+                    [list(sentences[i][s:e]) for i, s, e in batch],
+                    is_split_into_words=True,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(self.device)
+                probabilities = self(**encoded).logits.softmax(-1).float().cpu()
+                for row, (index, start, end) in enumerate(batch):
+                    word_ids = encoded.word_ids(row)
+                    for position, word_id in enumerate(word_ids):
+                        if word_id is None or (position > 0 and word_ids[position - 1] == word_id):
+                            continue
+                        word = start + word_id
+                        margin = min(word - start, end - 1 - word) if (start > 0 or end < len(sentences[index])) else 0
+                        if margin > best_margin[index][word]:
+                            best_margin[index][word] = margin
+                            results[index][word] = probabilities[row, position]
+        finally:
+            self.train(was_training)
+        return results
+
+    def predict_spans(
+        self,
+        inputs: Sequence[str] | Sequence[Sequence[str]],
+        tokenizer: PreTrainedTokenizerBase,
+        **kwargs,
+    ) -> list[list[DetectedSpan]]:
+        """Candidate spans with character offsets for raw strings or pre-tokenised word lists."""
+        prepared: list[tuple[str, list[Word]]] = [
+            (text, split_words(text)) if isinstance(text, str) else words_from_tokens(text) for text in inputs
+        ]
+        probabilities = self.predict_word_probabilities(
+            [[word.text for word in words] for _, words in prepared], tokenizer, **kwargs
+        )
+        return [
+            [
+                DetectedSpan(s, e, words[s].start, words[e - 1].end, text[words[s].start : words[e - 1].end], score)
+                for s, e, score in decode_bio(probs)
+            ]
+            for (text, words), probs in zip(prepared, probabilities)
+        ]
+
+
+def decode_bio(word_probabilities: torch.Tensor) -> list[tuple[int, int, float]]:
+    """Spans ``(start, end, score)`` from ``(n_words, 3)`` O/B/I probabilities.
+
+    Greedy arg-max decoding; an ``I`` with no open span opens one (lenient, like seqeval's default).
+    The score is the mean probability of the chosen tags inside the span.
+    """
+    tags = word_probabilities.argmax(-1).tolist()
+    spans, start = [], None
+
+    def close(end: int) -> None:
+        chosen = word_probabilities[torch.arange(start, end), torch.tensor(tags[start:end])]
+        spans.append((start, end, float(chosen.mean())))
+
+    for index, tag in enumerate(tags):
+        if start is not None and tag != 2:
+            close(index)
+            start = None
+        if tag in (1, 2) and start is None:
+            start = index
+    if start is not None:
+        close(len(tags))
+    return spans

@@ -1,0 +1,106 @@
+"""Words <-> sub-words: splitting raw text into words with character offsets, first-sub-word label
+alignment, and word windows for sentences longer than the encoder (never a silent cut).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+# Tweets and newswire are tokenised with punctuation split off; '@user', '#tag' and URLs stay whole.
+_WORD_PATTERN = re.compile(r"https?://\S+|[@#]?\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: int
+    end: int
+
+
+class SequenceTooLongError(ValueError):
+    """A single word is longer than the encoder can take; it cannot be windowed."""
+
+
+def split_words(text: str) -> list[Word]:
+    """Split raw text into words with character offsets (``text[w.start:w.end] == w.text``)."""
+    return [Word(match.group(), match.start(), match.end()) for match in _WORD_PATTERN.finditer(text)]
+
+
+def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
+    """Join pre-tokenised words with single spaces and return the text and their offsets."""
+    words, position = [], 0
+    for token in tokens:
+        words.append(Word(token, position, position + len(token)))
+        position += len(token) + 1
+    return " ".join(tokens), words
+
+
+def subword_counts(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> list[int]:
+    """Number of sub-words of each word (at least 1: an empty encoding still takes a position)."""
+    encoded = tokenizer(list(words), add_special_tokens=False)["input_ids"]
+    return [max(1, len(ids)) for ids in encoded]
+
+
+def word_windows(counts: Sequence[int], max_subwords: int, overlap: int = 0) -> list[tuple[int, int]]:
+    """Cover all words with windows ``[start, end)`` of at most ``max_subwords`` sub-words each.
+
+    Consecutive windows share about ``overlap`` words (fewer when a window is too short for that).
+    One window covers the whole sentence when it fits.
+    """
+    if any(count > max_subwords for count in counts):
+        longest = max(counts)
+        raise SequenceTooLongError(f"a word has {longest} sub-words, more than the {max_subwords} allowed")
+    windows: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end, used = start, 0
+        while end < len(counts) and used + counts[end] <= max_subwords:
+            used += counts[end]
+            end += 1
+        windows.append((start, end))
+        if end >= len(counts):
+            return windows
+        start = max(start + 1, end - overlap)
+
+
+def align_first_subword_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:
+    """Label the first sub-word of each word; other sub-words and special tokens get -100."""
+    labels, previous = [], None
+    for word_id in word_ids:
+        labels.append(IGNORE_INDEX if word_id is None or word_id == previous else word_labels[word_id])
+        previous = word_id
+    return labels
+
+
+def encode_words_for_training(
+    tokenizer: PreTrainedTokenizerBase,
+    tokens: Sequence[Sequence[str]],
+    labels: Sequence[Sequence[int]],
+    max_length: int,
+) -> dict[str, list]:
+    """Tokenise word sequences with first-sub-word labels; a sentence over ``max_length`` sub-words is
+    split into consecutive word windows (logged), so no word is lost. For ``datasets.map(batched=True)``.
+    """
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    pieces_tokens, pieces_labels, windowed = [], [], 0
+    for sentence, sentence_labels in zip(tokens, labels):
+        windows = word_windows(subword_counts(tokenizer, sentence), budget)
+        windowed += len(windows) > 1
+        for start, end in windows:
+            pieces_tokens.append(list(sentence[start:end]))
+            pieces_labels.append(list(sentence_labels[start:end]))
+    if windowed:
+        logger.warning("%d sentences longer than %d sub-words were split into word windows", windowed, max_length)
+    encoded = tokenizer(pieces_tokens, is_split_into_words=True, truncation=False)
+    encoded["labels"] = [
+        align_first_subword_labels(encoded.word_ids(index), piece) for index, piece in enumerate(pieces_labels)
+    ]
+    return encoded
