@@ -87,7 +87,8 @@ def encode_words_for_training(
     max_length: int,
 ) -> dict[str, list]:
     """Tokenise word sequences with first-sub-word labels; a sentence over ``max_length`` sub-words is
-    split into consecutive word windows (logged), so no word is lost. For ``datasets.map(batched=True)``.
+    split into consecutive word windows (logged), so no word is lost. Each row's words come back in
+    ``words`` (for scoring). For ``datasets.map(batched=True)``.
     """
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
     pieces_tokens, pieces_labels, windowed = [], [], 0
@@ -103,4 +104,5 @@ def encode_words_for_training(
     encoded["labels"] = [
         align_first_subword_labels(encoded.word_ids(index), piece) for index, piece in enumerate(pieces_labels)
     ]
+    encoded["words"] = pieces_tokens
     return encoded
