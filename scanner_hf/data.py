@@ -126,8 +126,13 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
 
 
 def default_data_dir() -> Path:
-    """``$SCANNER_HF_DATA_DIR`` if set, else ``../shared/data`` from the working directory."""
-    return Path(os.environ.get(DATA_DIR_ENV, Path.cwd().parent / "shared" / "data"))
+    """``$SCANNER_HF_DATA_DIR`` if set; else ``../shared/data`` seen from the working directory or,
+    failing that, from the checkout this package was installed from (so scripts run from ``benchmarks/``
+    find it too)."""
+    if DATA_DIR_ENV in os.environ:
+        return Path(os.environ[DATA_DIR_ENV])
+    candidates = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
+    return next((candidate for candidate in candidates if candidate.is_dir()), candidates[0])
 
 
 def read_conll_file(

@@ -1,0 +1,63 @@
+"""Shared plumbing for the benchmarks: machine description and RESULTS.md sections.
+
+Each benchmark owns one section of ``benchmarks/RESULTS.md`` between ``<!-- BEGIN name -->`` and
+``<!-- END name -->`` markers and rewrites only that section, so re-running one benchmark keeps the
+others' rows. Raw numbers also go to ``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+import transformers
+
+BENCHMARK_DIR = Path(__file__).resolve().parent
+RESULTS_FILE = BENCHMARK_DIR / "RESULTS.md"
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__} with {torch.get_num_threads()} threads, "
+        f"transformers {transformers.__version__}, Python {platform.python_version()}"
+    )
+
+
+def command_line() -> str:
+    return "python " + " ".join(shlex.quote(part) for part in sys.argv)
+
+
+def write_section(name: str, title: str, body: str, raw: dict) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md and write its raw JSON."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = (
+        f"<!-- BEGIN {name} -->\n## {title}\n\n"
+        f"- command: `{command_line()}`\n- machine: {machine_description()}\n- date: {stamp}\n\n"
+        f"{body.strip()}\n<!-- END {name} -->\n"
+    )
+    text = RESULTS_FILE.read_text(encoding="utf-8") if RESULTS_FILE.exists() else "# Benchmark results\n\n"
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->\n"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS_FILE.write_text(text, encoding="utf-8")
+    results_dir = BENCHMARK_DIR / "results"
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / f"{name}.json").write_text(json.dumps({"date": stamp, "command": command_line(), **raw}, indent=2))
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}"

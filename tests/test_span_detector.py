@@ -1,0 +1,113 @@
+"""Stage 1: composite config, loss, Auto-class round trip, decoding to character spans, windowing."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, BertConfig
+
+import scanner_hf  # noqa: F401  (registers the Auto classes)
+from scanner_hf import ScannerSpanDetector, ScannerSpanDetectorConfig
+from scanner_hf.modeling_span_detector import decode_bio
+
+
+@pytest.fixture()
+def detector(tiny_encoder_config):
+    torch.manual_seed(0)
+    return ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config)).eval()
+
+
+def test_config_nests_encoder_config_as_sub_config(tiny_encoder_config, tmp_path):
+    config = ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config.to_dict())
+    assert isinstance(config.encoder_config, BertConfig)
+    assert config.id2label == {0: "O", 1: "B", 2: "I"} and config.num_labels == 3
+    assert not hasattr(config, "hidden_size")  # no fallback into the encoder's attributes
+    config.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["encoder_config"]["model_type"] == "bert"
+    reloaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(reloaded, ScannerSpanDetectorConfig)
+    assert reloaded.encoder_config.hidden_size == tiny_encoder_config.hidden_size
+
+
+def test_loss_ignores_unlabelled_positions_and_honours_num_items(detector):
+    input_ids = torch.randint(5, 40, (2, 6))
+    labels = torch.tensor([[-100, 1, 2, 0, -100, -100], [-100, 0, 0, 1, 2, -100]])
+    output = detector(input_ids=input_ids, labels=labels)
+    keep = labels != -100
+    expected = torch.nn.functional.cross_entropy(output.logits[keep], labels[keep])
+    assert output.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    summed = detector(input_ids=input_ids, labels=labels, num_items_in_batch=keep.sum() * 2)
+    assert summed.loss.item() == pytest.approx(expected.item() / 2, rel=1e-5)
+    assert output.logits.shape == (2, 6, 3)
+
+
+def test_save_and_auto_model_round_trip(detector, tmp_path):
+    detector.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_span_detector.ScannerSpanDetector"
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, ScannerSpanDetector)
+    input_ids = torch.randint(5, 40, (2, 7))
+    torch.testing.assert_close(loaded(input_ids=input_ids).logits, detector(input_ids=input_ids).logits)
+
+
+def test_from_encoder_loads_pretrained_weights(tiny_backbone_dir):
+    detector = ScannerSpanDetector.from_encoder(str(tiny_backbone_dir))
+    original = AutoModel.from_pretrained(tiny_backbone_dir)
+    torch.testing.assert_close(
+        detector.encoder.embeddings.word_embeddings.weight, original.embeddings.word_embeddings.weight
+    )
+    assert not any(name.startswith("encoder.pooler") for name, _ in detector.named_parameters())
+
+
+def test_decode_bio_spans_and_scores():
+    probabilities = torch.tensor(
+        [[0.1, 0.8, 0.1], [0.2, 0.1, 0.7], [0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.1, 0.6, 0.3]]
+    )
+    spans = decode_bio(probabilities)
+    assert [(s, e) for s, e, _ in spans] == [(0, 2), (3, 4), (4, 5)]
+    assert spans[0][2] == pytest.approx((0.8 + 0.7) / 2)
+
+
+def test_predict_spans_returns_character_offsets(detector, tiny_tokenizer):
+    vocab = tiny_tokenizer.get_vocab()
+    entity_ids = {vocab["steve"], vocab["kerr"], vocab["paris"]}
+
+    def fake_logits(module, inputs, output):
+        hidden = output  # (batch, seq, 3) from the classifier
+        ids = fake_logits.input_ids
+        tags = torch.zeros_like(ids)
+        for row in range(ids.shape[0]):
+            previous_entity = False
+            for col in range(ids.shape[1]):
+                is_entity = ids[row, col].item() in entity_ids
+                tags[row, col] = (2 if previous_entity else 1) if is_entity else 0
+                previous_entity = is_entity
+        return torch.nn.functional.one_hot(tags, 3).float() * 10
+
+    original_forward = detector.forward
+
+    def forward(input_ids=None, **kwargs):
+        fake_logits.input_ids = input_ids
+        return original_forward(input_ids=input_ids, **kwargs)
+
+    detector.classifier.register_forward_hook(fake_logits)
+    detector.forward = forward
+    text = "Steve  Kerr praises the warriors in Paris!"
+    [spans] = detector.predict_spans([text], tiny_tokenizer)
+    assert [(s.text, text[s.start : s.end]) for s in spans] == [("Steve  Kerr", "Steve  Kerr"), ("Paris", "Paris")]
+    assert all(0.99 < s.score <= 1.0 for s in spans)
+    [from_words] = detector.predict_spans([["in", "Paris", "!"]], tiny_tokenizer)
+    assert [(s.start_word, s.end_word, s.start, s.end) for s in from_words] == [(1, 2, 3, 8)]
+
+
+def test_long_input_is_windowed_and_every_word_scored(detector, tiny_tokenizer):
+    # 200 single-sub-word words: more than the encoder's 128 positions, so this only runs windowed
+    words = ["steve", "kerr", "praises", "the", "warriors"] * 40
+    [probabilities] = detector.predict_word_probabilities([words], tiny_tokenizer, window_overlap=8)
+    assert probabilities.shape == (200, 3)
+    torch.testing.assert_close(probabilities.sum(-1), torch.ones(200))
+    [short] = detector.predict_word_probabilities([words[:20]], tiny_tokenizer)
+    assert short.shape == (20, 3)

@@ -1,0 +1,55 @@
+import pytest
+
+from scanner_hf.tokenization import (
+    IGNORE_INDEX,
+    SequenceTooLongError,
+    align_first_subword_labels,
+    encode_words_for_training,
+    split_words,
+    word_windows,
+    words_from_tokens,
+)
+
+
+def test_split_words_offsets_point_into_text():
+    text = "RT @nba: Steve Kerr's Warriors win! https://t.co/x #DubNation"
+    words = split_words(text)
+    assert [w.text for w in words] == [
+        "RT", "@nba", ":", "Steve", "Kerr's", "Warriors", "win", "!", "https://t.co/x", "#DubNation",
+    ]
+    assert all(text[w.start : w.end] == w.text for w in words)
+
+
+def test_words_from_tokens_joins_with_spaces():
+    text, words = words_from_tokens(["New", "York", "!"])
+    assert text == "New York !"
+    assert [(w.start, w.end) for w in words] == [(0, 3), (4, 8), (9, 10)]
+
+
+def test_word_windows_cover_everything_with_overlap():
+    counts = [2, 3, 1, 4, 2, 2, 1]
+    assert word_windows(counts, 100) == [(0, 7)]
+    windows = word_windows(counts, 6, overlap=1)
+    assert windows[0][0] == 0 and windows[-1][1] == len(counts)
+    for (s1, e1), (s2, e2) in zip(windows, windows[1:]):
+        assert s2 <= e1 and s2 > s1  # contiguous and always progressing
+    assert all(sum(counts[s:e]) <= 6 for s, e in windows)
+    with pytest.raises(SequenceTooLongError):
+        word_windows([1, 9], 8)
+
+
+def test_first_subword_alignment():
+    word_ids = [None, 0, 0, 1, 2, 2, None]
+    assert align_first_subword_labels(word_ids, [1, 0, 2]) == [IGNORE_INDEX, 1, IGNORE_INDEX, 0, 2, IGNORE_INDEX, IGNORE_INDEX]
+
+
+def test_long_sentences_are_windowed_not_cut(tiny_tokenizer, caplog):
+    words = ["steve", "kerr"] * 20
+    labels = [1, 2] * 20
+    encoded = encode_words_for_training(tiny_tokenizer, [words], [labels], max_length=12)
+    assert len(encoded["input_ids"]) > 1
+    assert all(len(ids) <= 12 for ids in encoded["input_ids"])
+    assert sum(len(w) for w in encoded["words"]) == len(words)
+    kept = [label for row in encoded["labels"] for label in row if label != IGNORE_INDEX]
+    assert kept == labels
+    assert "split into word windows" in caplog.text
