@@ -5,18 +5,26 @@ Importing the package registers its configs and models with the Auto classes.
 
 from transformers import AutoConfig, AutoModel
 
-from .configuration import ScannerSpanDetectorConfig
+from .configuration import ScannerEntityRecognizerConfig, ScannerSpanDetectorConfig
+from .modeling_entity_recognizer import ScannerEntityRecognizer, ScannerEntityRecognizerOutput
 from .modeling_span_detector import DetectedSpan, ScannerSpanDetector, ScannerSpanDetectorOutput
 
 __version__ = "0.1.0"
 
-AutoConfig.register(ScannerSpanDetectorConfig.model_type, ScannerSpanDetectorConfig)
-AutoModel.register(ScannerSpanDetectorConfig, ScannerSpanDetector)
-ScannerSpanDetectorConfig.register_for_auto_class()
-ScannerSpanDetector.register_for_auto_class("AutoModel")
+for _config_class, _model_class in (
+    (ScannerSpanDetectorConfig, ScannerSpanDetector),
+    (ScannerEntityRecognizerConfig, ScannerEntityRecognizer),
+):
+    AutoConfig.register(_config_class.model_type, _config_class)
+    AutoModel.register(_config_class, _model_class)
+    _config_class.register_for_auto_class()
+    _model_class.register_for_auto_class("AutoModel")
 
 __all__ = [
     "DetectedSpan",
+    "ScannerEntityRecognizer",
+    "ScannerEntityRecognizerConfig",
+    "ScannerEntityRecognizerOutput",
     "ScannerSpanDetector",
     "ScannerSpanDetectorConfig",
     "ScannerSpanDetectorOutput",

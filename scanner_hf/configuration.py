@@ -39,3 +39,51 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
         self.id2label = dict(enumerate(SPAN_TAGS))
         self.label2id = {tag: index for index, tag in enumerate(SPAN_TAGS)}
         super().__post_init__(**kwargs)
+
+
+NON_ENTITY = "non-entity"
+
+
+class ScannerEntityRecognizerConfig(PreTrainedConfig):
+    r"""Configuration of SCANNER's stage 2: one prompt per candidate, classified at its ``<mask>`` into
+    the entity types or ``non-entity``, with an overlap (IoU) score per ``<obj>`` slot.
+
+    Args:
+        encoder_config: the encoder's config (sub-config, resolved through ``AutoConfig``).
+        entity_types: the entity types; the labels are these plus ``non-entity`` (last).
+        max_objects: objects per prompt (the paper: 15 for MNER, 18 for GMNER).
+        grounding_weight: lambda, the weight of the grounding BCE (1 for GMNER, 0 for NER/MNER).
+        max_prompt_length: prompt length in tokens; knowledge is shortened to fit (never the sentence).
+        mask_token_id / object_token_id: the slot tokens (set from the tokenizer).
+        classifier_dropout: dropout before both heads.
+
+    >>> config = ScannerEntityRecognizerConfig(entity_types=["PER", "LOC"])
+    >>> config.id2label
+    {0: 'PER', 1: 'LOC', 2: 'non-entity'}
+    """
+
+    model_type = "scanner_entity_recognizer"
+    sub_configs_defaults = {"encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+
+    encoder_config: dict | PreTrainedConfig | None = None
+    entity_types: list[str] | None = None
+    max_objects: int = 15
+    grounding_weight: float = 0.0
+    max_prompt_length: int = 256
+    mask_token_id: int | None = None
+    object_token_id: int | None = None
+    classifier_dropout: float = 0.1
+
+    def __post_init__(self, **kwargs):
+        kwargs.pop("num_labels", None)
+        self.entity_types = list(self.entity_types or ["LOC", "ORG", "OTHER", "PER"])
+        if NON_ENTITY in self.entity_types:
+            raise ValueError(f"{NON_ENTITY!r} is added to the labels by itself; do not list it in entity_types")
+        labels = self.entity_types + [NON_ENTITY]
+        self.id2label = dict(enumerate(labels))
+        self.label2id = {label: index for index, label in enumerate(labels)}
+        super().__post_init__(**kwargs)
+
+    @property
+    def non_entity_id(self) -> int:
+        return len(self.entity_types)

@@ -14,6 +14,7 @@ from transformers import PreTrainedTokenizerBase
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
+OBJECT_TOKEN = "<obj>"  # precedes each object's text in stage 2's prompt
 # Tweets and newswire are tokenised with punctuation split off; '@user', '#tag' and URLs stay whole.
 _WORD_PATTERN = re.compile(r"https?://\S+|[@#]?\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 
@@ -69,6 +70,14 @@ def word_windows(counts: Sequence[int], max_subwords: int, overlap: int = 0) -> 
         if end >= len(counts):
             return windows
         start = max(start + 1, end - overlap)
+
+
+def add_object_token(tokenizer: PreTrainedTokenizerBase, object_token: str = OBJECT_TOKEN) -> int:
+    """Add ``<obj>`` as a special token (idempotent) and return its id; the model's embeddings must
+    then be resized to ``len(tokenizer)``."""
+    if object_token not in tokenizer.get_vocab():
+        tokenizer.add_special_tokens({"additional_special_tokens": [object_token]})
+    return tokenizer.convert_tokens_to_ids(object_token)
 
 
 def align_first_subword_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:

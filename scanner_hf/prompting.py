@@ -1,0 +1,164 @@
+"""Stage 2's prompt, built as token ids:
+
+    The entity is <mask> for {entity} in this sentence. {sentence} {wikipedia} {llm} {caption} <obj> {object 1} <obj> {object 2} ...
+
+Each part is tokenised once (batched over all candidates) and the ids are assembled here, so fitting
+the prompt into the encoder is arithmetic, not re-tokenisation. When the prompt is too long, knowledge
+is shortened first, in this order: objects (least similar first), then the caption, then LLM text,
+then Wikipedia; the entity and the sentence are never cut. A sentence that alone does not fit is
+replaced by a window of words around the entity. Every shortening is counted in
+:attr:`PromptBuilder.stats` and logged by :meth:`PromptBuilder.log_stats`.
+
+User text is tokenised with ``split_special_tokens=True``: a literal ``[MASK]`` or ``<obj>`` in a
+tweet stays text and cannot fake a slot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from .knowledge.base import Knowledge
+from .tokenization import OBJECT_TOKEN
+
+logger = logging.getLogger(__name__)
+
+HEAD_BEFORE_MASK = "The entity is"
+HEAD_AFTER_MASK = "for {entity} in this sentence."
+
+
+class PromptTooLongError(ValueError):
+    """The entity alone does not fit the encoder."""
+
+
+@dataclass
+class PromptInput:
+    """One candidate: the sentence's words, the candidate's word span ``[start, end)``, its knowledge."""
+
+    words: Sequence[str]
+    start: int
+    end: int
+    knowledge: Knowledge
+
+
+@dataclass
+class EncodedPrompt:
+    input_ids: list[int]
+    object_indices: list[int]  # which of knowledge.objects got an <obj> slot, in prompt order
+    sentence_window: tuple[int, int]  # the words of the sentence the prompt holds
+
+
+class PromptBuilder:
+    """Builds stage-2 prompts for one tokenizer, within ``max_length`` tokens and ``max_objects``."""
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        max_length: int = 256,
+        max_objects: int = 15,
+        object_token: str = OBJECT_TOKEN,
+    ):
+        if tokenizer.mask_token_id is None:
+            raise ValueError("stage 2 needs a tokenizer with a mask token (the <mask> slot)")
+        if object_token not in tokenizer.get_vocab():
+            raise ValueError(f"{object_token!r} is not in the tokenizer: call add_object_token(tokenizer) first")
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.max_objects = max_objects
+        self.mask_token_id = tokenizer.mask_token_id
+        self.object_token_id = tokenizer.convert_tokens_to_ids(object_token)
+        framed = tokenizer(tokenizer.mask_token, add_special_tokens=True)["input_ids"]
+        position = framed.index(self.mask_token_id)
+        self.prefix, self.suffix = framed[:position], framed[position + 1 :]
+        self.before_mask = self._ids([HEAD_BEFORE_MASK])[0]
+        self.stats: Counter = Counter()
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        return self.tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+    def build(self, items: Sequence[PromptInput]) -> list[EncodedPrompt]:
+        """Encode many candidates at once (each part tokenised in one batched call)."""
+        heads = self._ids([HEAD_AFTER_MASK.format(entity=" ".join(item.words[item.start : item.end])) for item in items])
+        sentences = self._ids([" ".join(item.words) for item in items])
+        wikipedia = self._ids([item.knowledge.wikipedia or "" for item in items])
+        llm = self._ids([item.knowledge.llm or "" for item in items])
+        captions = self._ids([item.knowledge.caption or "" for item in items])
+        object_texts = [[obj.text() for obj in item.knowledge.objects[: self.max_objects]] for item in items]
+        flat_objects = self._ids([text for texts in object_texts for text in texts])
+        prompts, cursor = [], 0
+        for index, item in enumerate(items):
+            objects = flat_objects[cursor : cursor + len(object_texts[index])]
+            cursor += len(object_texts[index])
+            prompts.append(
+                self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects)
+            )
+        return prompts
+
+    def _assemble(self, item, head, sentence, wikipedia, llm, caption, objects) -> EncodedPrompt:
+        fixed = self.prefix + self.before_mask + [self.mask_token_id] + head
+        room = self.max_length - len(fixed) - len(self.suffix)
+        if room < 0:
+            raise PromptTooLongError(
+                f"the entity {' '.join(item.words[item.start:item.end])!r} alone needs more than {self.max_length} tokens"
+            )
+        window = (0, len(item.words))
+        if len(sentence) > room:
+            window, sentence = self._sentence_window(item, room)
+            self.stats["sentence_windowed"] += 1
+        room -= len(sentence)
+        object_slots = [[self.object_token_id] + ids for ids in objects]
+        kept_objects = len(object_slots)
+
+        def knowledge_length() -> int:
+            return len(wikipedia) + len(llm) + len(caption) + sum(len(slot) for slot in object_slots[:kept_objects])
+
+        while kept_objects and knowledge_length() > room:
+            kept_objects -= 1
+            self.stats["objects_dropped"] += 1
+        for name in ("caption", "llm", "wikipedia"):
+            excess = knowledge_length() - room
+            if excess <= 0:
+                break
+            part = {"caption": caption, "llm": llm, "wikipedia": wikipedia}[name]
+            shortened = part[: max(0, len(part) - excess)]
+            self.stats[f"{name}_{'shortened' if shortened else 'dropped'}"] += 1
+            if name == "caption":
+                caption = shortened
+            elif name == "llm":
+                llm = shortened
+            else:
+                wikipedia = shortened
+        body = sentence + wikipedia + llm + caption + [i for slot in object_slots[:kept_objects] for i in slot]
+        return EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
+
+    def _sentence_window(self, item: PromptInput, room: int) -> tuple[tuple[int, int], list[int]]:
+        """The widest word window around the entity whose tokens fit ``room``."""
+        word_ids = self._ids(list(item.words))
+        start, end = item.start, item.end
+        used = sum(len(ids) for ids in word_ids[start:end])
+        if used > room:
+            raise PromptTooLongError(f"the entity at words {start}-{end} does not fit next to itself in the sentence")
+        grew = True
+        while grew:
+            grew = False
+            for side in ("left", "right"):
+                if side == "left" and start > 0 and used + len(word_ids[start - 1]) <= room:
+                    start -= 1
+                    used += len(word_ids[start])
+                    grew = True
+                if side == "right" and end < len(word_ids) and used + len(word_ids[end]) <= room:
+                    used += len(word_ids[end])
+                    end += 1
+                    grew = True
+        return (start, end), [i for ids in word_ids[start:end] for i in ids]
+
+    def log_stats(self) -> None:
+        if self.stats:
+            logger.warning("prompts shortened to fit %d tokens: %s", self.max_length, dict(self.stats))
