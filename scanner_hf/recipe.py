@@ -1,7 +1,8 @@
 """The training recipe: a YAML config validated at start-up, and the steps that run it.
 
-So far the recipe trains and evaluates SCANNER's stage-1 span detector; later steps of the paper's
-recipe (stage 2, distillation, knowledge) extend :class:`Recipe` with their own sections.
+Steps: stage-1 detector -> cross-fold non-entity candidates -> stage-2 recogniser (with the configured
+knowledge) -> test scores. Distillation, dev-set model selection, the composite checkpoint and the
+model card are later steps of the paper's recipe still to come.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import AutoTokenizer, TrainingArguments, set_seed
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
-from .backbones import resolve_backbone
-from .data import BENCHMARKS, default_data_dir, entity_strings, load_benchmark
+from .candidates import cross_fold_spans, training_candidates
+from .data import BENCHMARKS, default_data_dir, load_benchmark
+from .knowledge import KnowledgeProvider, PrecomputedCaptions
+from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
-from .training import encode_token_classification, score_token_classifier, token_classification_trainer
+from .prompting import PromptBuilder
+from .training import train_entity_recognizer, train_span_detector
+from .two_stage import detect_candidates, evaluate_detector, evaluate_two_stage
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +47,32 @@ class StageTraining:
 
 
 @dataclass
+class KnowledgeSettings:
+    """Which knowledge stage 2's prompts get; all off means text only."""
+
+    captions: str | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` file or CSV
+
+
+@dataclass
 class Recipe:
     dataset: str
     output_dir: str
     backbone: str = "sentence-transformers/all-MiniLM-L6-v2"
     data_dir: str | None = None
     seed: int = 42
-    max_length: int = 256
+    max_length: int = 256  # stage-1 window, in sub-words
+    stages: str = "both"  # "stage1" stops after the detector
+    resume: bool = True  # reload a step's saved result instead of recomputing it
     stage1: StageTraining = field(default_factory=StageTraining)
+    stage2: StageTraining = field(default_factory=StageTraining)
+    non_entity_folds: int = 4  # cross-fold stage-1 runs for non-entity candidates; < 2 disables
+    max_objects: int = 15
+    grounding_weight: float = 0.0
+    max_prompt_length: int = 256
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
 
 
-_SECTIONS: dict[str, type] = {"stage1": StageTraining}
+_SECTIONS: dict[str, type] = {"stage1": StageTraining, "stage2": StageTraining, "knowledge": KnowledgeSettings}
 _NUMBER_TYPES = {"float": float, "int": int}
 
 
@@ -92,6 +112,10 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     data_dir = Path(recipe.data_dir) if recipe.data_dir else default_data_dir()
     if not (data_dir / BENCHMARKS[recipe.dataset].folder).is_dir():
         raise RecipeError(f"{path}: data folder {data_dir / BENCHMARKS[recipe.dataset].folder} does not exist")
+    if recipe.stages not in ("stage1", "both"):
+        raise RecipeError(f"{path}: stages must be 'stage1' or 'both', not {recipe.stages!r}")
+    if recipe.knowledge.captions and not Path(recipe.knowledge.captions).is_file():
+        raise RecipeError(f"{path}: caption file {recipe.knowledge.captions} does not exist")
     return recipe
 
 
@@ -99,45 +123,95 @@ def _select(dataset, limit: int | None):
     return dataset if limit is None or limit >= len(dataset) else dataset.select(range(limit))
 
 
-def train_stage1(recipe: Recipe) -> dict:
-    """Train the span detector, evaluate it on the test split, save it, and return the test scores."""
+def knowledge_providers(settings: KnowledgeSettings) -> list[KnowledgeProvider]:
+    """The providers a recipe asks for, in prompt-priority order (none: text only)."""
+    providers: list[KnowledgeProvider] = []
+    if settings.captions:
+        providers.append(PrecomputedCaptions.from_file(settings.captions))
+    return providers
+
+
+def _write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2))
+
+
+def stage1_step(recipe: Recipe, train_split, folder: Path) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
+    """Train (or, with ``resume``, reload) the stage-1 detector saved in ``folder``."""
+    if recipe.resume and (folder / "config.json").exists():
+        logger.info("resuming: loading the stage-1 detector from %s", folder)
+        return ScannerSpanDetector.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    detector, tokenizer = train_span_detector(
+        train_split, recipe.backbone, recipe.stage1, seed=recipe.seed, max_length=recipe.max_length,
+        output_dir=str(folder / "checkpoints"),
+    )
+    detector.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return detector, tokenizer
+
+
+def non_entity_step(recipe: Recipe, train_split, cache: Path) -> list[list[tuple[int, int]]] | None:
+    """Stage-1 spans on the training split from ``non_entity_folds`` cross-fold detectors (cached)."""
+    if recipe.non_entity_folds < 2:
+        return None
+    if recipe.resume and cache.exists():
+        logger.info("resuming: cross-fold spans from %s", cache)
+        return [[tuple(span) for span in spans] for spans in json.loads(cache.read_text())]
+
+    def train_and_predict(part, held_out):
+        detector, tokenizer = train_span_detector(
+            part, recipe.backbone, recipe.stage1, seed=recipe.seed, max_length=recipe.max_length,
+            output_dir=str(cache.parent / "fold_checkpoints"),
+        )
+        predicted: list[list[tuple[int, int]]] = [[] for _ in range(len(held_out))]
+        for candidate in detect_candidates(detector, tokenizer, held_out["tokens"]):
+            predicted[candidate.sentence_index].append((candidate.start, candidate.end))
+        return predicted
+
+    spans = cross_fold_spans(train_split, train_and_predict, folds=recipe.non_entity_folds, seed=recipe.seed)
+    _write_json(cache, spans)
+    return spans
+
+
+def stage2_step(recipe: Recipe, train_split, fold_spans, entity_types, providers, folder: Path):
+    """Train (or reload) the stage-2 recogniser on gold + non-entity candidates."""
+    if recipe.resume and (folder / "config.json").exists():
+        logger.info("resuming: loading the stage-2 recogniser from %s", folder)
+        model = ScannerEntityRecognizer.from_pretrained(folder).eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        builder = PromptBuilder(tokenizer, max_length=model.config.max_prompt_length, max_objects=model.config.max_objects)
+        return model, tokenizer, builder
+    candidates = training_candidates(train_split, fold_spans)
+    model, tokenizer, builder = train_entity_recognizer(
+        train_split, candidates, recipe.backbone, recipe.stage2, entity_types=entity_types, seed=recipe.seed,
+        output_dir=str(folder / "checkpoints"), providers=providers, max_objects=recipe.max_objects,
+        grounding_weight=recipe.grounding_weight, max_prompt_length=recipe.max_prompt_length,
+    )
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model, tokenizer, builder
+
+
+def run_recipe(recipe: Recipe) -> dict[str, dict]:
+    """Stage 1 -> cross-fold non-entities -> stage 2 -> test scores (``stages: stage1`` stops after
+    stage 1). Each step reloads its saved result when ``resume`` is on. Returns the test scores."""
     set_seed(recipe.seed)
     splits = load_benchmark(recipe.dataset, recipe.data_dir)
-    seen = entity_strings(splits["train"])
-    backbone = resolve_backbone(recipe.backbone)
-    tokenizer = AutoTokenizer.from_pretrained(backbone)
-    model = ScannerSpanDetector.from_encoder(backbone)
-    settings = recipe.stage1
-    encoded = {
-        name: encode_token_classification(split, tokenizer, target="untyped", max_length=recipe.max_length)
-        for name, split in splits.items()
-    }
-    output_dir = Path(recipe.output_dir) / "stage1"
-    args = TrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=64,
-        learning_rate=settings.learning_rate,
-        weight_decay=settings.weight_decay,
-        warmup_steps=settings.warmup_ratio,
-        eval_strategy="no",
-        save_strategy="no",
-        logging_steps=50,
-        seed=recipe.seed,
-        report_to=[],
-    )
-    trainer = token_classification_trainer(
-        model,
-        tokenizer,
-        args,
-        train_dataset=_select(encoded["train"], settings.max_train_samples),
-        seen_entities=seen,
-    )
-    trainer.train()
-    scores = score_token_classifier(trainer, _select(encoded["test"], settings.max_eval_samples), seen_entities=seen)
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    (output_dir / "test_scores.json").write_text(json.dumps(scores, indent=2))
-    logger.info("stage-1 detector saved to %s", output_dir)
+    train_split = _select(splits["train"], recipe.stage1.max_train_samples)
+    test_split = _select(splits["test"], recipe.stage1.max_eval_samples)
+    output = Path(recipe.output_dir)
+    detector, detector_tokenizer = stage1_step(recipe, train_split, output / "stage1")
+    scores = {"stage1": evaluate_detector(detector, detector_tokenizer, test_split, train_split=splits["train"])}
+    _write_json(output / "stage1" / "test_scores.json", scores["stage1"])
+    if recipe.stages == "both":
+        fold_spans = non_entity_step(recipe, train_split, output / "stage1_folds.json")
+        entity_types = [t for t in {label.split("-", 1)[-1] for label in train_split.features["ner_tags"].feature.names} if t != "O"]
+        model, _, builder = stage2_step(
+            recipe, train_split, fold_spans, sorted(entity_types), knowledge_providers(recipe.knowledge), output / "stage2"
+        )
+        scores["scanner"] = evaluate_two_stage(
+            detector, detector_tokenizer, model, builder, test_split, train_split=splits["train"],
+            providers=knowledge_providers(recipe.knowledge),
+        )
+        _write_json(output / "test_scores.json", scores["scanner"])
     return scores

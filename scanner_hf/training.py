@@ -1,24 +1,33 @@
-"""Training helpers shared by the stage-1 detector and the token-classification baseline.
+"""Training of SCANNER's two stages (and the token-classification baseline) with ``transformers.Trainer``.
 
-Both learn first-sub-word token labels with ``transformers.Trainer``; they differ only in the label
-set (untyped O/B/I for SCANNER's stage 1, typed BIO for the baseline).
+Stage 1 and the baseline learn first-sub-word token labels and differ only in the label set (untyped
+O/B/I vs typed BIO); stage 2 learns one label per candidate prompt plus per-object IoU.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import datasets
 from transformers import (
+    AutoTokenizer,
     DataCollatorForTokenClassification,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 
+from .backbones import resolve_backbone
+from .candidates import Candidate
 from .configuration import SPAN_TAGS
+from .knowledge.base import KnowledgeProvider
+from .modeling_entity_recognizer import ScannerEntityRecognizer
+from .modeling_span_detector import ScannerSpanDetector
+from .prompting import PromptBuilder
+from .stage2_data import Stage2Collator, encode_candidates
 from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .tags import split_tag
 from .tokenization import encode_words_for_training
@@ -93,3 +102,74 @@ def score_token_classifier(
     output = trainer.predict(dataset)
     gold, predicted = logits_to_tags(output.predictions, output.label_ids, trainer.model.config.id2label)
     return entity_scores(gold, predicted, tokens=dataset["words"], seen_entities=seen_entities)
+
+
+def training_arguments(output_dir: str, settings, seed: int, **overrides) -> TrainingArguments:
+    """TrainingArguments from a recipe stage section (epochs, batch size, lr, weight decay, warm-up)."""
+    values = dict(
+        output_dir=output_dir,
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_ratio,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=50,
+        seed=seed,
+        report_to=[],
+    )
+    values.update(overrides)
+    return TrainingArguments(**values)
+
+
+def train_span_detector(
+    train_split: datasets.Dataset,
+    backbone: str,
+    settings,
+    *,
+    seed: int,
+    max_length: int,
+    output_dir: str,
+) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
+    """Fine-tune a new stage-1 detector on a split; returns the model and its tokenizer."""
+    set_seed(seed)
+    source = resolve_backbone(backbone)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = ScannerSpanDetector.from_encoder(source)
+    train_dataset = encode_token_classification(train_split, tokenizer, target="untyped", max_length=max_length)
+    args = training_arguments(output_dir, settings, seed)
+    token_classification_trainer(model, tokenizer, args, train_dataset=train_dataset).train()
+    return model.eval(), tokenizer
+
+
+def train_entity_recognizer(
+    train_split: datasets.Dataset,
+    candidates: Sequence[Candidate],
+    backbone: str,
+    settings,
+    *,
+    entity_types: Sequence[str],
+    seed: int,
+    output_dir: str,
+    providers: Sequence[KnowledgeProvider] = (),
+    **config_kwargs,
+) -> tuple[ScannerEntityRecognizer, PreTrainedTokenizerBase, PromptBuilder]:
+    """Fine-tune a new stage-2 recogniser on labelled candidates of a split (knowledge from
+    ``providers``); returns the model, its tokenizer (with ``<obj>``) and its prompt builder."""
+    set_seed(seed)
+    source = resolve_backbone(backbone)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=list(entity_types), **config_kwargs)
+    builder = PromptBuilder(tokenizer, max_length=model.config.max_prompt_length, max_objects=model.config.max_objects)
+    train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers)
+    args = training_arguments(output_dir, settings, seed)
+    Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        data_collator=Stage2Collator(tokenizer, model.config.max_objects),
+        processing_class=tokenizer,
+    ).train()
+    return model.eval(), tokenizer, builder

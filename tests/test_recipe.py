@@ -8,7 +8,8 @@ import yaml
 from transformers import AutoModel
 
 from scanner_hf import ScannerSpanDetector
-from scanner_hf.recipe import RecipeError, load_recipe, train_stage1
+from scanner_hf import ScannerEntityRecognizer
+from scanner_hf.recipe import RecipeError, load_recipe, run_recipe
 
 ENTITIES = [["steve", "kerr"], ["paris"], ["nba"], ["new", "york", "city"], ["john", "smith"], ["google"]]
 FILLER = ["love", "the", "game", "today", "at", "of", "and", "is", "a", "on"]
@@ -56,8 +57,11 @@ def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):
     assert recipe.stage1.learning_rate == 5e-5
 
 
-def test_tiny_stage1_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir):
+def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir):
     data = write_twitter_folder(tmp_path / "data")
+    captions = tmp_path / "captions.txt"
+    captions.write_text("\n".join(f"{split}_{i}.jpg :a man on a stage" for split in ("train", "test") for i in range(24)))
+    settings = {"epochs": 8, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0}
     recipe = load_recipe(
         write_recipe(
             tmp_path,
@@ -66,14 +70,33 @@ def test_tiny_stage1_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir):
             output_dir=str(tmp_path / "run"),
             backbone=str(tiny_backbone_dir),
             max_length=32,
-            stage1={"epochs": 8, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0},
+            max_prompt_length=48,
+            non_entity_folds=2,
+            stage1=settings,
+            stage2=settings,
+            knowledge={"captions": str(captions)},
         )
     )
-    scores = train_stage1(recipe)
-    saved = tmp_path / "run" / "stage1"
-    assert json.loads((saved / "test_scores.json").read_text())["f1"] == scores["f1"]
+    scores = run_recipe(recipe)
+    run = tmp_path / "run"
+    assert json.loads((run / "stage1" / "test_scores.json").read_text())["f1"] == scores["stage1"]["f1"]
     # the toy data is learnable: spans are the only non-filler words
-    assert scores["f1"] > 0.6, scores
-    assert {"seen", "unseen", "span_f1"} <= set(scores)
-    model = AutoModel.from_pretrained(saved)
-    assert isinstance(model, ScannerSpanDetector)
+    assert scores["stage1"]["f1"] > 0.6, scores["stage1"]
+    assert {"seen", "unseen", "span_f1", "per_type"} <= set(scores["scanner"])
+    assert len(json.loads((run / "stage1_folds.json").read_text())) == 24
+    assert isinstance(AutoModel.from_pretrained(run / "stage1"), ScannerSpanDetector)
+    assert isinstance(AutoModel.from_pretrained(run / "stage2"), ScannerEntityRecognizer)
+    # a second run resumes from the saved steps and reproduces the scores
+    assert run_recipe(recipe)["scanner"]["f1"] == scores["scanner"]["f1"]
+
+
+def test_stage1_only_recipe(tmp_path, tiny_backbone_dir):
+    data = write_twitter_folder(tmp_path / "data")
+    recipe = load_recipe(
+        write_recipe(
+            tmp_path, dataset="twitter2017", data_dir=str(data), output_dir=str(tmp_path / "run"),
+            backbone=str(tiny_backbone_dir), max_length=32, stages="stage1", stage1={"epochs": 1},
+        )
+    )
+    assert set(run_recipe(recipe)) == {"stage1"}
+    assert not (tmp_path / "run" / "stage2").exists()

@@ -3,8 +3,8 @@
     accelerate launch train_scripts/train.py --config train_scripts/configs/twitter2017-cpu.yaml
     python train_scripts/train.py --config ... --set stage1.epochs=1
 
-So far the recipe trains and tests the stage-1 span detector; it prints the test scores and writes
-them next to the saved model.
+The recipe trains the stage-1 detector, the cross-fold non-entity candidates and the stage-2
+recogniser, then prints the test scores (also written under the run's output_dir).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import yaml
 
 from scanner_hf.evaluation import flatten_scores
-from scanner_hf.recipe import load_recipe, train_stage1
+from scanner_hf.recipe import load_recipe, run_recipe
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -41,9 +41,11 @@ def main() -> None:
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     recipe = load_recipe(arguments.config, parse_overrides(arguments.set))
-    scores = train_stage1(recipe)
-    print(f"stage-1 span detection on {recipe.dataset} test:")
-    print(json.dumps({key: round(value, 4) for key, value in flatten_scores(scores).items()}, indent=2))
+    scores = run_recipe(recipe)
+    for name, title in (("stage1", "stage-1 span detection"), ("scanner", "SCANNER (both stages)")):
+        if name in scores:
+            print(f"{title} on {recipe.dataset} test:")
+            print(json.dumps({key: round(value, 4) for key, value in flatten_scores(scores[name]).items()}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+"""Stage 2's training and inference candidates.
+
+Training candidates are the gold entities (with their types) plus spans stage 1 proposes that are not
+gold entities (labelled ``non-entity``). To get realistic false positives on the training split
+itself, the paper splits it into 4 folds, trains stage 1 on three and predicts the fourth
+(:func:`cross_fold_spans`). At inference, candidates are stage 1's spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import datasets
+
+from .configuration import NON_ENTITY
+from .tags import tags_to_spans
+
+logger = logging.getLogger(__name__)
+
+WordSpan = tuple[int, int]
+
+
+@dataclass
+class Candidate:
+    """A candidate span ``[start, end)`` of sentence ``sentence_index``; ``label`` is the gold type or
+    ``non-entity`` (``None`` at inference); ``boxes`` the entity's gold boxes (GMNER)."""
+
+    sentence_index: int
+    start: int
+    end: int
+    label: str | None = None
+    boxes: list[list[float]] = field(default_factory=list)
+    score: float | None = None  # stage 1's confidence, when it proposed the span
+
+
+def gold_spans(split: datasets.Dataset) -> list[list[tuple[int, int, str]]]:
+    """``(start, end, type)`` of every gold entity, per sentence."""
+    names = split.features["ner_tags"].feature.names
+    return [[(s.start, s.end, s.label) for s in tags_to_spans([names[i] for i in ids])] for ids in split["ner_tags"]]
+
+
+def gold_candidates(split: datasets.Dataset) -> list[Candidate]:
+    """Every gold entity as a candidate, with its boxes when the split has them (Twitter-GMNER)."""
+    candidates = []
+    has_boxes = "entities" in split.column_names
+    entity_rows = split["entities"] if has_boxes else [None] * len(split)
+    for index, (spans, entities) in enumerate(zip(gold_spans(split), entity_rows)):
+        boxes_by_span = {(e["start"], e["end"]): e["boxes"] for e in entities} if entities else {}
+        candidates += [Candidate(index, s, e, label, boxes_by_span.get((s, e), [])) for s, e, label in spans]
+    return candidates
+
+
+def non_entity_candidates(split: datasets.Dataset, predicted: Sequence[Sequence[WordSpan]]) -> list[Candidate]:
+    """Predicted spans that are not exactly a gold entity, labelled ``non-entity``."""
+    if len(predicted) != len(split):
+        raise ValueError(f"{len(predicted)} predicted sentences for a split of {len(split)}")
+    candidates = []
+    for index, (gold, spans) in enumerate(zip(gold_spans(split), predicted)):
+        gold_boundaries = {(s, e) for s, e, _ in gold}
+        candidates += [Candidate(index, s, e, NON_ENTITY) for s, e in spans if (s, e) not in gold_boundaries]
+    return candidates
+
+
+def training_candidates(split: datasets.Dataset, predicted: Sequence[Sequence[WordSpan]] | None) -> list[Candidate]:
+    """Gold entities plus stage-1 false positives (none when ``predicted`` is None)."""
+    candidates = gold_candidates(split)
+    if predicted is not None:
+        extra = non_entity_candidates(split, predicted)
+        logger.info("stage-2 candidates: %d gold entities + %d non-entity spans", len(candidates), len(extra))
+        candidates += extra
+    return sorted(candidates, key=lambda c: (c.sentence_index, c.start, c.end))
+
+
+def fold_indices(size: int, folds: int, seed: int) -> list[list[int]]:
+    """A seeded shuffle of ``range(size)`` cut into ``folds`` near-equal parts."""
+    if folds < 2:
+        raise ValueError("cross-fold prediction needs at least 2 folds")
+    order = list(range(size))
+    random.Random(seed).shuffle(order)
+    return [sorted(order[k::folds]) for k in range(folds)]
+
+
+def cross_fold_spans(
+    split: datasets.Dataset,
+    train_and_predict: Callable[[datasets.Dataset, datasets.Dataset], list[list[WordSpan]]],
+    *,
+    folds: int = 4,
+    seed: int = 42,
+) -> list[list[WordSpan]]:
+    """Stage-1 spans for every training sentence from a model that never saw it.
+
+    ``train_and_predict(train_part, held_out)`` trains a detector on ``train_part`` and returns the
+    word spans it predicts on ``held_out``, in order.
+    """
+    predicted: list[list[WordSpan] | None] = [None] * len(split)
+    for fold, held_out in enumerate(fold_indices(len(split), folds, seed)):
+        held = set(held_out)
+        train_part = split.select([i for i in range(len(split)) if i not in held])
+        logger.info("non-entity fold %d/%d: training on %d, predicting %d", fold + 1, folds, len(train_part), len(held_out))
+        spans = train_and_predict(train_part, split.select(held_out))
+        if len(spans) != len(held_out):
+            raise ValueError(f"fold {fold}: {len(spans)} predictions for {len(held_out)} sentences")
+        for index, sentence_spans in zip(held_out, spans):
+            predicted[index] = list(sentence_spans)
+    return predicted  # type: ignore[return-value]
+
+
+def box_iou(first: Sequence[float], second: Sequence[float]) -> float:
+    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes."""
+    width = min(first[2], second[2]) - max(first[0], second[0])
+    height = min(first[3], second[3]) - max(first[1], second[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    intersection = width * height
+    area = lambda box: max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])  # noqa: E731
+    union = area(first) + area(second) - intersection
+    return intersection / union if union > 0 else 0.0
+
+
+def max_iou(box: Sequence[float] | None, gold_boxes: Sequence[Sequence[float]]) -> float:
+    """The best IoU of ``box`` with any of an entity's gold boxes (0 when either is missing)."""
+    if box is None or not gold_boxes:
+        return 0.0
+    return max(box_iou(box, gold) for gold in gold_boxes)
