@@ -127,6 +127,8 @@ class PromptBuilder:
             if excess <= 0:
                 break
             part = {"caption": caption, "llm": llm, "wikipedia": wikipedia}[name]
+            if not part:
+                continue
             shortened = part[: max(0, len(part) - excess)]
             self.stats[f"{name}_{'shortened' if shortened else 'dropped'}"] += 1
             if name == "caption":

@@ -1,0 +1,114 @@
+"""Stage 2's prompt: layout, slots, and every shortening path (objects, caption, LLM, Wikipedia,
+sentence window), each counted."""
+
+import pytest
+
+from scanner_hf.knowledge import DetectedObject, Knowledge
+from scanner_hf.prompting import PromptBuilder, PromptInput, PromptTooLongError
+from scanner_hf.tokenization import add_object_token
+
+SENTENCE = "steve kerr praises the warriors in paris".split()
+
+
+@pytest.fixture()
+def tokenizer(tiny_tokenizer):
+    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
+    add_object_token(tokenizer)
+    return tokenizer
+
+
+def knowledge(objects=3):
+    return Knowledge(
+        wikipedia="steve kerr is a coach of the warriors",
+        caption="a man at the game",
+        objects=[DetectedObject("person", "a man"), DetectedObject("ball"), DetectedObject("hat")][:objects],
+    )
+
+
+def full_length(tokenizer, item):
+    return len(PromptBuilder(tokenizer, max_length=512).build([item])[0].input_ids)
+
+
+def test_prompt_layout_and_slots(tokenizer):
+    builder = PromptBuilder(tokenizer, max_length=512, max_objects=15)
+    [prompt] = builder.build([PromptInput(SENTENCE, 0, 2, knowledge())])
+    text = tokenizer.decode(prompt.input_ids)
+    assert text == (
+        "[CLS] the entity is [MASK] for steve kerr in this sentence. steve kerr praises the warriors in paris "
+        "steve kerr is a coach of the warriors a man at the game <obj> person, a man <obj> ball <obj> hat [SEP]"
+    )
+    assert prompt.object_indices == [0, 1, 2] and not builder.stats
+
+
+def test_max_objects_caps_slots(tokenizer):
+    [prompt] = PromptBuilder(tokenizer, max_length=512, max_objects=2).build([PromptInput(SENTENCE, 0, 2, knowledge())])
+    assert prompt.object_indices == [0, 1]
+    assert prompt.input_ids.count(tokenizer.convert_tokens_to_ids("<obj>")) == 2
+
+
+def test_objects_are_dropped_first_least_similar_last(tokenizer):
+    item = PromptInput(SENTENCE, 0, 2, knowledge())
+    length = full_length(tokenizer, item)
+    builder = PromptBuilder(tokenizer, max_length=length - 1)
+    [prompt] = builder.build([item])
+    assert prompt.object_indices == [0, 1]  # "hat", the last (least similar) object, went first
+    assert builder.stats == {"objects_dropped": 1}
+    assert len(prompt.input_ids) <= length - 1
+
+
+def test_caption_then_wikipedia_are_shortened(tokenizer):
+    item = PromptInput(SENTENCE, 0, 2, knowledge(objects=0))
+    length = full_length(tokenizer, item)
+    caption_tokens = len(tokenizer("a man at the game", add_special_tokens=False)["input_ids"])
+    builder = PromptBuilder(tokenizer, max_length=length - 2)
+    [prompt] = builder.build([item])
+    assert builder.stats == {"caption_shortened": 1}
+    assert "a man at" in tokenizer.decode(prompt.input_ids) and "the game" not in tokenizer.decode(prompt.input_ids)
+    builder = PromptBuilder(tokenizer, max_length=length - caption_tokens - 3)
+    [prompt] = builder.build([item])
+    assert builder.stats == {"caption_dropped": 1, "wikipedia_shortened": 1}
+    decoded = tokenizer.decode(prompt.input_ids)
+    assert "steve kerr praises the warriors in paris steve kerr is a coach" in decoded and "a man" not in decoded
+
+
+def test_llm_text_is_shortened_before_wikipedia(tokenizer):
+    item = PromptInput(SENTENCE, 0, 2, Knowledge(wikipedia="a coach", llm="steve kerr is a person"))
+    length = full_length(tokenizer, item)
+    builder = PromptBuilder(tokenizer, max_length=length - 2)
+    [prompt] = builder.build([item])
+    assert builder.stats == {"llm_shortened": 1}
+    decoded = tokenizer.decode(prompt.input_ids)
+    assert "paris a coach steve kerr is a" in decoded and "person" not in decoded  # Wikipedia kept whole
+
+
+def test_sentence_is_windowed_around_the_entity_never_cut_silently(tokenizer):
+    words = ["love", "the", "game"] * 30 + ["steve", "kerr"] + ["at", "the", "game"] * 30
+    builder = PromptBuilder(tokenizer, max_length=40)
+    [prompt] = builder.build([PromptInput(words, 90, 92, knowledge())])
+    start, end = prompt.sentence_window
+    assert start < 90 and end > 92 and (start, end) != (0, len(words))
+    assert len(prompt.input_ids) <= 40
+    assert builder.stats["sentence_windowed"] == 1 and builder.stats["objects_dropped"] == 3
+    assert builder.stats["caption_dropped"] == 1 and builder.stats["wikipedia_dropped"] == 1
+
+
+def test_entity_that_cannot_fit_is_an_error(tokenizer):
+    words = ["steve"] * 60
+    with pytest.raises(PromptTooLongError):
+        PromptBuilder(tokenizer, max_length=32).build([PromptInput(words, 0, 60, Knowledge())])
+
+
+def test_literal_slot_tokens_in_text_stay_text(tokenizer):
+    words = ["[MASK]", "<obj>", "paris"]
+    [prompt] = PromptBuilder(tokenizer).build([PromptInput(words, 2, 3, Knowledge(caption="<obj> [MASK]"))])
+    assert prompt.input_ids.count(tokenizer.mask_token_id) == 1
+    assert prompt.input_ids.count(tokenizer.convert_tokens_to_ids("<obj>")) == 0
+
+
+def test_builder_requires_the_object_token(tiny_tokenizer):
+    fresh = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()))
+    fresh_vocab = fresh.get_vocab()
+    if "<obj>" in fresh_vocab:
+        pytest.skip("tokenizer already has <obj>")
+    with pytest.raises(ValueError, match="add_object_token"):
+        PromptBuilder(fresh)
