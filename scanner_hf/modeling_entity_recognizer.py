@@ -3,7 +3,8 @@
 Each candidate's prompt (see :mod:`scanner_hf.prompting`) is encoded once; the ``<mask>``
 representation is classified into the entity types or ``non-entity``, and each ``<obj>``
 representation predicts, through a sigmoid, the overlap (IoU) of that object with the entity's box.
-Loss: ``CE(type) + grounding_weight * BCE(overlap, IoU)``, the grounding part over real objects only.
+Loss: ``CE(type) + grounding_weight * BCE(overlap, IoU)``, both averaged over candidates, the grounding
+part summed over each candidate's real objects.
 
 >>> from scanner_hf import ScannerEntityRecognizer
 >>> model = ScannerEntityRecognizer.from_encoder(backbone, tokenizer, entity_types=["PER", "LOC"])  # doctest: +SKIP
@@ -140,7 +141,9 @@ class ScannerEntityRecognizer(PreTrainedModel):
             classification_loss = fixed_cross_entropy(logits.float(), labels, num_items_in_batch=num_items_in_batch)
             loss = classification_loss
             if iou_targets is not None and self.config.grounding_weight > 0:
-                grounding_loss = self.grounding_loss(overlap_logits, object_mask, iou_targets)
+                grounding_loss = self.grounding_loss(
+                    overlap_logits, object_mask, iou_targets, num_items_in_batch or labels.shape[0]
+                )
                 loss = loss + self.config.grounding_weight * grounding_loss
         return ScannerEntityRecognizerOutput(
             loss=loss,
@@ -154,12 +157,20 @@ class ScannerEntityRecognizer(PreTrainedModel):
         )
 
     @staticmethod
-    def grounding_loss(overlap_logits: torch.Tensor, object_mask: torch.Tensor, iou_targets: torch.Tensor) -> torch.Tensor:
-        """Mean BCE between sigmoid overlap scores and gold IoU over the real objects (0 if none)."""
+    def grounding_loss(
+        overlap_logits: torch.Tensor,
+        object_mask: torch.Tensor,
+        iou_targets: torch.Tensor,
+        num_candidates: torch.Tensor | int,
+    ) -> torch.Tensor:
+        """BCE between sigmoid overlap scores and gold IoU, summed over the real objects of each
+        candidate and averaged over candidates (``num_candidates``, the whole accumulated batch when
+        the Trainer passes ``num_items_in_batch``), like the type loss, so gradient accumulation is exact."""
         width = min(overlap_logits.shape[1], iou_targets.shape[1])
         valid = object_mask[:, :width] & (iou_targets[:, :width] >= 0)
-        if not bool(valid.any()):
-            return overlap_logits.sum() * 0.0
-        return nn.functional.binary_cross_entropy_with_logits(
-            overlap_logits[:, :width][valid].float(), iou_targets[:, :width][valid].float()
+        losses = nn.functional.binary_cross_entropy_with_logits(
+            overlap_logits[:, :width].float(), iou_targets[:, :width].clamp(min=0).float(), reduction="none"
         )
+        if torch.is_tensor(num_candidates):
+            num_candidates = num_candidates.to(losses.device)
+        return (losses * valid).sum() / num_candidates

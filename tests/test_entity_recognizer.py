@@ -71,7 +71,10 @@ def test_loss_with_and_without_objects(model, tokenizer):
     )
     output = model(**batch)
     expected_ce = torch.nn.functional.cross_entropy(output.logits, batch["labels"])
-    expected_bce = torch.nn.functional.binary_cross_entropy_with_logits(output.overlap_logits[0, :2], torch.tensor([0.9, 0.0]))
+    # grounding: BCE summed over the first prompt's two objects, averaged over the 2 candidates
+    expected_bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        output.overlap_logits[0, :2], torch.tensor([0.9, 0.0]), reduction="sum"
+    ) / 2
     assert output.classification_loss.item() == pytest.approx(expected_ce.item(), rel=1e-5)
     assert output.grounding_loss.item() == pytest.approx(expected_bce.item(), rel=1e-5)
     assert output.loss.item() == pytest.approx(expected_ce.item() + expected_bce.item(), rel=1e-5)
