@@ -119,6 +119,8 @@ def training_arguments(output_dir: str, settings, seed: int, **overrides) -> Tra
         logging_steps=50,
         seed=seed,
         report_to=[],
+        # batches of similar length: far less padding, which matters on CPU (stage-2 prompts vary a lot)
+        train_sampling_strategy="group_by_length",
     )
     values.update(overrides)
     return TrainingArguments(**values)
