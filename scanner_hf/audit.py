@@ -20,7 +20,7 @@ import datasets
 import torch
 
 from .candidates import Candidate, gold_candidates
-from .knowledge.base import KnowledgeProvider
+from .providers import KnowledgeProvider
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .prompting import PromptBuilder
 from .stage2_data import Stage2Collator, candidate_inputs

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from .knowledge.base import Knowledge
+from .providers import Knowledge
 from .tokenization import OBJECT_TOKEN
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """The training recipe: a YAML config validated at start-up, and the steps that run it.
 
-Steps: stage-1 detector -> cross-fold non-entity candidates -> stage-2 recogniser (with the configured
-knowledge) -> test scores. Distillation, dev-set model selection, the composite checkpoint and the
-model card are later steps of the paper's recipe still to come.
+Steps: stage-1 detector (a plain teacher first when Trust Your Teacher is on; AWP optional) ->
+cross-fold non-entity candidates -> stage-2 recogniser (with the configured knowledge; teacher first
+when distilled) -> test scores. Dev-set model selection, the composite checkpoint and the model card
+are later steps of the paper's recipe still to come.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
 from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_benchmark
+from .distillation import DISTILLATION_MODES
 from .knowledge import KnowledgeProvider, PrecomputedCaptions
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
 from .prompting import PromptBuilder
-from .training import train_entity_recognizer, train_span_detector
+from .trainer import AWPSettings
+from .training import Distillation, train_entity_recognizer, train_span_detector
 from .two_stage import detect_candidates, evaluate_detector, evaluate_two_stage
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,15 @@ class KnowledgeSettings:
 
 
 @dataclass
+class DistillationSettings:
+    """Trust Your Teacher: each listed stage trains a plain teacher, then the student from it."""
+
+    mode: str = "none"  # "tyt", "fixed" or "none"
+    fixed_alpha: float = 0.5
+    stages: list[str] = field(default_factory=lambda: ["stage1", "stage2"])  # the paper's NER recipe: stage1 only
+
+
+@dataclass
 class Recipe:
     dataset: str
     output_dir: str
@@ -70,9 +82,17 @@ class Recipe:
     grounding_weight: float = 0.0
     max_prompt_length: int = 256
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
+    distillation: DistillationSettings = field(default_factory=DistillationSettings)
+    awp: AWPSettings | None = None  # stage 1 only, as in the paper; a mapping switches it on
 
 
-_SECTIONS: dict[str, type] = {"stage1": StageTraining, "stage2": StageTraining, "knowledge": KnowledgeSettings}
+_SECTIONS: dict[str, type] = {
+    "stage1": StageTraining,
+    "stage2": StageTraining,
+    "knowledge": KnowledgeSettings,
+    "distillation": DistillationSettings,
+    "awp": AWPSettings,
+}
 _NUMBER_TYPES = {"float": float, "int": int}
 
 
@@ -114,6 +134,10 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RecipeError(f"{path}: data folder {data_dir / BENCHMARKS[recipe.dataset].folder} does not exist")
     if recipe.stages not in ("stage1", "both"):
         raise RecipeError(f"{path}: stages must be 'stage1' or 'both', not {recipe.stages!r}")
+    if recipe.distillation.mode not in DISTILLATION_MODES:
+        raise RecipeError(f"{path}: distillation.mode must be one of {DISTILLATION_MODES}")
+    if set(recipe.distillation.stages) - {"stage1", "stage2"}:
+        raise RecipeError(f"{path}: distillation.stages may hold 'stage1' and 'stage2' only")
     if recipe.knowledge.captions and not Path(recipe.knowledge.captions).is_file():
         raise RecipeError(f"{path}: caption file {recipe.knowledge.captions} does not exist")
     return recipe
@@ -136,14 +160,23 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2))
 
 
+def _distilled(recipe: Recipe, stage: str) -> bool:
+    return recipe.distillation.mode != "none" and stage in recipe.distillation.stages
+
+
 def stage1_step(recipe: Recipe, train_split, folder: Path) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
-    """Train (or, with ``resume``, reload) the stage-1 detector saved in ``folder``."""
+    """Train (or, with ``resume``, reload) the stage-1 detector saved in ``folder``; with
+    distillation, a plain teacher is trained first (saved beside it, ``<folder>-teacher``)."""
     if recipe.resume and (folder / "config.json").exists():
         logger.info("resuming: loading the stage-1 detector from %s", folder)
         return ScannerSpanDetector.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    distillation = None
+    if _distilled(recipe, "stage1"):
+        teacher, _ = stage1_step(replace(recipe, distillation=DistillationSettings(), awp=None), train_split, folder.with_name(folder.name + "-teacher"))
+        distillation = Distillation(teacher, recipe.distillation.mode, recipe.distillation.fixed_alpha)
     detector, tokenizer = train_span_detector(
         train_split, recipe.backbone, recipe.stage1, seed=recipe.seed, max_length=recipe.max_length,
-        output_dir=str(folder / "checkpoints"),
+        output_dir=str(folder / "checkpoints"), distillation=distillation, awp=recipe.awp,
     )
     detector.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -174,18 +207,25 @@ def non_entity_step(recipe: Recipe, train_split, cache: Path) -> list[list[tuple
 
 
 def stage2_step(recipe: Recipe, train_split, fold_spans, entity_types, providers, folder: Path):
-    """Train (or reload) the stage-2 recogniser on gold + non-entity candidates."""
+    """Train (or reload) the stage-2 recogniser on gold + non-entity candidates; with distillation,
+    a plain teacher first (``<folder>-teacher``)."""
     if recipe.resume and (folder / "config.json").exists():
         logger.info("resuming: loading the stage-2 recogniser from %s", folder)
         model = ScannerEntityRecognizer.from_pretrained(folder).eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
         builder = PromptBuilder(tokenizer, max_length=model.config.max_prompt_length, max_objects=model.config.max_objects)
         return model, tokenizer, builder
+    distillation = None
+    if _distilled(recipe, "stage2"):
+        plain = replace(recipe, distillation=DistillationSettings())
+        teacher, _, _ = stage2_step(plain, train_split, fold_spans, entity_types, providers, folder.with_name(folder.name + "-teacher"))
+        distillation = Distillation(teacher, recipe.distillation.mode, recipe.distillation.fixed_alpha)
     candidates = training_candidates(train_split, fold_spans)
     model, tokenizer, builder = train_entity_recognizer(
         train_split, candidates, recipe.backbone, recipe.stage2, entity_types=entity_types, seed=recipe.seed,
-        output_dir=str(folder / "checkpoints"), providers=providers, max_objects=recipe.max_objects,
-        grounding_weight=recipe.grounding_weight, max_prompt_length=recipe.max_prompt_length,
+        output_dir=str(folder / "checkpoints"), providers=providers, distillation=distillation,
+        max_objects=recipe.max_objects, grounding_weight=recipe.grounding_weight,
+        max_prompt_length=recipe.max_prompt_length,
     )
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from .candidates import Candidate, max_iou
-from .knowledge.base import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
+from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .prompting import PromptBuilder, PromptInput
 
 logger = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import datasets
 from transformers import (
@@ -23,7 +24,8 @@ from transformers import (
 from .backbones import resolve_backbone
 from .candidates import Candidate
 from .configuration import SPAN_TAGS
-from .knowledge.base import KnowledgeProvider
+from .distillation import WithTeacherLogits, add_teacher_logits
+from .providers import KnowledgeProvider
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
 from .prompting import PromptBuilder
@@ -31,6 +33,7 @@ from .stage2_data import Stage2Collator, encode_candidates
 from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .tags import split_tag
 from .tokenization import encode_words_for_training
+from .trainer import AWPSettings, ScannerTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +129,48 @@ def training_arguments(output_dir: str, settings, seed: int, **overrides) -> Tra
     return TrainingArguments(**values)
 
 
+@dataclass
+class Distillation:
+    """How a student learns from its teacher (see :mod:`scanner_hf.distillation`)."""
+
+    teacher: PreTrainedModel | None = None
+    mode: str = "tyt"
+    fixed_alpha: float = 0.5
+
+
+def fit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    args: TrainingArguments,
+    train_dataset: datasets.Dataset,
+    collator: Callable,
+    *,
+    distillation: Distillation | None = None,
+    awp: AWPSettings | None = None,
+) -> ScannerTrainer:
+    """Train with :class:`ScannerTrainer`; with a teacher, its logits are computed once over the
+    training set (the cached fast path) and the student learns with Trust Your Teacher."""
+    mode, fixed_alpha = "none", 0.5
+    if distillation is not None and distillation.mode != "none":
+        if distillation.teacher is None:
+            raise ValueError("distillation needs a trained teacher")
+        train_dataset = add_teacher_logits(distillation.teacher, train_dataset, collator)
+        collator = WithTeacherLogits(collator)
+        mode, fixed_alpha = distillation.mode, distillation.fixed_alpha
+    trainer = ScannerTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        distillation=mode,
+        fixed_alpha=fixed_alpha,
+        awp=awp,
+    )
+    trainer.train()
+    return trainer
+
+
 def train_span_detector(
     train_split: datasets.Dataset,
     backbone: str,
@@ -134,15 +179,18 @@ def train_span_detector(
     seed: int,
     max_length: int,
     output_dir: str,
+    distillation: Distillation | None = None,
+    awp: AWPSettings | None = None,
 ) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
-    """Fine-tune a new stage-1 detector on a split; returns the model and its tokenizer."""
+    """Fine-tune a new stage-1 detector on a split (optionally distilled from a teacher detector
+    with the same backbone, and with AWP); returns the model and its tokenizer."""
     set_seed(seed)
     source = resolve_backbone(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = ScannerSpanDetector.from_encoder(source)
     train_dataset = encode_token_classification(train_split, tokenizer, target="untyped", max_length=max_length)
     args = training_arguments(output_dir, settings, seed)
-    token_classification_trainer(model, tokenizer, args, train_dataset=train_dataset).train()
+    fit(model, tokenizer, args, train_dataset, DataCollatorForTokenClassification(tokenizer), distillation=distillation, awp=awp)
     return model.eval(), tokenizer
 
 
@@ -156,10 +204,12 @@ def train_entity_recognizer(
     seed: int,
     output_dir: str,
     providers: Sequence[KnowledgeProvider] = (),
+    distillation: Distillation | None = None,
     **config_kwargs,
 ) -> tuple[ScannerEntityRecognizer, PreTrainedTokenizerBase, PromptBuilder]:
     """Fine-tune a new stage-2 recogniser on labelled candidates of a split (knowledge from
-    ``providers``); returns the model, its tokenizer (with ``<obj>``) and its prompt builder."""
+    ``providers``, optionally distilled from a teacher recogniser); returns the model, its tokenizer
+    (with ``<obj>``) and its prompt builder."""
     set_seed(seed)
     source = resolve_backbone(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -167,11 +217,5 @@ def train_entity_recognizer(
     builder = PromptBuilder(tokenizer, max_length=model.config.max_prompt_length, max_objects=model.config.max_objects)
     train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers)
     args = training_arguments(output_dir, settings, seed)
-    Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        data_collator=Stage2Collator(tokenizer, model.config.max_objects),
-        processing_class=tokenizer,
-    ).train()
+    fit(model, tokenizer, args, train_dataset, Stage2Collator(tokenizer, model.config.max_objects), distillation=distillation)
     return model.eval(), tokenizer, builder

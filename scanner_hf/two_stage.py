@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 from .candidates import Candidate
 from .data import entity_strings
 from .evaluation import entity_scores
-from .knowledge.base import KnowledgeProvider
+from .providers import KnowledgeProvider
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector, decode_bio
 from .prompting import PromptBuilder, PromptInput

@@ -100,3 +100,23 @@ def test_stage1_only_recipe(tmp_path, tiny_backbone_dir):
     )
     assert set(run_recipe(recipe)) == {"stage1"}
     assert not (tmp_path / "run" / "stage2").exists()
+
+
+def test_trust_your_teacher_recipe_trains_teacher_then_student(tmp_path, tiny_backbone_dir):
+    data = write_twitter_folder(tmp_path / "data", sentences_per_split=12)
+    settings = {"epochs": 2, "batch_size": 8, "learning_rate": 3e-3}
+    recipe = load_recipe(
+        write_recipe(
+            tmp_path, dataset="twitter2017", data_dir=str(data), output_dir=str(tmp_path / "run"),
+            backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48, non_entity_folds=0,
+            stage1=settings, stage2=settings, distillation={"mode": "tyt", "stages": ["stage1", "stage2"]},
+            awp={"start_epoch": 1.0},
+        )
+    )
+    scores = run_recipe(recipe)
+    run = tmp_path / "run"
+    for folder in ("stage1-teacher", "stage1", "stage2-teacher", "stage2"):
+        assert (run / folder / "model.safetensors").exists(), folder
+    assert "scanner" in scores
+    with pytest.raises(RecipeError, match="distillation.mode"):
+        load_recipe(write_recipe(tmp_path, dataset="twitter2017", data_dir=str(data), output_dir="x", distillation={"mode": "soft"}))

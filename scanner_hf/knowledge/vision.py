@@ -7,7 +7,7 @@ import csv
 import logging
 from pathlib import Path
 
-from .base import Knowledge, KnowledgeProvider, KnowledgeRequest
+from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The knowledge interface stage 2 uses: a request about one candidate in one sentence (and image),
+"""The knowledge-provider interface stage 2 uses: a request about one candidate in one sentence
+(and image),
 and the knowledge that providers return for it.
 
 A provider fills some fields of :class:`Knowledge` (Wikipedia text, a caption, objects, LLM text);
