@@ -87,3 +87,28 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
     @property
     def non_entity_id(self) -> int:
         return len(self.entity_types)
+
+
+class ScannerConfig(PreTrainedConfig):
+    r"""The whole SCANNER system in one checkpoint: both stages as sub-configs plus the knowledge settings.
+
+    Args:
+        span_detector_config: stage 1's :class:`ScannerSpanDetectorConfig`.
+        entity_recognizer_config: stage 2's :class:`ScannerEntityRecognizerConfig`.
+        knowledge: which knowledge providers the pipeline builds by default (e.g. ``{"captions":
+            "blip2.txt"}``); precomputed knowledge passed with an input always wins.
+        box_threshold: minimum overlap score for a predicted box; below it the entity is ungrounded.
+        stage1_max_length: sub-words per stage-1 window (longer text is windowed, never cut).
+    """
+
+    model_type = "scanner"
+    sub_configs_defaults = {
+        "span_detector_config": SubConfigSpec(config_class=ScannerSpanDetectorConfig),
+        "entity_recognizer_config": SubConfigSpec(config_class=ScannerEntityRecognizerConfig),
+    }
+
+    span_detector_config: dict | PreTrainedConfig | None = None
+    entity_recognizer_config: dict | PreTrainedConfig | None = None
+    knowledge: dict | None = None
+    box_threshold: float = 0.5
+    stage1_max_length: int = 256

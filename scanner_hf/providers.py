@@ -1,6 +1,5 @@
-"""The knowledge-provider interface stage 2 uses: a request about one candidate in one sentence
-(and image),
-and the knowledge that providers return for it.
+"""The knowledge-provider interface stage 2 uses: a request about one candidate in one sentence (and
+image), and the knowledge that providers return for it.
 
 A provider fills some fields of :class:`Knowledge` (Wikipedia text, a caption, objects, LLM text);
 :func:`gather_knowledge` asks each provider in turn and merges what they give, so stage 2 works with

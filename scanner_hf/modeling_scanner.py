@@ -1,0 +1,110 @@
+"""The composite SCANNER model: both stages in one checkpoint (one folder or Hub repo).
+
+Each stage stays a model of its own (``model.span_detector``, ``model.entity_recognizer``) and can
+still be saved or loaded alone; the composite adds one config, one tokenizer for both stages and one
+``from_pretrained`` for the pipeline.
+
+>>> model = ScannerForMultimodalNER.from_stages(detector, recognizer)   # doctest: +SKIP
+>>> model.save_pretrained("scanner-twitter2017")                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration import ScannerConfig
+from .modeling_entity_recognizer import ScannerEntityRecognizer
+from .modeling_span_detector import ScannerSpanDetector
+
+
+@dataclass
+class ScannerOutput(ModelOutput):
+    """Output of :class:`ScannerForMultimodalNER`: whichever stages got inputs.
+
+    Args:
+        loss: the sum of the stages' losses that had labels.
+        span_logits: stage 1's ``(batch, sequence, 3)`` O/B/I scores.
+        logits: stage 2's ``(candidates, num_labels)`` type scores.
+        overlap_logits / object_mask: stage 2's per-object overlap scores and which slots are real.
+    """
+
+    loss: torch.Tensor | None = None
+    span_logits: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    overlap_logits: torch.Tensor | None = None
+    object_mask: torch.Tensor | None = None
+
+
+class ScannerForMultimodalNER(PreTrainedModel):
+    """Stage 1 (span-candidate detector) and stage 2 (entity recogniser) of SCANNER."""
+
+    config_class = ScannerConfig
+    config: ScannerConfig
+    base_model_prefix = "scanner"
+    _supports_sdpa = True
+    _supports_flash_attn = True
+
+    def __init__(self, config: ScannerConfig):
+        super().__init__(config)
+        self.span_detector = ScannerSpanDetector(config.span_detector_config)
+        self.entity_recognizer = ScannerEntityRecognizer(config.entity_recognizer_config)
+        self.post_init()
+
+    @classmethod
+    def from_stages(
+        cls, span_detector: ScannerSpanDetector, entity_recognizer: ScannerEntityRecognizer, **config_kwargs
+    ) -> ScannerForMultimodalNER:
+        """Combine two trained stages. Both must read the stage-2 tokenizer (same backbone vocabulary
+        plus ``<obj>``): stage 1's embeddings are grown to match (the new row is never used)."""
+        vocab_size = entity_recognizer.config.encoder_config.vocab_size
+        detector_vocab = span_detector.config.encoder_config.vocab_size
+        if detector_vocab > vocab_size:
+            raise ValueError(f"stage 1 has a larger vocabulary ({detector_vocab}) than stage 2 ({vocab_size})")
+        if detector_vocab < vocab_size:
+            span_detector.resize_token_embeddings(vocab_size, mean_resizing=False)
+            span_detector.config.encoder_config.vocab_size = vocab_size
+        config = cls.config_class(
+            span_detector_config=span_detector.config,
+            entity_recognizer_config=entity_recognizer.config,
+            **config_kwargs,
+        )
+        model = cls(config)
+        model.span_detector = span_detector
+        model.entity_recognizer = entity_recognizer
+        return model.eval()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        span_labels: torch.Tensor | None = None,
+        prompt_input_ids: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        iou_targets: torch.Tensor | None = None,
+        **kwargs,
+    ) -> ScannerOutput:
+        """Stage 1 on ``input_ids`` (the sentence) and/or stage 2 on ``prompt_input_ids`` (one prompt
+        per candidate); each stage's loss is computed when its labels are given."""
+        if input_ids is None and prompt_input_ids is None:
+            raise ValueError("give input_ids (stage 1), prompt_input_ids (stage 2) or both")
+        output = ScannerOutput()
+        losses = []
+        if input_ids is not None:
+            detected = self.span_detector(input_ids=input_ids, attention_mask=attention_mask, labels=span_labels)
+            output.span_logits = detected.logits
+            losses += [detected.loss] if detected.loss is not None else []
+        if prompt_input_ids is not None:
+            recognized = self.entity_recognizer(
+                input_ids=prompt_input_ids, attention_mask=prompt_attention_mask, labels=labels, iou_targets=iou_targets
+            )
+            output.logits = recognized.logits
+            output.overlap_logits = recognized.overlap_logits
+            output.object_mask = recognized.object_mask
+            losses += [recognized.loss] if recognized.loss is not None else []
+        output.loss = sum(losses) if losses else None
+        return output
