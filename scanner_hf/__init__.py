@@ -4,11 +4,13 @@ Importing the package registers its configs and models with the Auto classes.
 """
 
 from transformers import AutoConfig, AutoModel
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration import ScannerConfig, ScannerEntityRecognizerConfig, ScannerSpanDetectorConfig
 from .modeling_entity_recognizer import ScannerEntityRecognizer, ScannerEntityRecognizerOutput
 from .modeling_scanner import ScannerForMultimodalNER, ScannerOutput
 from .modeling_span_detector import DetectedSpan, ScannerSpanDetector, ScannerSpanDetectorOutput
+from .pipeline import ScannerNERPipeline
 
 __version__ = "0.1.0"
 
@@ -22,10 +24,14 @@ for _config_class, _model_class in (
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 
+# No default checkpoint yet: pipeline("scanner-ner") needs model=<Hub id or folder>.
+PIPELINE_REGISTRY.register_pipeline("scanner-ner", pipeline_class=ScannerNERPipeline, pt_model=AutoModel, type="multimodal")
+
 __all__ = [
     "DetectedSpan",
     "ScannerConfig",
     "ScannerForMultimodalNER",
+    "ScannerNERPipeline",
     "ScannerOutput",
     "ScannerEntityRecognizer",
     "ScannerEntityRecognizerConfig",

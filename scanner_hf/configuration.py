@@ -11,6 +11,8 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 SPAN_TAGS: tuple[str, ...] = ("O", "B", "I")
+# True in the installed package, False in the copy transformers loads from a checkpoint (remote code)
+_LOADED_FROM_INSTALLED_PACKAGE = __name__.split(".")[0] == "scanner_hf"
 
 
 class ScannerSpanDetectorConfig(PreTrainedConfig):
@@ -112,3 +114,27 @@ class ScannerConfig(PreTrainedConfig):
     knowledge: dict | None = None
     box_threshold: float = 0.5
     stage1_max_length: int = 256
+
+    def __post_init__(self, **kwargs):
+        self._saved_pipelines = kwargs.pop("custom_pipelines", None)
+        super().__post_init__(**kwargs)
+
+    # A saved checkpoint names its pipeline code (``custom_pipelines``) so that
+    # ``pipeline("scanner-ner", model=..., trust_remote_code=True)`` works where scanner-hf is not
+    # installed. Where it is installed, "scanner-ner" is registered with PIPELINE_REGISTRY, and showing
+    # transformers the custom pipeline would make it demand trust_remote_code for our own code; so the
+    # installed package's config reports none, and still writes them back when saving.
+    @property
+    def custom_pipelines(self) -> dict:
+        return {} if _LOADED_FROM_INSTALLED_PACKAGE else dict(self._saved_pipelines or {})
+
+    @custom_pipelines.setter
+    def custom_pipelines(self, value: dict) -> None:
+        self._saved_pipelines = value
+
+    def to_dict(self) -> dict:
+        output = super().to_dict()
+        output.pop("_saved_pipelines", None)
+        if self._saved_pipelines:
+            output["custom_pipelines"] = self._saved_pipelines
+        return output

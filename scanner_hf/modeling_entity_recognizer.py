@@ -22,6 +22,7 @@ from transformers.utils import ModelOutput
 
 from .configuration import ScannerEntityRecognizerConfig
 from .modeling_span_detector import build_encoder
+from .prompting import PromptBuilder
 from .tokenization import add_object_token
 
 
@@ -85,6 +86,14 @@ class ScannerEntityRecognizer(PreTrainedModel):
         model.encoder = build_encoder(config.encoder_config, pretrained=source)
         model.resize_encoder_embeddings(len(tokenizer))
         return model
+
+    def prompt_builder(self, tokenizer: PreTrainedTokenizerBase) -> PromptBuilder:
+        """The prompt builder for this model: its object budget, and its prompt length capped by what
+        the encoder and tokenizer can take."""
+        max_length = min(
+            self.config.max_prompt_length, self.config.encoder_config.max_position_embeddings, tokenizer.model_max_length
+        )
+        return PromptBuilder(tokenizer, max_length=max_length, max_objects=self.config.max_objects)
 
     def resize_encoder_embeddings(self, vocab_size: int) -> None:
         """Resize the encoder's token embeddings and record the size in the nested encoder config."""

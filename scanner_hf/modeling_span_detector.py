@@ -132,7 +132,8 @@ class ScannerSpanDetector(PreTrainedModel):
         Sentences longer than the encoder are cut into overlapping word windows; each word takes its
         probabilities from the window in which it stands farthest from an edge.
         """
-        max_length = max_length or min(tokenizer.model_max_length, self.config.encoder_config.max_position_embeddings)
+        limit = min(tokenizer.model_max_length, self.config.encoder_config.max_position_embeddings)
+        max_length = min(max_length, limit) if max_length else limit
         budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
         pieces: list[tuple[int, int, int]] = []  # (sentence, start word, end word)
         for index, words in enumerate(sentences):
@@ -148,6 +149,7 @@ class ScannerSpanDetector(PreTrainedModel):
                 encoded = tokenizer(
                     [list(sentences[i][s:e]) for i, s, e in batch],
                     is_split_into_words=True,
+                    split_special_tokens=True,
                     padding=True,
                     return_tensors="pt",
                 ).to(self.device)

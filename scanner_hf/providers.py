@@ -38,6 +38,13 @@ class Knowledge:
     objects: list[DetectedObject] = field(default_factory=list)
     llm: str | None = None
 
+    def with_objects_ordered(self) -> Knowledge:
+        """Objects by descending similarity to the candidate when all have one; else unchanged."""
+        if not self.objects or any(obj.similarity is None for obj in self.objects):
+            return self
+        ordered = sorted(self.objects, key=lambda obj: obj.similarity, reverse=True)  # type: ignore[arg-type,return-value]
+        return dataclasses.replace(self, objects=ordered)
+
     def merged_with(self, other: Knowledge) -> Knowledge:
         """Fields of ``self`` win; empty ones are taken from ``other``."""
         values = {}

@@ -24,7 +24,6 @@ from .distillation import DISTILLATION_MODES
 from .knowledge import KnowledgeProvider, PrecomputedCaptions
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
-from .prompting import PromptBuilder
 from .trainer import AWPSettings
 from .training import Distillation, train_entity_recognizer, train_span_detector
 from .two_stage import detect_candidates, evaluate_detector, evaluate_two_stage
@@ -213,7 +212,7 @@ def stage2_step(recipe: Recipe, train_split, fold_spans, entity_types, providers
         logger.info("resuming: loading the stage-2 recogniser from %s", folder)
         model = ScannerEntityRecognizer.from_pretrained(folder).eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        builder = PromptBuilder(tokenizer, max_length=model.config.max_prompt_length, max_objects=model.config.max_objects)
+        builder = model.prompt_builder(tokenizer)
         return model, tokenizer, builder
     distillation = None
     if _distilled(recipe, "stage2"):

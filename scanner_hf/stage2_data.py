@@ -26,20 +26,27 @@ def candidate_inputs(
     image_ids: Sequence[str | None],
     candidates: Sequence[Candidate],
     providers: Sequence[KnowledgeProvider] = (),
+    *,
+    given: Sequence[Knowledge | None] | None = None,
+    images: Sequence | None = None,
 ) -> list[PromptInput]:
-    """Prompt inputs for candidates, with knowledge gathered from ``providers`` (none: text only)."""
+    """Prompt inputs for candidates. Knowledge ``given`` per sentence (precomputed by the caller) wins;
+    ``providers`` fill what it leaves empty (none at all: text only). Objects are ordered by their
+    similarity to the candidate when every object has one, else kept in detector order."""
     items = []
     for candidate in candidates:
-        words = tokens[candidate.sentence_index]
-        knowledge = Knowledge()
+        index = candidate.sentence_index
+        words = tokens[index]
+        knowledge = (given[index] if given is not None else None) or Knowledge()
         if providers:
             request = KnowledgeRequest(
                 sentence=" ".join(words),
                 candidate=" ".join(words[candidate.start : candidate.end]),
-                image_id=image_ids[candidate.sentence_index],
+                image_id=image_ids[index],
+                image=images[index] if images is not None else None,
             )
-            knowledge = gather_knowledge(providers, request)
-        items.append(PromptInput(words, candidate.start, candidate.end, knowledge))
+            knowledge = knowledge.merged_with(gather_knowledge(providers, request))
+        items.append(PromptInput(words, candidate.start, candidate.end, knowledge.with_objects_ordered()))
     return items
 
 

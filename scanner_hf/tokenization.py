@@ -45,8 +45,11 @@ def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
 
 
 def subword_counts(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> list[int]:
-    """Number of sub-words of each word (at least 1: an empty encoding still takes a position)."""
-    encoded = tokenizer(list(words), add_special_tokens=False)["input_ids"]
+    """Number of sub-words of each word (at least 1: an empty encoding still takes a position).
+
+    Text is always tokenised with ``split_special_tokens=True``: a literal ``[MASK]`` or ``<obj>`` in
+    user text is text, never a special token."""
+    encoded = tokenizer(list(words), add_special_tokens=False, split_special_tokens=True)["input_ids"]
     return [max(1, len(ids)) for ids in encoded]
 
 
@@ -109,7 +112,7 @@ def encode_words_for_training(
             pieces_labels.append(list(sentence_labels[start:end]))
     if windowed:
         logger.warning("%d sentences longer than %d sub-words were split into word windows", windowed, max_length)
-    encoded = tokenizer(pieces_tokens, is_split_into_words=True, truncation=False)
+    encoded = tokenizer(pieces_tokens, is_split_into_words=True, truncation=False, split_special_tokens=True)
     encoded["labels"] = [
         align_first_subword_labels(encoded.word_ids(index), piece) for index, piece in enumerate(pieces_labels)
     ]

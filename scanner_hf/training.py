@@ -214,7 +214,7 @@ def train_entity_recognizer(
     source = resolve_backbone(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=list(entity_types), **config_kwargs)
-    builder = PromptBuilder(tokenizer, max_length=model.config.max_prompt_length, max_objects=model.config.max_objects)
+    builder = model.prompt_builder(tokenizer)
     train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers)
     args = training_arguments(output_dir, settings, seed)
     fit(model, tokenizer, args, train_dataset, Stage2Collator(tokenizer, model.config.max_objects), distillation=distillation)

@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 from .candidates import Candidate
 from .data import entity_strings
 from .evaluation import entity_scores
-from .providers import KnowledgeProvider
+from .providers import Knowledge, KnowledgeProvider
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector, decode_bio
 from .prompting import PromptBuilder, PromptInput
@@ -97,13 +97,20 @@ def predict_entities(
     image_ids: Sequence[str | None] | None = None,
     providers: Sequence[KnowledgeProvider] = (),
     *,
+    given: Sequence[Knowledge | None] | None = None,
+    images: Sequence | None = None,
     batch_size: int = 64,
+    box_threshold: float = 0.5,
+    max_length: int | None = None,
 ) -> list[list[RecognizedEntity]]:
-    """Run both stages over word-split sentences; returns the typed entities of each sentence."""
+    """Run both stages over word-split sentences; returns the typed entities of each sentence.
+
+    Knowledge ``given`` per sentence wins over ``providers``; stage-2 prompts of all sentences are
+    batched together, sorted by length."""
     image_ids = image_ids if image_ids is not None else [None] * len(tokens)
-    candidates = detect_candidates(detector, detector_tokenizer, tokens, batch_size=batch_size)
-    items = candidate_inputs(tokens, image_ids, candidates, providers)
-    results = recognize(recognizer, builder, items, batch_size=batch_size)
+    candidates = detect_candidates(detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length)
+    items = candidate_inputs(tokens, image_ids, candidates, providers, given=given, images=images)
+    results = recognize(recognizer, builder, items, batch_size=batch_size, box_threshold=box_threshold)
     non_entity = recognizer.config.non_entity_id
     entities: list[list[RecognizedEntity]] = [[] for _ in tokens]
     for candidate, (label_id, score, box, box_score) in zip(candidates, results):

@@ -1,0 +1,156 @@
+"""pipeline("scanner-ner"): input forms, outputs with character offsets, bad inputs, the saved folder,
+and loading with trust_remote_code where scanner_hf cannot be imported."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from PIL import Image
+from transformers import pipeline
+
+import scanner_hf  # noqa: F401
+from scanner_hf import (
+    ScannerEntityRecognizer,
+    ScannerEntityRecognizerConfig,
+    ScannerForMultimodalNER,
+    ScannerNERPipeline,
+    ScannerSpanDetector,
+    ScannerSpanDetectorConfig,
+)
+from scanner_hf.tokenization import add_object_token
+
+ENTITY_WORDS = ("steve", "kerr", "paris")
+
+
+def composite(tiny_tokenizer, tiny_encoder_config, grounding_weight=0.0):
+    """A tiny composite whose stage 1 tags words from ENTITY_WORDS and whose stage 2 says LOC."""
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
+    detector = ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config))
+    add_object_token(tokenizer)
+    encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
+    recognizer = ScannerEntityRecognizer(
+        ScannerEntityRecognizerConfig(
+            encoder_config=encoder_config, entity_types=["PER", "LOC"], grounding_weight=grounding_weight,
+            mask_token_id=tokenizer.mask_token_id, object_token_id=tokenizer.convert_tokens_to_ids("<obj>"),
+        )
+    )
+    vocab = tokenizer.get_vocab()
+    with torch.no_grad():
+        # stage 1: the word embedding itself decides the tag (B for entity words, O otherwise)
+        embeddings = detector.encoder.get_input_embeddings().weight
+        marker = torch.zeros(embeddings.shape[1])
+        marker[0] = 1.0
+        for word in ENTITY_WORDS:
+            embeddings[vocab[word]] += 50 * marker
+        detector.classifier.weight.zero_()
+        detector.classifier.weight[1, 0] = 1.0
+        detector.classifier.bias.copy_(torch.tensor([0.0, -2.0, -50.0]))
+        recognizer.classifier.weight.zero_()
+        recognizer.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+        recognizer.grounding_head.weight.zero_()
+        recognizer.grounding_head.bias.fill_(3.0)
+    detector.encoder.embeddings.LayerNorm.weight.data.fill_(1.0)
+    return ScannerForMultimodalNER.from_stages(detector, recognizer), tokenizer
+
+
+@pytest.fixture()
+def saved(tmp_path, tiny_tokenizer, tiny_encoder_config):
+    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    folder = tmp_path / "scanner-tiny"
+    ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def test_saved_folder_is_complete(saved):
+    files = set(os.listdir(saved))
+    assert {"config.json", "model.safetensors", "tokenizer_config.json", "pipeline.py", "modeling_scanner.py"} <= files
+    config = json.loads((saved / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_scanner.ScannerForMultimodalNER"
+    assert config["custom_pipelines"]["scanner-ner"]["impl"] == "pipeline.ScannerNERPipeline"
+
+
+def test_pipeline_inputs_and_offsets(saved):
+    ner = pipeline("scanner-ner", model=str(saved))
+    text = "Look:  Steve Kerr in PARIS!"
+    result = ner(text)
+    spans = [(r["word"], r["entity_group"], text[r["start"] : r["end"]]) for r in result]
+    assert [s[0] for s in spans] == [s[2] for s in spans]
+    assert {s[0] for s in spans} <= {"Steve", "Kerr", "Steve Kerr", "PARIS"} and spans
+    assert all(r["entity_group"] == "LOC" and 0 < r["score"] <= 1 and "box" not in r for r in result)
+    many = ner([text, "nothing here at all", {"text": text, "caption": "a man", "knowledge": "a coach"}])
+    assert len(many) == 3 and many[0] == result and many[1] == []
+    words = ner(["in", "paris"], is_split_into_words=True)
+    assert [(r["word"], r["start"], r["end"]) for r in words] == [("paris", 3, 8)]
+
+
+def test_long_text_is_windowed_not_cut(saved):
+    ner = pipeline("scanner-ner", model=str(saved))
+    text = " ".join(["love the game"] * 60 + ["in paris"])  # ~182 words > 128 positions
+    result = ner(text)
+    assert result and result[-1]["word"] == "paris" and result[-1]["end"] == len(text)
+
+
+def test_bad_inputs_give_clear_errors(saved, tmp_path):
+    ner = pipeline("scanner-ner", model=str(saved))
+    with pytest.raises(ValueError, match="empty"):
+        ner("   ")
+    with pytest.raises(TypeError, match="expected a string"):
+        ner(42)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ner("steve kerr", image=str(tmp_path / "missing.jpg"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="cannot be read"):
+        ner("steve kerr", image=str(broken))
+    with pytest.raises(ValueError, match="unknown input keys"):
+        ner({"text": "steve", "imgae": "x.jpg"})
+    with pytest.raises(TypeError, match="'label'"):
+        ner({"text": "steve", "objects": [{"box": [0, 0, 1, 1]}]})
+
+
+def test_grounding_models_return_boxes(tmp_path, tiny_tokenizer, tiny_encoder_config):
+    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config, grounding_weight=1.0)
+    ner = ScannerNERPipeline(model=model, tokenizer=tokenizer)
+    image = tmp_path / "tweet.jpg"
+    Image.new("RGB", (64, 48), "white").save(image)
+    objects = [{"label": "person", "box": [1, 2, 30, 40], "similarity": 0.2}, {"label": "ball", "box": [5, 5, 9, 9], "similarity": 0.9}]
+    [entity] = ner({"text": "paris", "image": str(image), "objects": objects})
+    assert entity["box"] == [5.0, 5.0, 9.0, 9.0]  # most similar object first, equal overlap scores
+    assert entity["box_score"] > 0.5
+    [plain] = ner("paris")
+    assert plain["box"] is None and plain["box_score"] is None
+
+
+REMOTE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.modules["scanner_hf"] = None  # the installed package cannot be imported here
+    from transformers import pipeline
+    try:
+        import scanner_hf  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("scanner_hf was importable")
+    ner = pipeline("scanner-ner", model=sys.argv[1], trust_remote_code=True)
+    result = ner("Steve Kerr in Paris")
+    print(type(ner).__module__, [(r["word"], r["entity_group"]) for r in result])
+    """
+)
+
+
+def test_trust_remote_code_without_the_package(saved, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
+    completed = subprocess.run(
+        [sys.executable, "-c", REMOTE_SCRIPT, str(saved)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    module, found = completed.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert module.startswith("transformers_modules")
+    assert "LOC" in found and "Steve" in found
