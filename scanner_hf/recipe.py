@@ -22,8 +22,11 @@ from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_benchmark
 from .distillation import DISTILLATION_MODES
 from .knowledge import KnowledgeProvider, PrecomputedCaptions
+from .model_card import CardInfo, build_model_card
 from .modeling_entity_recognizer import ScannerEntityRecognizer
+from .modeling_scanner import ScannerForMultimodalNER
 from .modeling_span_detector import ScannerSpanDetector
+from .pipeline import ScannerNERPipeline
 from .trainer import AWPSettings
 from .training import Distillation, train_entity_recognizer, train_span_detector
 from .two_stage import detect_candidates, evaluate_detector, evaluate_two_stage
@@ -83,6 +86,8 @@ class Recipe:
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None  # stage 1 only, as in the paper; a mapping switches it on
+    model_id: str | None = None  # the name the model card uses; default: the output folder's name
+    push_to_hub: str | None = None  # a Hub repo id: upload the composite checkpoint and its card
 
 
 _SECTIONS: dict[str, type] = {
@@ -253,4 +258,49 @@ def run_recipe(recipe: Recipe) -> dict[str, dict]:
             providers=knowledge_providers(recipe.knowledge),
         )
         _write_json(output / "test_scores.json", scores["scanner"])
+        folder = save_composite(recipe, detector, model, builder.tokenizer, sorted(entity_types), scores["scanner"])
+        if recipe.push_to_hub:
+            push_folder_to_hub(folder, recipe.push_to_hub)
     return scores
+
+
+def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types, scores: dict) -> Path:
+    """Write ``<output_dir>/scanner``: both stages, the tokenizer, the pipeline and model code (for
+    ``trust_remote_code``) and the model card filled from ``scores``."""
+    folder = Path(recipe.output_dir) / "scanner"
+    composite = ScannerForMultimodalNER.from_stages(detector, recognizer, stage1_max_length=recipe.max_length)
+    ScannerNERPipeline(model=composite, tokenizer=tokenizer).save_pretrained(folder)
+    hyperparameters = {
+        f"{stage}.{key}": value
+        for stage in ("stage1", "stage2")
+        for key, value in dataclasses.asdict(getattr(recipe, stage)).items()
+        if value is not None
+    }
+    hyperparameters.update(
+        seed=recipe.seed, non_entity_folds=recipe.non_entity_folds, max_prompt_length=recipe.max_prompt_length,
+        max_objects=recipe.max_objects, grounding_weight=recipe.grounding_weight, awp=recipe.awp is not None,
+    )
+    card = build_model_card(
+        CardInfo(
+            model_id=recipe.model_id or recipe.push_to_hub or Path(recipe.output_dir).name,
+            dataset=recipe.dataset,
+            backbone=recipe.backbone,
+            entity_types=list(entity_types),
+            scores=scores,
+            hyperparameters=hyperparameters,
+            knowledge={"captions": Path(recipe.knowledge.captions).name if recipe.knowledge.captions else None},
+            distillation=dataclasses.asdict(recipe.distillation),
+        )
+    )
+    card.save(str(folder / "README.md"))
+    logger.info("composite checkpoint and model card saved to %s", folder)
+    return folder
+
+
+def push_folder_to_hub(folder: Path, repo_id: str) -> None:
+    """Upload a saved checkpoint folder (weights, code, tokenizer, card) in one commit."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="SCANNER checkpoint from scanner-hf")

@@ -86,6 +86,13 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir)
     assert len(json.loads((run / "stage1_folds.json").read_text())) == 24
     assert isinstance(AutoModel.from_pretrained(run / "stage1"), ScannerSpanDetector)
     assert isinstance(AutoModel.from_pretrained(run / "stage2"), ScannerEntityRecognizer)
+    # the composite checkpoint: pipeline-loadable, with a model card holding the measured scores
+    from transformers import pipeline
+
+    ner = pipeline("scanner-ner", model=str(run / "scanner"))
+    assert isinstance(ner("steve kerr in paris"), list)
+    card = (run / "scanner" / "README.md").read_text()
+    assert f"value: {round(scores['scanner']['f1'], 4)}" in card and "model-index" in card
     # a second run resumes from the saved steps and reproduces the scores
     assert run_recipe(recipe)["scanner"]["f1"] == scores["scanner"]["f1"]
 

@@ -1,0 +1,164 @@
+"""``scanner-ner``: predict, evaluate, audit noisy labels and train from the command line.
+
+    scanner-ner predict "Steve Kerr praises the Warriors" --model runs/x/scanner --image t.jpg --render out.png
+    scanner-ner evaluate --model runs/x/scanner --dataset twitter2017 --captions blip2.txt
+    scanner-ner audit --model runs/x/scanner --dataset twitter2015 --top 50 --output audit/t15
+    scanner-ner train --config train_scripts/configs/twitter2017-cpu.yaml --set stage2.epochs=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["stage1.epochs=1", "seed=3"]`` -> ``{"stage1": {"epochs": 1}, "seed": 3}``."""
+    overrides: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+        *parents, leaf = key.split(".")
+        target = overrides
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = yaml.safe_load(value)
+    return overrides
+
+
+def _load(model_dir: str):
+    from transformers import AutoTokenizer
+
+    from .modeling_scanner import ScannerForMultimodalNER
+
+    return ScannerForMultimodalNER.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+
+
+def _providers(captions: str | None):
+    from .knowledge import PrecomputedCaptions
+
+    return [PrecomputedCaptions.from_file(captions)] if captions else []
+
+
+def predict_command(arguments: argparse.Namespace) -> None:
+    from .pipeline import ScannerNERPipeline
+    from .visualize import render_html, render_image
+
+    model, tokenizer = _load(arguments.model)
+    ner = ScannerNERPipeline(model=model, tokenizer=tokenizer)
+    value = {"text": arguments.text}
+    if arguments.image:
+        value["image"] = arguments.image
+    if arguments.caption:
+        value["caption"] = arguments.caption
+    entities = ner(value)
+    print(json.dumps(entities, indent=2))
+    if arguments.render:
+        target = Path(arguments.render)
+        if target.suffix.lower() == ".html":
+            target.write_text(render_html(arguments.text, entities), encoding="utf-8")
+        elif arguments.image:
+            render_image(arguments.image, entities).save(target)
+        else:
+            raise SystemExit("--render to an image needs --image (or render to .html)")
+        print(f"rendered to {target}", file=sys.stderr)
+
+
+def evaluate_command(arguments: argparse.Namespace) -> None:
+    from .data import load_benchmark
+    from .evaluation import flatten_scores
+    from .two_stage import evaluate_two_stage
+
+    model, tokenizer = _load(arguments.model)
+    splits = load_benchmark(arguments.dataset, arguments.data_dir)
+    scores = evaluate_two_stage(
+        model.span_detector,
+        tokenizer,
+        model.entity_recognizer,
+        model.entity_recognizer.prompt_builder(tokenizer),
+        splits[arguments.split],
+        train_split=splits["train"],
+        providers=_providers(arguments.captions),
+    )
+    print(json.dumps({k: round(v, 4) for k, v in flatten_scores(scores).items()}, indent=2))
+    if arguments.output:
+        Path(arguments.output).write_text(json.dumps(scores, indent=2))
+
+
+def audit_command(arguments: argparse.Namespace) -> None:
+    from .audit import audit_candidates, write_audit_report
+    from .data import load_benchmark
+
+    model, tokenizer = _load(arguments.model)
+    split = load_benchmark(arguments.dataset, arguments.data_dir)[arguments.split]
+    items = audit_candidates(
+        model.entity_recognizer, model.entity_recognizer.prompt_builder(tokenizer), split,
+        providers=_providers(arguments.captions),
+    )
+    jsonl, markdown = write_audit_report(items[: arguments.top], arguments.output)
+    print(markdown.read_text())
+    print(f"wrote {jsonl} and {markdown}", file=sys.stderr)
+
+
+def train_command(arguments: argparse.Namespace) -> None:
+    from .evaluation import flatten_scores
+    from .recipe import load_recipe, run_recipe
+
+    recipe = load_recipe(arguments.config, parse_overrides(arguments.set))
+    scores = run_recipe(recipe)
+    for name, title in (("stage1", "stage-1 span detection"), ("scanner", "SCANNER (both stages)")):
+        if name in scores:
+            print(f"{title} on {recipe.dataset} test:")
+            print(json.dumps({key: round(value, 4) for key, value in flatten_scores(scores[name]).items()}, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scanner-ner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="entities in one text (and image)")
+    predict.add_argument("text")
+    predict.add_argument("--model", required=True, help="a saved SCANNER folder or Hub id")
+    predict.add_argument("--image")
+    predict.add_argument("--caption", help="a precomputed caption of the image")
+    predict.add_argument("--render", help="write a picture: out.png (needs --image) or out.html")
+    predict.set_defaults(run=predict_command)
+
+    for name, help_text, run in (
+        ("evaluate", "scores on a benchmark split", evaluate_command),
+        ("audit", "training items the model distrusts most (likely label errors)", audit_command),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--model", required=True)
+        command.add_argument("--dataset", required=True)
+        command.add_argument("--data-dir")
+        command.add_argument("--split", default="test" if name == "evaluate" else "train")
+        command.add_argument("--captions", help="precomputed captions file (PGIM BLIP-2 txt or CSV)")
+        if name == "audit":
+            command.add_argument("--top", type=int, default=50)
+            command.add_argument("--output", default="audit/report", help="path prefix for .jsonl and .md")
+        else:
+            command.add_argument("--output", help="write the full scores as JSON")
+        command.set_defaults(run=run)
+
+    train = commands.add_parser("train", help="run a training recipe (as train_scripts/train.py)")
+    train.add_argument("--config", required=True)
+    train.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    train.set_defaults(run=train_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    arguments.run(arguments)
+
+
+if __name__ == "__main__":
+    main()

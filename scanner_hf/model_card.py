@@ -1,0 +1,106 @@
+"""Model cards for SCANNER checkpoints: ``huggingface_hub`` ``ModelCard`` from a Jinja template, with a
+``model-index`` of ``EvalResult`` rows filled from the run's real test scores.
+
+>>> card = build_model_card(CardInfo(model_id="org/scanner-t17", dataset="twitter2017", ...))  # doctest: +SKIP
+>>> card.save("runs/x/scanner/README.md")                                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
+
+DATASET_NAMES = {
+    "conll2003": ("CoNLL-2003", "English newswire, eng.train/testa/testb, IOB1 converted to IOB2"),
+    "twitter2015": ("Twitter-2015", "UMT release; stray I- tags repaired to B-"),
+    "twitter2017": ("Twitter-2017", "UMT release; MISC renamed OTHER"),
+    "twitter_gmner": ("Twitter-GMNER", "v1, the ACL-2023 release"),
+    "twitter_gmner_v2": ("Twitter-GMNER", "v2.0 (2023-07-28 revision)"),
+}
+
+
+@dataclass
+class CardInfo:
+    """What a card says; every number comes from the run that produced the checkpoint."""
+
+    model_id: str
+    dataset: str
+    backbone: str
+    entity_types: list[str]
+    scores: dict  # nested entity scores on the test split (scanner_hf.evaluation.entity_scores)
+    hyperparameters: dict = field(default_factory=dict)
+    knowledge: dict = field(default_factory=dict)
+    distillation: dict = field(default_factory=dict)
+    notes: str | None = None
+
+
+def _describe_knowledge(knowledge: dict) -> str:
+    parts = [f"{name} ({value})" for name, value in sorted(knowledge.items()) if value]
+    return ", ".join(parts) if parts else "none (text only)"
+
+
+def _describe_distillation(distillation: dict) -> str:
+    mode = distillation.get("mode", "none")
+    if mode == "none":
+        return "none (plain cross-entropy)"
+    stages = ", ".join(distillation.get("stages", []))
+    if mode == "fixed":
+        return f"fixed alpha {distillation.get('fixed_alpha')} on {stages}"
+    return f"Trust Your Teacher on {stages}"
+
+
+def build_model_card(info: CardInfo) -> ModelCard:
+    """Render the card (YAML metadata with ``model-index`` + the template's body)."""
+    name, version = DATASET_NAMES.get(info.dataset, (info.dataset, "unversioned"))
+    scores = info.scores
+    metric_rows = [("precision", scores["precision"]), ("recall", scores["recall"]), ("f1", scores["f1"])]
+    for part in ("seen", "unseen"):
+        if part in scores:
+            metric_rows.append((f"{part}_f1", scores[part]["f1"]))
+    eval_results = [
+        EvalResult(
+            task_type="token-classification",
+            task_name="Named Entity Recognition",
+            dataset_type=info.dataset,
+            dataset_name=f"{name} ({version})",
+            dataset_split="test",
+            metric_type=metric,
+            metric_name=metric.replace("_", " "),
+            metric_value=round(float(value), 4),
+        )
+        for metric, value in metric_rows
+    ]
+    card_data = ModelCardData(
+        language="en",
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="token-classification",
+        tags=["scanner-hf", "named-entity-recognition", "multimodal-ner", "trust-your-teacher"],
+        base_model=info.backbone if "/" in info.backbone and not Path(info.backbone).exists() else None,
+        model_name=info.model_id,
+        eval_results=eval_results,
+    )
+    headline = [("precision", scores["precision"]), ("recall", scores["recall"]), ("F1", scores["f1"])]
+    headline += [(f"{part} F1", scores[part]["f1"]) for part in ("seen", "unseen") if part in scores]
+    headline += [("span-only F1", scores["span_f1"])] if "span_f1" in scores else []
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE),
+        model_name=info.model_id.split("/")[-1],
+        model_id=info.model_id,
+        dataset_name=name,
+        dataset_version=version,
+        multimodal=info.dataset.startswith("twitter"),
+        backbone=info.backbone,
+        entity_types=info.entity_types,
+        knowledge_description=_describe_knowledge(info.knowledge),
+        distillation_description=_describe_distillation(info.distillation),
+        headline=headline,
+        per_type=sorted(scores.get("per_type", {}).items()),
+        hyperparameters=sorted((str(k), v) for k, v in info.hyperparameters.items()),
+        notes=info.notes,
+    )

@@ -1,0 +1,91 @@
+"""Pictures of predictions: the text with entities highlighted (HTML) and the image with the predicted
+boxes and labels drawn (PNG).
+
+>>> entities = ner("Steve Kerr praises the Warriors", image="tweet.jpg")         # doctest: +SKIP
+>>> Path("out.html").write_text(render_html(text, entities))                    # doctest: +SKIP
+>>> render_image("tweet.jpg", entities).save("out.png")                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+COLOURS = {"PER": "#e4572e", "LOC": "#29a329", "ORG": "#1f77b4", "OTHER": "#a05195", "MISC": "#a05195"}
+FALLBACK_COLOURS = ("#f3a712", "#17becf", "#8c564b", "#7f7f7f")
+
+
+def colour_for(label: str) -> str:
+    if label in COLOURS:
+        return COLOURS[label]
+    return FALLBACK_COLOURS[sum(map(ord, label)) % len(FALLBACK_COLOURS)]
+
+
+def render_html(text: str, entities: Sequence[dict], *, title: str | None = None) -> str:
+    """A standalone HTML page: ``text`` with each entity (pipeline output) marked with its label and
+    score; everything else escaped."""
+    pieces, cursor = [], 0
+    for entity in sorted(entities, key=lambda e: e["start"]):
+        if entity["start"] < cursor:
+            continue  # overlapping spans cannot both be marked inline
+        pieces.append(html.escape(text[cursor : entity["start"]]))
+        label = entity["entity_group"]
+        tip = f"{label} {entity['score']:.2f}"
+        if entity.get("box") is not None:
+            tip += f" box {[round(v) for v in entity['box']]}"
+        pieces.append(
+            f'<mark style="background:{colour_for(label)}33;border:1px solid {colour_for(label)};'
+            f'border-radius:4px;padding:0 3px" title="{html.escape(tip)}">'
+            f"{html.escape(text[entity['start']:entity['end']])}"
+            f'<sup style="color:{colour_for(label)};font-weight:bold;margin-left:2px">{html.escape(label)}</sup></mark>'
+        )
+        cursor = entity["end"]
+    pieces.append(html.escape(text[cursor:]))
+    heading = f"<h3>{html.escape(title)}</h3>" if title else ""
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>scanner-hf</title></head>'
+        f'<body style="font-family:sans-serif;line-height:2;max-width:50em;margin:2em">{heading}'
+        f'<p>{"".join(pieces)}</p></body></html>'
+    )
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    for name in ("DejaVuSans-Bold.ttf", "DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def render_image(image: str | Path | Image.Image, entities: Sequence[dict], *, line_width: int | None = None) -> Image.Image:
+    """The image with each grounded entity's box and ``label: text`` drawn; entities without a box
+    are listed in the bottom-left corner as "not in the image"."""
+    picture = (Image.open(image) if not isinstance(image, Image.Image) else image).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    width = line_width or max(2, round(min(picture.size) / 150))
+    font = _font(max(12, round(min(picture.size) / 25)))
+    ungrounded = []
+    for entity in entities:
+        label = f"{entity['entity_group']}: {entity['word']}"
+        if entity.get("box") is None:
+            ungrounded.append(label)
+            continue
+        x1, y1, x2, y2 = entity["box"]
+        colour = colour_for(entity["entity_group"])
+        draw.rectangle([x1, y1, x2, y2], outline=colour, width=width)
+        text_box = draw.textbbox((x1, y1), label, font=font)
+        height = text_box[3] - text_box[1]
+        top = y1 - height - 2 * width if y1 - height - 2 * width >= 0 else y1
+        draw.rectangle([x1, top, x1 + (text_box[2] - text_box[0]) + 2 * width, top + height + 2 * width], fill=colour)
+        draw.text((x1 + width, top + width - text_box[1] + y1), label, fill="white", font=font)
+    if ungrounded:
+        note = "not in the image: " + ", ".join(ungrounded)
+        box = draw.textbbox((0, 0), note, font=font)
+        bottom = picture.size[1] - (box[3] - box[1]) - 3 * width
+        draw.rectangle([0, bottom - width, box[2] + 2 * width, picture.size[1]], fill="#000000b0")
+        draw.text((width, bottom - box[1]), note, fill="white", font=font)
+    return picture

@@ -1,0 +1,55 @@
+"""scanner-ner predict / evaluate / audit / train on a tiny run, as a user calls them."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from scanner_hf.cli import main, parse_overrides
+from test_recipe import write_recipe, write_twitter_folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_backbone_dir):
+    root = tmp_path_factory.mktemp("cli")
+    data = write_twitter_folder(root / "data", sentences_per_split=12)
+    config = write_recipe(
+        root, dataset="twitter2017", data_dir=str(data), output_dir=str(root / "run"), backbone=str(tiny_backbone_dir),
+        max_length=32, max_prompt_length=48, non_entity_folds=0,
+        stage1={"epochs": 2, "learning_rate": 3e-3}, stage2={"epochs": 2, "learning_rate": 3e-3},
+    )
+    main(["train", "--config", str(config), "--set", "seed=3"])
+    return root, data
+
+
+def test_train_wrote_the_composite(trained):
+    root, _ = trained
+    assert (root / "run" / "scanner" / "model.safetensors").exists()
+
+
+def test_predict_prints_json_and_renders(trained, capsys):
+    root, _ = trained
+    image = root / "tweet.png"
+    Image.new("RGB", (80, 60), "white").save(image)
+    out_html, out_png = root / "out.html", root / "out.png"
+    main(["predict", "steve kerr in paris", "--model", str(root / "run" / "scanner"), "--render", str(out_html)])
+    entities = json.loads(capsys.readouterr().out)
+    assert isinstance(entities, list) and out_html.read_text().startswith("<!DOCTYPE html>")
+    main(["predict", "steve kerr", "--model", str(root / "run" / "scanner"), "--image", str(image), "--render", str(out_png)])
+    assert Image.open(out_png).size == (80, 60)
+
+
+def test_evaluate_and_audit(trained, capsys):
+    root, data = trained
+    model = str(root / "run" / "scanner")
+    main(["evaluate", "--model", model, "--dataset", "twitter2017", "--data-dir", str(data), "--output", str(root / "s.json")])
+    assert "f1" in json.loads(capsys.readouterr().out) and "per_type" in json.loads((root / "s.json").read_text())
+    main(["audit", "--model", model, "--dataset", "twitter2017", "--data-dir", str(data), "--top", "5", "--output", str(root / "audit" / "r")])
+    assert len((root / "audit" / "r.jsonl").read_text().splitlines()) == 5
+    assert capsys.readouterr().out.startswith("| rank |")
+
+
+def test_overrides_parse_nested_values():
+    assert parse_overrides(["stage1.epochs=1", "seed=3", "knowledge.captions=a.txt"]) == {
+        "stage1": {"epochs": 1}, "seed": 3, "knowledge": {"captions": "a.txt"},
+    }
