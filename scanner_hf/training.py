@@ -24,7 +24,7 @@ from transformers import (
 from .backbones import resolve_backbone
 from .candidates import Candidate
 from .configuration import SPAN_TAGS
-from .distillation import WithTeacherLogits, add_teacher_logits
+from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
 from .providers import KnowledgeProvider
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
@@ -148,13 +148,15 @@ def fit(
     distillation: Distillation | None = None,
     awp: AWPSettings | None = None,
 ) -> ScannerTrainer:
-    """Train with :class:`ScannerTrainer`; with a teacher, its logits are computed once over the
-    training set (the cached fast path) and the student learns with Trust Your Teacher."""
+    """Train with :class:`ScannerTrainer`. With distillation, the teacher's logits are computed once
+    over the training set (the cached fast path; a dataset that already has a ``teacher_logits``
+    column is used as it is) and the student learns with Trust Your Teacher."""
     mode, fixed_alpha = "none", 0.5
     if distillation is not None and distillation.mode != "none":
-        if distillation.teacher is None:
-            raise ValueError("distillation needs a trained teacher")
-        train_dataset = add_teacher_logits(distillation.teacher, train_dataset, collator)
+        if TEACHER_LOGITS not in train_dataset.column_names:
+            if distillation.teacher is None:
+                raise ValueError("distillation needs a trained teacher or cached teacher logits")
+            train_dataset = add_teacher_logits(distillation.teacher, train_dataset, collator)
         collator = WithTeacherLogits(collator)
         mode, fixed_alpha = distillation.mode, distillation.fixed_alpha
     trainer = ScannerTrainer(
