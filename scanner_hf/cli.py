@@ -3,6 +3,7 @@
     scanner-ner predict "Steve Kerr praises the Warriors" --model runs/x/scanner --image t.jpg --render out.png
     scanner-ner evaluate --model runs/x/scanner --dataset twitter2017 --captions blip2.txt
     scanner-ner audit --model runs/x/scanner --dataset twitter2015 --top 50 --output audit/t15
+    scanner-ner kb build --source ovos            # the default offline Wikipedia KB
     scanner-ner train --config train_scripts/configs/twitter2017-cpu.yaml --set stage2.epochs=1
 """
 
@@ -106,6 +107,19 @@ def audit_command(arguments: argparse.Namespace) -> None:
     print(f"wrote {jsonl} and {markdown}", file=sys.stderr)
 
 
+def kb_command(arguments: argparse.Namespace) -> None:
+    from .knowledge.wikipedia import WikipediaKB, build_kb, default_kb_path, records_for_source
+
+    path = Path(arguments.output) if arguments.output else default_kb_path(arguments.source)
+    if arguments.kb_action == "build":
+        build_kb(records_for_source(arguments.source), path, source=arguments.source, force=arguments.force)
+        print(f"{path}: {len(WikipediaKB(path))} entries")
+    else:
+        kb = WikipediaKB(path)
+        for query in arguments.queries:
+            print(f"{query}\t{kb.lookup(query)}")
+
+
 def train_command(arguments: argparse.Namespace) -> None:
     from .evaluation import flatten_scores
     from .recipe import load_recipe, run_recipe
@@ -146,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             command.add_argument("--output", help="write the full scores as JSON")
         command.set_defaults(run=run)
+
+    kb = commands.add_parser("kb", help="the offline Wikipedia knowledge base")
+    kb_actions = kb.add_subparsers(dest="kb_action", required=True)
+    build = kb_actions.add_parser("build", help="build (idempotent) from a source")
+    build.add_argument(
+        "--source", default="ovos",
+        help="'ovos' (the packaged ~10k summaries), 'jsonl:PATH' or 'abstracts:PATH' (enwiki abstract dump, .xml[.gz])",
+    )
+    build.add_argument("--output", help="the SQLite file (default: ~/.cache/scanner_hf/wikipedia-<source>.sqlite)")
+    build.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    lookup = kb_actions.add_parser("lookup", help="look candidate strings up")
+    lookup.add_argument("queries", nargs="+")
+    lookup.add_argument("--source", default="ovos")
+    lookup.add_argument("--output", help="the SQLite file to read")
+    kb.set_defaults(run=kb_command)
 
     train = commands.add_parser("train", help="run a training recipe (as train_scripts/train.py)")
     train.add_argument("--config", required=True)

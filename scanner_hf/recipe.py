@@ -21,7 +21,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_benchmark
 from .distillation import DISTILLATION_MODES
-from .knowledge import KnowledgeProvider, PrecomputedCaptions
+from .knowledge import KnowledgeProvider, PrecomputedCaptions, WikipediaKnowledge, build_kb
+from .knowledge.wikipedia import default_kb_path, records_for_source
 from .model_card import CardInfo, build_model_card
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_scanner import ScannerForMultimodalNER
@@ -56,6 +57,7 @@ class KnowledgeSettings:
     """Which knowledge stage 2's prompts get; all off means text only."""
 
     captions: str | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` file or CSV
+    wikipedia: str | None = None  # a KB file, or "ovos" for the default offline KB (built when missing)
 
 
 @dataclass
@@ -142,6 +144,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RecipeError(f"{path}: distillation.mode must be one of {DISTILLATION_MODES}")
     if set(recipe.distillation.stages) - {"stage1", "stage2"}:
         raise RecipeError(f"{path}: distillation.stages may hold 'stage1' and 'stage2' only")
+    if recipe.knowledge.wikipedia not in (None, "ovos") and not Path(recipe.knowledge.wikipedia).is_file():
+        raise RecipeError(f"{path}: Wikipedia KB {recipe.knowledge.wikipedia} does not exist (scanner-ner kb build)")
     if recipe.knowledge.captions and not Path(recipe.knowledge.captions).is_file():
         raise RecipeError(f"{path}: caption file {recipe.knowledge.captions} does not exist")
     return recipe
@@ -154,9 +158,19 @@ def _select(dataset, limit: int | None):
 def knowledge_providers(settings: KnowledgeSettings) -> list[KnowledgeProvider]:
     """The providers a recipe asks for, in prompt-priority order (none: text only)."""
     providers: list[KnowledgeProvider] = []
+    if settings.wikipedia:
+        providers.append(WikipediaKnowledge(wikipedia_kb_path(settings.wikipedia)))
     if settings.captions:
         providers.append(PrecomputedCaptions.from_file(settings.captions))
     return providers
+
+
+def wikipedia_kb_path(setting: str) -> Path:
+    """A KB file as named in a recipe; ``"ovos"`` is the default KB, built on first use."""
+    if setting != "ovos":
+        return Path(setting)
+    path = default_kb_path("ovos")
+    return build_kb(records_for_source("ovos"), path, source="ovos")
 
 
 def _write_json(path: Path, value) -> None:
@@ -288,7 +302,10 @@ def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types
             entity_types=list(entity_types),
             scores=scores,
             hyperparameters=hyperparameters,
-            knowledge={"captions": Path(recipe.knowledge.captions).name if recipe.knowledge.captions else None},
+            knowledge={
+                "captions": Path(recipe.knowledge.captions).name if recipe.knowledge.captions else None,
+                "wikipedia": Path(recipe.knowledge.wikipedia).name if recipe.knowledge.wikipedia else None,
+            },
             distillation=dataclasses.asdict(recipe.distillation),
         )
     )

@@ -2,8 +2,14 @@
 
 from ..providers import DetectedObject, Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .vision import PrecomputedCaptions, read_blip2_captions, read_caption_csv
+from .wikipedia import KBRecord, KnowledgeBaseError, WikipediaKB, WikipediaKnowledge, build_kb
 
 __all__ = [
+    "KBRecord",
+    "KnowledgeBaseError",
+    "WikipediaKB",
+    "WikipediaKnowledge",
+    "build_kb",
     "DetectedObject",
     "Knowledge",
     "KnowledgeProvider",
