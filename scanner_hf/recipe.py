@@ -22,6 +22,7 @@ from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_benchmark
 from .distillation import DISTILLATION_MODES
 from .knowledge import KnowledgeProvider, PrecomputedCaptions, WikipediaKnowledge, build_kb
+from .knowledge.llm import benchmark_llm_knowledge
 from .knowledge.wikipedia import default_kb_path, records_for_source
 from .model_card import CardInfo, build_model_card
 from .modeling_entity_recognizer import ScannerEntityRecognizer
@@ -58,6 +59,7 @@ class KnowledgeSettings:
 
     captions: str | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` file or CSV
     wikipedia: str | None = None  # a KB file, or "ovos" for the default offline KB (built when missing)
+    llm: bool = False  # the benchmark's LLM knowledge (PGIM for Twitter-2015/2017, RiVEG for GMNER)
 
 
 @dataclass
@@ -155,9 +157,15 @@ def _select(dataset, limit: int | None):
     return dataset if limit is None or limit >= len(dataset) else dataset.select(range(limit))
 
 
-def knowledge_providers(settings: KnowledgeSettings) -> list[KnowledgeProvider]:
-    """The providers a recipe asks for, in prompt-priority order (none: text only)."""
+def knowledge_providers(settings: KnowledgeSettings, recipe: Recipe | None = None, splits=None) -> list[KnowledgeProvider]:
+    """The providers a recipe asks for (none: text only); LLM knowledge needs the recipe's dataset
+    and its loaded splits to align the files."""
     providers: list[KnowledgeProvider] = []
+    if settings.llm:
+        if recipe is None or splits is None:
+            raise ValueError("LLM knowledge is aligned to a dataset: pass the recipe and its splits")
+        data_dir = Path(recipe.data_dir) if recipe.data_dir else default_data_dir()
+        providers.append(benchmark_llm_knowledge(recipe.dataset, splits, data_dir))
     if settings.wikipedia:
         providers.append(WikipediaKnowledge(wikipedia_kb_path(settings.wikipedia)))
     if settings.captions:
@@ -264,12 +272,10 @@ def run_recipe(recipe: Recipe) -> dict[str, dict]:
     if recipe.stages == "both":
         fold_spans = non_entity_step(recipe, train_split, output / "stage1_folds.json")
         entity_types = [t for t in {label.split("-", 1)[-1] for label in train_split.features["ner_tags"].feature.names} if t != "O"]
-        model, _, builder = stage2_step(
-            recipe, train_split, fold_spans, sorted(entity_types), knowledge_providers(recipe.knowledge), output / "stage2"
-        )
+        providers = knowledge_providers(recipe.knowledge, recipe, splits)
+        model, _, builder = stage2_step(recipe, train_split, fold_spans, sorted(entity_types), providers, output / "stage2")
         scores["scanner"] = evaluate_two_stage(
-            detector, detector_tokenizer, model, builder, test_split, train_split=splits["train"],
-            providers=knowledge_providers(recipe.knowledge),
+            detector, detector_tokenizer, model, builder, test_split, train_split=splits["train"], providers=providers
         )
         _write_json(output / "test_scores.json", scores["scanner"])
         folder = save_composite(recipe, detector, model, builder.tokenizer, sorted(entity_types), scores["scanner"])
@@ -305,6 +311,7 @@ def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types
             knowledge={
                 "captions": Path(recipe.knowledge.captions).name if recipe.knowledge.captions else None,
                 "wikipedia": Path(recipe.knowledge.wikipedia).name if recipe.knowledge.wikipedia else None,
+                "LLM": "PGIM/RiVEG ChatGPT knowledge" if recipe.knowledge.llm else None,
             },
             distillation=dataclasses.asdict(recipe.distillation),
         )
