@@ -9,6 +9,7 @@ from transformers import AutoModel
 
 from scanner_hf import ScannerSpanDetector
 from scanner_hf import ScannerEntityRecognizer
+from conftest import REPO_ROOT
 from scanner_hf.recipe import RecipeError, load_recipe, run_recipe
 
 ENTITIES = [["steve", "kerr"], ["paris"], ["nba"], ["new", "york", "city"], ["john", "smith"], ["google"]]
@@ -127,3 +128,10 @@ def test_trust_your_teacher_recipe_trains_teacher_then_student(tmp_path, tiny_ba
     assert "scanner" in scores
     with pytest.raises(RecipeError, match="distillation.mode"):
         load_recipe(write_recipe(tmp_path, dataset="twitter2017", data_dir=str(data), output_dir="x", distillation={"mode": "soft"}))
+
+
+@pytest.mark.parametrize("config", sorted((REPO_ROOT / "train_scripts" / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_are_valid(config, shared_data, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # their data paths are relative to the repository root
+    recipe = load_recipe(config)
+    assert recipe.dataset in config.stem
