@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import datasets
 
 from .configuration import NON_ENTITY
+from .evaluation import box_iou
 from .tags import tags_to_spans
 
 logger = logging.getLogger(__name__)
@@ -106,18 +107,6 @@ def cross_fold_spans(
         for index, sentence_spans in zip(held_out, spans):
             predicted[index] = list(sentence_spans)
     return predicted  # type: ignore[return-value]
-
-
-def box_iou(first: Sequence[float], second: Sequence[float]) -> float:
-    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes."""
-    width = min(first[2], second[2]) - max(first[0], second[0])
-    height = min(first[3], second[3]) - max(first[1], second[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    intersection = width * height
-    area = lambda box: max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])  # noqa: E731
-    union = area(first) + area(second) - intersection
-    return intersection / union if union > 0 else 0.0
 
 
 def max_iou(box: Sequence[float] | None, gold_boxes: Sequence[Sequence[float]]) -> float:

@@ -141,3 +141,78 @@ def make_compute_metrics(
         return flatten_scores(scores)
 
     return compute_metrics
+
+
+# ---- grounded MNER ------------------------------------------------------------------------------
+
+GMNER_MODES = ("candidate", "box")
+
+
+def box_iou(first: Sequence[float], second: Sequence[float]) -> float:
+    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes."""
+    width = min(first[2], second[2]) - max(first[0], second[0])
+    height = min(first[3], second[3]) - max(first[1], second[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    area = lambda box: max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])  # noqa: E731
+    union = area(first) + area(second) - width * height
+    return width * height / union if union > 0 else 0.0
+
+
+def grounding_correct(predicted_box: Sequence[float] | None, gold_boxes: Sequence[Sequence[float]], mode: str) -> bool:
+    """An ungroundable entity (no gold box) is right only when predicted None; otherwise the box must
+    overlap some gold box: IoU > 0.5 ("candidate", the official H-Index code, where the box is the
+    chosen candidate region) or IoU >= 0.5 ("box", RiVEG)."""
+    if mode not in GMNER_MODES:
+        raise ValueError(f"mode must be one of {GMNER_MODES}, not {mode!r}")
+    if not gold_boxes:
+        return predicted_box is None
+    if predicted_box is None:
+        return False
+    best = max(box_iou(predicted_box, gold) for gold in gold_boxes)
+    return best > 0.5 if mode == "candidate" else best >= 0.5
+
+
+def gmner_scores(
+    gold: Sequence[Sequence[dict]],
+    predicted: Sequence[Sequence[dict]],
+    *,
+    mode: str = "candidate",
+    candidate_boxes: Sequence[Sequence[Sequence[float]]] | None = None,
+) -> dict:
+    """GMNER P/R/F1 (span + type + grounding) beside MNER (span + type) and EEG (span + grounding).
+
+    ``gold[i]`` holds sentence i's entities as ``{"start", "end", "label", "boxes"}`` (no boxes:
+    ungroundable); ``predicted[i]`` as ``{"start", "end", "label", "box"}`` (box None: not in the
+    image). With ``candidate_boxes`` (each sentence's candidate regions), ``coverage`` is the share of
+    groundable gold entities that some candidate covers at IoU > 0.5: the detector's ceiling.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
+    counts = {"gmner": 0, "mner": 0, "eeg": 0}
+    n_gold = sum(len(entities) for entities in gold)
+    n_predicted = sum(len(entities) for entities in predicted)
+    for gold_entities, predicted_entities in zip(gold, predicted):
+        by_span = {(g["start"], g["end"]): g for g in gold_entities}
+        for entity in predicted_entities:
+            match = by_span.get((entity["start"], entity["end"]))
+            if match is None:
+                continue
+            typed = match["label"] == entity["label"]
+            grounded = grounding_correct(entity.get("box"), match.get("boxes") or [], mode)
+            counts["mner"] += typed
+            counts["eeg"] += grounded
+            counts["gmner"] += typed and grounded
+    scores: dict = _prf(counts["gmner"], n_predicted, n_gold)
+    scores["mode"] = mode
+    scores["mner"] = _prf(counts["mner"], n_predicted, n_gold)
+    scores["eeg"] = _prf(counts["eeg"], n_predicted, n_gold)
+    if candidate_boxes is not None:
+        groundable = covered = 0
+        for gold_entities, regions in zip(gold, candidate_boxes):
+            for entity in gold_entities:
+                if entity.get("boxes"):
+                    groundable += 1
+                    covered += any(box_iou(r, g) > 0.5 for r in regions for g in entity["boxes"])
+        scores["coverage"] = covered / groundable if groundable else 0.0
+    return scores
