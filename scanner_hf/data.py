@@ -56,7 +56,6 @@ class ReadReport:
     boxes: int = 0
     groundable_entities: int = 0
     unmatched_box_names: list[tuple[str, str]] = field(default_factory=list)  # one (image id, name) per box
-    missing_xml_for_image: int = 0
 
     def log(self) -> None:
         logger.info(

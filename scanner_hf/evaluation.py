@@ -205,6 +205,7 @@ def gmner_scores(
             counts["gmner"] += typed and grounded
     scores: dict = _prf(counts["gmner"], n_predicted, n_gold)
     scores["mode"] = mode
+    scores["counts"] = {**counts, "gold": n_gold, "predicted": n_predicted}
     scores["mner"] = _prf(counts["mner"], n_predicted, n_gold)
     scores["eeg"] = _prf(counts["eeg"], n_predicted, n_gold)
     if candidate_boxes is not None:

@@ -21,7 +21,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_benchmark
 from .distillation import DISTILLATION_MODES
-from .knowledge import KnowledgeProvider, PrecomputedCaptions, WikipediaKnowledge, build_kb
+from .knowledge import KnowledgeProvider, PrecomputedCaptions, PrecomputedObjects, WikipediaKnowledge, build_kb
 from .knowledge.llm import benchmark_llm_knowledge
 from .knowledge.wikipedia import default_kb_path, records_for_source
 from .model_card import CardInfo, build_model_card
@@ -60,6 +60,7 @@ class KnowledgeSettings:
     captions: str | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` file or CSV
     wikipedia: str | None = None  # a KB file, or "ovos" for the default offline KB (built when missing)
     llm: bool = False  # the benchmark's LLM knowledge (PGIM for Twitter-2015/2017, RiVEG for GMNER)
+    objects: str | None = None  # a folder of candidate regions per image: <id>.json or VinVL <id>.npz
 
 
 @dataclass
@@ -148,6 +149,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RecipeError(f"{path}: distillation.stages may hold 'stage1' and 'stage2' only")
     if recipe.knowledge.wikipedia not in (None, "ovos") and not Path(recipe.knowledge.wikipedia).is_file():
         raise RecipeError(f"{path}: Wikipedia KB {recipe.knowledge.wikipedia} does not exist (scanner-ner kb build)")
+    if recipe.knowledge.objects and not Path(recipe.knowledge.objects).is_dir():
+        raise RecipeError(f"{path}: object folder {recipe.knowledge.objects} does not exist")
     if recipe.knowledge.captions and not Path(recipe.knowledge.captions).is_file():
         raise RecipeError(f"{path}: caption file {recipe.knowledge.captions} does not exist")
     return recipe
@@ -170,6 +173,8 @@ def knowledge_providers(settings: KnowledgeSettings, recipe: Recipe | None = Non
         providers.append(WikipediaKnowledge(wikipedia_kb_path(settings.wikipedia)))
     if settings.captions:
         providers.append(PrecomputedCaptions.from_file(settings.captions))
+    if settings.objects:
+        providers.append(PrecomputedObjects(settings.objects))
     return providers
 
 
@@ -312,6 +317,7 @@ def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types
                 "captions": Path(recipe.knowledge.captions).name if recipe.knowledge.captions else None,
                 "wikipedia": Path(recipe.knowledge.wikipedia).name if recipe.knowledge.wikipedia else None,
                 "LLM": "PGIM/RiVEG ChatGPT knowledge" if recipe.knowledge.llm else None,
+                "objects": f"candidate regions, up to {recipe.max_objects}" if recipe.knowledge.objects else None,
             },
             distillation=dataclasses.asdict(recipe.distillation),
         )

@@ -15,8 +15,8 @@ from transformers import PreTrainedTokenizerBase
 
 from .candidates import Candidate
 from .data import entity_strings
-from .evaluation import entity_scores
-from .providers import Knowledge, KnowledgeProvider
+from .evaluation import GMNER_MODES, entity_scores, gmner_scores
+from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector, decode_bio
 from .prompting import PromptBuilder, PromptInput
@@ -151,7 +151,26 @@ def evaluate_two_stage(
     gold = [[names[i] for i in ids] for ids in split["ner_tags"]]
     predicted = [entities_to_tags(sentence_entities, len(words)) for sentence_entities, words in zip(entities, tokens)]
     seen = entity_strings(train_split) if train_split is not None else None
-    return entity_scores(gold, predicted, tokens=tokens, seen_entities=seen)
+    scores = entity_scores(gold, predicted, tokens=tokens, seen_entities=seen)
+    if "entities" in split.column_names and recognizer.config.grounding_weight > 0:
+        scores.update(grounding_scores(split, entities, providers))
+    return scores
+
+
+def grounding_scores(split: datasets.Dataset, entities: Sequence[Sequence[RecognizedEntity]], providers) -> dict:
+    """GMNER scores in both modes (with MNER, EEG and the candidate regions' coverage ceiling) for a
+    split with gold boxes, plus ``grounding_accuracy``: the share of correctly typed entities whose
+    grounding (box or None) is right."""
+    gold = [[dict(e) for e in row] for row in split["entities"]]
+    predicted = [[{"start": e.start, "end": e.end, "label": e.label, "box": e.box} for e in row] for row in entities]
+    regions = []
+    for tokens, image_id in zip(split["tokens"], split["image_id"]):
+        request = KnowledgeRequest(sentence=" ".join(tokens), candidate="", image_id=image_id)
+        regions.append([obj.box for obj in gather_knowledge(providers, request).objects if obj.box is not None])
+    scores = {f"gmner_{mode}": gmner_scores(gold, predicted, mode=mode, candidate_boxes=regions) for mode in GMNER_MODES}
+    counts = scores["gmner_candidate"]["counts"]
+    scores["grounding_accuracy"] = counts["gmner"] / counts["mner"] if counts["mner"] else 0.0
+    return scores
 
 
 def evaluate_detector(

@@ -2,7 +2,7 @@
 
 from ..providers import DetectedObject, Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .llm import LLMKnowledge, benchmark_llm_knowledge, read_llm_knowledge
-from .vision import PrecomputedCaptions, read_blip2_captions, read_caption_csv
+from .vision import PrecomputedCaptions, PrecomputedObjects, read_blip2_captions, read_caption_csv
 from .wikipedia import KBRecord, KnowledgeBaseError, WikipediaKB, WikipediaKnowledge, build_kb
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "KnowledgeProvider",
     "KnowledgeRequest",
     "PrecomputedCaptions",
+    "PrecomputedObjects",
     "gather_knowledge",
     "read_blip2_captions",
     "read_caption_csv",

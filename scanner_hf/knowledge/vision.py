@@ -1,19 +1,25 @@
-"""Image knowledge. Precomputed captions keyed by image id: the PGIM BLIP-2 files
-(``<id>.jpg :caption`` per line) and CSV files (an image path/id column and a caption column)."""
+"""Image knowledge keyed by image id: precomputed captions (PGIM's BLIP-2 files, ``<id>.jpg :caption``
+per line, and CSV files) and precomputed candidate regions (``<id>.json`` lists or the GMNER authors'
+VinVL ``<id>.npz`` files)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 
-from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
+from ..providers import DetectedObject, Knowledge, KnowledgeProvider, KnowledgeRequest
 
 logger = logging.getLogger(__name__)
 
 
 class CaptionFormatError(ValueError):
     """A caption file line could not be read."""
+
+
+class ObjectFormatError(ValueError):
+    """A candidate-region file could not be read."""
 
 
 def image_key(name: str) -> str:
@@ -68,3 +74,72 @@ class PrecomputedCaptions(KnowledgeProvider):
             self.missing.add(request.image_id)
             logger.warning("no precomputed caption for image %r; prompt goes without one", request.image_id)
         return Knowledge(caption=caption)
+
+
+def read_objects_json(path: str | Path) -> list[DetectedObject]:
+    """``[{"box": [x1, y1, x2, y2], "label": ..., "caption": ..., "score": ...}, ...]``."""
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ObjectFormatError(f"{path}: not JSON ({error.msg})") from None
+    if not isinstance(values, list):
+        raise ObjectFormatError(f"{path}: expected a list of objects")
+    objects = []
+    for index, value in enumerate(values):
+        box = value.get("box") if isinstance(value, dict) else None
+        if not isinstance(value, dict) or "label" not in value or box is None or len(box) != 4:
+            raise ObjectFormatError(f"{path}: object {index} needs 'label' and a 4-number 'box'")
+        objects.append(
+            DetectedObject(
+                label=str(value["label"]), caption=value.get("caption"), box=tuple(float(v) for v in box),
+                score=value.get("score"), similarity=value.get("similarity"),
+            )
+        )
+    return objects
+
+
+def read_vinvl_npz(path: str | Path) -> list[DetectedObject]:
+    """The GMNER authors' VinVL candidate files: ``bounding_boxes`` (N x 4), ``scores`` and ``objects``
+    (class names), best-scored first."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=True) as data:
+        missing = {"bounding_boxes", "objects"} - set(data.files)
+        if missing:
+            raise ObjectFormatError(f"{path}: missing arrays {sorted(missing)} (has {data.files})")
+        boxes, names = data["bounding_boxes"], data["objects"]
+        scores = data["scores"] if "scores" in data.files else [None] * len(boxes)
+    objects = [
+        DetectedObject(label=str(name), box=tuple(float(v) for v in box[:4]), score=None if score is None else float(score))
+        for box, name, score in zip(boxes, names, scores)
+    ]
+    return sorted(objects, key=lambda obj: -(obj.score or 0.0))
+
+
+class PrecomputedObjects(KnowledgeProvider):
+    """Candidate regions per image from a folder of ``<image_id>.json`` or VinVL ``<image_id>.npz``
+    files. An image with no file gets no objects (counted, logged once per image)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"object folder {self.folder} does not exist")
+        self.missing: set[str] = set()
+        self._cache: dict[str, list[DetectedObject]] = {}
+
+    def objects_for(self, image_id: str) -> list[DetectedObject]:
+        if image_id not in self._cache:
+            json_path, npz_path = self.folder / f"{image_id}.json", self.folder / f"{image_id}.npz"
+            if json_path.exists():
+                self._cache[image_id] = read_objects_json(json_path)
+            elif npz_path.exists():
+                self._cache[image_id] = read_vinvl_npz(npz_path)
+            else:
+                if image_id not in self.missing:
+                    logger.warning("no candidate regions for image %r in %s", image_id, self.folder)
+                self.missing.add(image_id)
+                self._cache[image_id] = []
+        return self._cache[image_id]
+
+    def provide(self, request: KnowledgeRequest) -> Knowledge:
+        return Knowledge(objects=list(self.objects_for(request.image_id))) if request.image_id else Knowledge()
