@@ -57,7 +57,7 @@ class StageTraining:
 class KnowledgeSettings:
     """Which knowledge stage 2's prompts get; all off means text only."""
 
-    captions: str | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` file or CSV
+    captions: str | list[str] | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` files or CSV
     wikipedia: str | None = None  # a KB file, or "ovos" for the default offline KB (built when missing)
     llm: bool = False  # the benchmark's LLM knowledge (PGIM for Twitter-2015/2017, RiVEG for GMNER)
     objects: str | None = None  # a folder of candidate regions per image: <id>.json or VinVL <id>.npz
@@ -151,9 +151,14 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RecipeError(f"{path}: Wikipedia KB {recipe.knowledge.wikipedia} does not exist (scanner-ner kb build)")
     if recipe.knowledge.objects and not Path(recipe.knowledge.objects).is_dir():
         raise RecipeError(f"{path}: object folder {recipe.knowledge.objects} does not exist")
-    if recipe.knowledge.captions and not Path(recipe.knowledge.captions).is_file():
-        raise RecipeError(f"{path}: caption file {recipe.knowledge.captions} does not exist")
+    for caption_file in _as_list(recipe.knowledge.captions):
+        if not Path(caption_file).is_file():
+            raise RecipeError(f"{path}: caption file {caption_file} does not exist")
     return recipe
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    return [] if not value else [value] if isinstance(value, str) else list(value)
 
 
 def _select(dataset, limit: int | None):
@@ -172,7 +177,7 @@ def knowledge_providers(settings: KnowledgeSettings, recipe: Recipe | None = Non
     if settings.wikipedia:
         providers.append(WikipediaKnowledge(wikipedia_kb_path(settings.wikipedia)))
     if settings.captions:
-        providers.append(PrecomputedCaptions.from_file(settings.captions))
+        providers.append(PrecomputedCaptions.from_files(_as_list(settings.captions)))
     if settings.objects:
         providers.append(PrecomputedObjects(settings.objects))
     return providers
@@ -314,7 +319,7 @@ def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types
             scores=scores,
             hyperparameters=hyperparameters,
             knowledge={
-                "captions": Path(recipe.knowledge.captions).name if recipe.knowledge.captions else None,
+                "captions": ", ".join(Path(f).name for f in _as_list(recipe.knowledge.captions)) or None,
                 "wikipedia": Path(recipe.knowledge.wikipedia).name if recipe.knowledge.wikipedia else None,
                 "LLM": "PGIM/RiVEG ChatGPT knowledge" if recipe.knowledge.llm else None,
                 "objects": f"candidate regions, up to {recipe.max_objects}" if recipe.knowledge.objects else None,

@@ -66,6 +66,14 @@ class PrecomputedCaptions(KnowledgeProvider):
         reader = read_caption_csv if path.suffix.lower() == ".csv" else read_blip2_captions
         return cls(reader(path))
 
+    @classmethod
+    def from_files(cls, paths: list[str | Path]) -> PrecomputedCaptions:
+        """Captions from several files (e.g. BLIP2_15 and BLIP2_17 for Twitter-GMNER); later files win."""
+        captions: dict[str, str] = {}
+        for path in paths:
+            captions.update(cls.from_file(path).captions)
+        return cls(captions)
+
     def provide(self, request: KnowledgeRequest) -> Knowledge:
         if request.image_id is None:
             return Knowledge()
