@@ -214,18 +214,13 @@ class ScannerNERPipeline(Pipeline):
 
 
 def default_providers(settings: dict | None) -> list[KnowledgeProvider]:
-    """Providers named by a checkpoint's ``knowledge`` settings. Precomputed captions need only this
-    module; other sources come from the installed ``scanner_hf.knowledge`` package."""
+    """Providers named by a checkpoint's ``knowledge`` settings (see ``scanner_hf.knowledge.factory``;
+    they need the installed scanner-hf package). A source that cannot be built on this machine is
+    skipped with a logged warning; knowledge passed with the inputs still works."""
     if not settings:
         return []
-    unknown = set(settings) - {"captions"}
-    if unknown:
-        raise ValueError(f"unknown knowledge settings {sorted(unknown)} in the checkpoint config")
-    providers: list[KnowledgeProvider] = []
-    if settings.get("captions"):
-        try:
-            from scanner_hf.knowledge import PrecomputedCaptions
-        except ImportError:
-            raise ImportError("this checkpoint's knowledge settings need the scanner-hf package: pip install scanner-hf") from None
-        providers.append(PrecomputedCaptions.from_file(settings["captions"]))
-    return providers
+    try:
+        from scanner_hf.knowledge.factory import providers_from_settings
+    except ImportError:
+        raise ImportError("this checkpoint's knowledge settings need the scanner-hf package: pip install scanner-hf") from None
+    return providers_from_settings(settings, strict=False)

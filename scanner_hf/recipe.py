@@ -21,9 +21,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_benchmark
 from .distillation import DISTILLATION_MODES
-from .knowledge import KnowledgeProvider, PrecomputedCaptions, PrecomputedObjects, WikipediaKnowledge, build_kb
+from .knowledge import KnowledgeProvider
+from .knowledge.factory import providers_from_settings
 from .knowledge.llm import benchmark_llm_knowledge
-from .knowledge.wikipedia import default_kb_path, records_for_source
 from .model_card import CardInfo, build_model_card
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_scanner import ScannerForMultimodalNER
@@ -61,6 +61,10 @@ class KnowledgeSettings:
     wikipedia: str | None = None  # a KB file, or "ovos" for the default offline KB (built when missing)
     llm: bool = False  # the benchmark's LLM knowledge (PGIM for Twitter-2015/2017, RiVEG for GMNER)
     objects: str | None = None  # a folder of candidate regions per image: <id>.json or VinVL <id>.npz
+    captioner: str | None = None  # live captions: an image-to-text model id or folder (needs images)
+    detector: str | None = None  # live regions: an object-detection model id or folder
+    clip: str | None = None  # orders live regions by similarity to the candidate
+    cache: str | None = None  # on-disk cache file for live knowledge
 
 
 @dataclass
@@ -168,27 +172,14 @@ def _select(dataset, limit: int | None):
 def knowledge_providers(settings: KnowledgeSettings, recipe: Recipe | None = None, splits=None) -> list[KnowledgeProvider]:
     """The providers a recipe asks for (none: text only); LLM knowledge needs the recipe's dataset
     and its loaded splits to align the files."""
-    providers: list[KnowledgeProvider] = []
+    values = dataclasses.asdict(settings)
+    providers = providers_from_settings({key: value for key, value in values.items() if key != "llm"})
     if settings.llm:
         if recipe is None or splits is None:
             raise ValueError("LLM knowledge is aligned to a dataset: pass the recipe and its splits")
         data_dir = Path(recipe.data_dir) if recipe.data_dir else default_data_dir()
-        providers.append(benchmark_llm_knowledge(recipe.dataset, splits, data_dir))
-    if settings.wikipedia:
-        providers.append(WikipediaKnowledge(wikipedia_kb_path(settings.wikipedia)))
-    if settings.captions:
-        providers.append(PrecomputedCaptions.from_files(_as_list(settings.captions)))
-    if settings.objects:
-        providers.append(PrecomputedObjects(settings.objects))
+        providers.insert(1 if settings.wikipedia else 0, benchmark_llm_knowledge(recipe.dataset, splits, data_dir))
     return providers
-
-
-def wikipedia_kb_path(setting: str) -> Path:
-    """A KB file as named in a recipe; ``"ovos"`` is the default KB, built on first use."""
-    if setting != "ovos":
-        return Path(setting)
-    path = default_kb_path("ovos")
-    return build_kb(records_for_source("ovos"), path, source="ovos")
 
 
 def _write_json(path: Path, value) -> None:
@@ -298,7 +289,14 @@ def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types
     """Write ``<output_dir>/scanner``: both stages, the tokenizer, the pipeline and model code (for
     ``trust_remote_code``) and the model card filled from ``scores``."""
     folder = Path(recipe.output_dir) / "scanner"
-    composite = ScannerForMultimodalNER.from_stages(detector, recognizer, stage1_max_length=recipe.max_length)
+    portable = {  # knowledge a checkpoint can name on any machine (files stay with this run)
+        key: value
+        for key, value in dataclasses.asdict(recipe.knowledge).items()
+        if key in ("captioner", "detector", "clip") and value or (key == "wikipedia" and value == "ovos")
+    }
+    composite = ScannerForMultimodalNER.from_stages(
+        detector, recognizer, stage1_max_length=recipe.max_length, knowledge=portable or None
+    )
     ScannerNERPipeline(model=composite, tokenizer=tokenizer).save_pretrained(folder)
     hyperparameters = {
         f"{stage}.{key}": value
