@@ -95,6 +95,7 @@ class Recipe:
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None  # stage 1 only, as in the paper; a mapping switches it on
+    select_best_on_dev: bool = True  # score each epoch on the validation split and keep the best
     model_id: str | None = None  # the name the model card uses; default: the output folder's name
     push_to_hub: str | None = None  # a Hub repo id: upload the composite checkpoint and its card
 
@@ -191,7 +192,9 @@ def _distilled(recipe: Recipe, stage: str) -> bool:
     return recipe.distillation.mode != "none" and stage in recipe.distillation.stages
 
 
-def stage1_step(recipe: Recipe, train_split, folder: Path) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
+def stage1_step(
+    recipe: Recipe, train_split, folder: Path, dev_split=None
+) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
     """Train (or, with ``resume``, reload) the stage-1 detector saved in ``folder``; with
     distillation, a plain teacher is trained first (saved beside it, ``<folder>-teacher``)."""
     if recipe.resume and (folder / "config.json").exists():
@@ -199,15 +202,25 @@ def stage1_step(recipe: Recipe, train_split, folder: Path) -> tuple[ScannerSpanD
         return ScannerSpanDetector.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
     distillation = None
     if _distilled(recipe, "stage1"):
-        teacher, _ = stage1_step(replace(recipe, distillation=DistillationSettings(), awp=None), train_split, folder.with_name(folder.name + "-teacher"))
+        plain = replace(recipe, distillation=DistillationSettings(), awp=None)
+        teacher, _ = stage1_step(plain, train_split, folder.with_name(folder.name + "-teacher"), dev_split)
         distillation = Distillation(teacher, recipe.distillation.mode, recipe.distillation.fixed_alpha)
     detector, tokenizer = train_span_detector(
         train_split, recipe.backbone, recipe.stage1, seed=recipe.seed, max_length=recipe.max_length,
         output_dir=str(folder / "checkpoints"), distillation=distillation, awp=recipe.awp,
+        eval_split=dev_split if recipe.select_best_on_dev else None,
     )
     detector.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return detector, tokenizer
+
+
+def spans_by_sentence(candidates, sentences: int) -> list[list[tuple[int, int]]]:
+    """Detected candidates regrouped as word spans per sentence."""
+    spans: list[list[tuple[int, int]]] = [[] for _ in range(sentences)]
+    for candidate in candidates:
+        spans[candidate.sentence_index].append((candidate.start, candidate.end))
+    return spans
 
 
 def non_entity_step(recipe: Recipe, train_split, cache: Path) -> list[list[tuple[int, int]]] | None:
@@ -223,17 +236,14 @@ def non_entity_step(recipe: Recipe, train_split, cache: Path) -> list[list[tuple
             part, recipe.backbone, recipe.stage1, seed=recipe.seed, max_length=recipe.max_length,
             output_dir=str(cache.parent / "fold_checkpoints"),
         )
-        predicted: list[list[tuple[int, int]]] = [[] for _ in range(len(held_out))]
-        for candidate in detect_candidates(detector, tokenizer, held_out["tokens"]):
-            predicted[candidate.sentence_index].append((candidate.start, candidate.end))
-        return predicted
+        return spans_by_sentence(detect_candidates(detector, tokenizer, held_out["tokens"]), len(held_out))
 
     spans = cross_fold_spans(train_split, train_and_predict, folds=recipe.non_entity_folds, seed=recipe.seed)
     _write_json(cache, spans)
     return spans
 
 
-def stage2_step(recipe: Recipe, train_split, fold_spans, entity_types, providers, folder: Path):
+def stage2_step(recipe: Recipe, train_split, fold_spans, entity_types, providers, folder: Path, dev=None):
     """Train (or reload) the stage-2 recogniser on gold + non-entity candidates; with distillation,
     a plain teacher first (``<folder>-teacher``)."""
     if recipe.resume and (folder / "config.json").exists():
@@ -245,12 +255,13 @@ def stage2_step(recipe: Recipe, train_split, fold_spans, entity_types, providers
     distillation = None
     if _distilled(recipe, "stage2"):
         plain = replace(recipe, distillation=DistillationSettings())
-        teacher, _, _ = stage2_step(plain, train_split, fold_spans, entity_types, providers, folder.with_name(folder.name + "-teacher"))
+        teacher, _, _ = stage2_step(plain, train_split, fold_spans, entity_types, providers, folder.with_name(folder.name + "-teacher"), dev)
         distillation = Distillation(teacher, recipe.distillation.mode, recipe.distillation.fixed_alpha)
     candidates = training_candidates(train_split, fold_spans)
     model, tokenizer, builder = train_entity_recognizer(
         train_split, candidates, recipe.backbone, recipe.stage2, entity_types=entity_types, seed=recipe.seed,
         output_dir=str(folder / "checkpoints"), providers=providers, distillation=distillation,
+        eval_split=dev[0] if dev and recipe.select_best_on_dev else None, eval_candidates=dev[1] if dev else None,
         max_objects=recipe.max_objects, grounding_weight=recipe.grounding_weight,
         max_prompt_length=recipe.max_prompt_length,
     )
@@ -267,14 +278,19 @@ def run_recipe(recipe: Recipe) -> dict[str, dict]:
     train_split = _select(splits["train"], recipe.stage1.max_train_samples)
     test_split = _select(splits["test"], recipe.stage1.max_eval_samples)
     output = Path(recipe.output_dir)
-    detector, detector_tokenizer = stage1_step(recipe, train_split, output / "stage1")
+    dev_split = splits["validation"] if recipe.select_best_on_dev else None
+    detector, detector_tokenizer = stage1_step(recipe, train_split, output / "stage1", dev_split)
     scores = {"stage1": evaluate_detector(detector, detector_tokenizer, test_split, train_split=splits["train"])}
     _write_json(output / "stage1" / "test_scores.json", scores["stage1"])
     if recipe.stages == "both":
         fold_spans = non_entity_step(recipe, train_split, output / "stage1_folds.json")
         entity_types = [t for t in {label.split("-", 1)[-1] for label in train_split.features["ner_tags"].feature.names} if t != "O"]
         providers = knowledge_providers(recipe.knowledge, recipe, splits)
-        model, _, builder = stage2_step(recipe, train_split, fold_spans, sorted(entity_types), providers, output / "stage2")
+        dev = None
+        if dev_split is not None:  # dev candidates as at test time: gold entities + this detector's false positives
+            dev_spans = spans_by_sentence(detect_candidates(detector, detector_tokenizer, dev_split["tokens"]), len(dev_split))
+            dev = (dev_split, training_candidates(dev_split, dev_spans))
+        model, _, builder = stage2_step(recipe, train_split, fold_spans, sorted(entity_types), providers, output / "stage2", dev)
         scores["scanner"] = evaluate_two_stage(
             detector, detector_tokenizer, model, builder, test_split, train_split=splits["train"], providers=providers
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import datasets
 from transformers import (
@@ -147,10 +147,25 @@ def fit(
     *,
     distillation: Distillation | None = None,
     awp: AWPSettings | None = None,
+    eval_dataset: datasets.Dataset | None = None,
+    compute_metrics: Callable | None = None,
 ) -> ScannerTrainer:
     """Train with :class:`ScannerTrainer`. With distillation, the teacher's logits are computed once
     over the training set (the cached fast path; a dataset that already has a ``teacher_logits``
-    column is used as it is) and the student learns with Trust Your Teacher."""
+    column is used as it is) and the student learns with Trust Your Teacher. With an
+    ``eval_dataset``, the model is scored on it after every epoch and the best epoch (by ``f1``) is
+    the one kept."""
+    if eval_dataset is not None:
+        args = replace(
+            args,
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            load_best_model_at_end=True,
+            metric_for_best_model="f1",
+            greater_is_better=True,
+            save_total_limit=1,
+            save_only_model=True,
+        )
     mode, fixed_alpha = "none", 0.5
     if distillation is not None and distillation.mode != "none":
         if TEACHER_LOGITS not in train_dataset.column_names:
@@ -168,9 +183,28 @@ def fit(
         distillation=mode,
         fixed_alpha=fixed_alpha,
         awp=awp,
+        eval_dataset=eval_dataset,
+        compute_metrics=compute_metrics,
     )
     trainer.train()
     return trainer
+
+
+def candidate_metrics(non_entity_id: int) -> Callable:
+    """Stage 2's per-epoch dev score: entity F1 over candidates (a candidate counts as a predicted
+    entity unless predicted ``non-entity``; it is right when its type equals the gold type)."""
+
+    def compute(evaluation) -> dict[str, float]:
+        logits = evaluation.predictions[0] if isinstance(evaluation.predictions, tuple) else evaluation.predictions
+        predicted, gold = logits.argmax(-1), evaluation.label_ids
+        true_positives = int(((predicted == gold) & (gold != non_entity_id)).sum())
+        predicted_entities, gold_entities = int((predicted != non_entity_id).sum()), int((gold != non_entity_id).sum())
+        precision = true_positives / predicted_entities if predicted_entities else 0.0
+        recall = true_positives / gold_entities if gold_entities else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "accuracy": float((predicted == gold).mean())}
+
+    return compute
 
 
 def train_span_detector(
@@ -183,16 +217,25 @@ def train_span_detector(
     output_dir: str,
     distillation: Distillation | None = None,
     awp: AWPSettings | None = None,
+    eval_split: datasets.Dataset | None = None,
 ) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
     """Fine-tune a new stage-1 detector on a split (optionally distilled from a teacher detector
-    with the same backbone, and with AWP); returns the model and its tokenizer."""
+    with the same backbone, with AWP, and keeping the epoch with the best span F1 on ``eval_split``);
+    returns the model and its tokenizer."""
     set_seed(seed)
     source = resolve_backbone(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = ScannerSpanDetector.from_encoder(source)
     train_dataset = encode_token_classification(train_split, tokenizer, target="untyped", max_length=max_length)
+    eval_dataset = compute_metrics = None
+    if eval_split is not None:
+        eval_dataset = encode_token_classification(eval_split, tokenizer, target="untyped", max_length=max_length)
+        compute_metrics = make_compute_metrics(model.config.id2label, tokens=eval_dataset["words"])
     args = training_arguments(output_dir, settings, seed)
-    fit(model, tokenizer, args, train_dataset, DataCollatorForTokenClassification(tokenizer), distillation=distillation, awp=awp)
+    fit(
+        model, tokenizer, args, train_dataset, DataCollatorForTokenClassification(tokenizer), distillation=distillation,
+        awp=awp, eval_dataset=eval_dataset, compute_metrics=compute_metrics,
+    )
     return model.eval(), tokenizer
 
 
@@ -207,17 +250,27 @@ def train_entity_recognizer(
     output_dir: str,
     providers: Sequence[KnowledgeProvider] = (),
     distillation: Distillation | None = None,
+    eval_split: datasets.Dataset | None = None,
+    eval_candidates: Sequence[Candidate] | None = None,
     **config_kwargs,
 ) -> tuple[ScannerEntityRecognizer, PreTrainedTokenizerBase, PromptBuilder]:
     """Fine-tune a new stage-2 recogniser on labelled candidates of a split (knowledge from
-    ``providers``, optionally distilled from a teacher recogniser); returns the model, its tokenizer
-    (with ``<obj>``) and its prompt builder."""
+    ``providers``, optionally distilled from a teacher recogniser, keeping the epoch with the best
+    candidate F1 on ``eval_candidates`` of ``eval_split``); returns the model, its tokenizer (with
+    ``<obj>``) and its prompt builder."""
     set_seed(seed)
     source = resolve_backbone(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=list(entity_types), **config_kwargs)
     builder = model.prompt_builder(tokenizer)
     train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers)
+    eval_dataset = compute_metrics = None
+    if eval_split is not None and eval_candidates:
+        eval_dataset = encode_candidates(eval_split, eval_candidates, builder, model.config.label2id, providers)
+        compute_metrics = candidate_metrics(model.config.non_entity_id)
     args = training_arguments(output_dir, settings, seed)
-    fit(model, tokenizer, args, train_dataset, Stage2Collator(tokenizer, model.config.max_objects), distillation=distillation)
+    fit(
+        model, tokenizer, args, train_dataset, Stage2Collator(tokenizer, model.config.max_objects),
+        distillation=distillation, eval_dataset=eval_dataset, compute_metrics=compute_metrics,
+    )
     return model.eval(), tokenizer, builder

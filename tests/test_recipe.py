@@ -86,6 +86,13 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir)
     assert {"seen", "unseen", "span_f1", "per_type"} <= set(scores["scanner"])
     assert len(json.loads((run / "stage1_folds.json").read_text())) == 24
     assert isinstance(AutoModel.from_pretrained(run / "stage1"), ScannerSpanDetector)
+    # each stage was scored on the validation split every epoch and its best epoch kept
+    for stage in ("stage1", "stage2"):
+        [state_file] = list((run / stage / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+        state = json.loads(state_file.read_text())
+        assert state["best_model_checkpoint"] and state["best_metric"] is not None
+        evaluations = [entry for entry in state["log_history"] if "eval_f1" in entry]
+        assert [entry["epoch"] for entry in evaluations] == list(range(1, len(evaluations) + 1))  # once per epoch
     assert isinstance(AutoModel.from_pretrained(run / "stage2"), ScannerEntityRecognizer)
     # the composite checkpoint: pipeline-loadable, with a model card holding the measured scores
     from transformers import pipeline
