@@ -7,7 +7,8 @@ the prompt into the encoder is arithmetic, not re-tokenisation. When the prompt 
 is shortened first, in this order: objects (least similar first), then the caption, then LLM text,
 then Wikipedia; the entity and the sentence are never cut. A sentence that alone does not fit is
 replaced by a window of words around the entity. Every shortening is counted in
-:attr:`PromptBuilder.stats` and logged by :meth:`PromptBuilder.log_stats`.
+:attr:`PromptBuilder.stats` and logged (as a warning) by every :meth:`PromptBuilder.build` call that
+shortened anything.
 
 User text is tokenised with ``split_special_tokens=True``: a literal ``[MASK]`` or ``<obj>`` in a
 tweet stays text and cannot fake a slot.
@@ -92,12 +93,19 @@ class PromptBuilder:
         captions = self._ids([item.knowledge.caption or "" for item in items])
         object_texts = [[obj.text() for obj in item.knowledge.objects[: self.max_objects]] for item in items]
         flat_objects = self._ids([text for texts in object_texts for text in texts])
+        before = Counter(self.stats)
         prompts, cursor = [], 0
         for index, item in enumerate(items):
             objects = flat_objects[cursor : cursor + len(object_texts[index])]
             cursor += len(object_texts[index])
             prompts.append(
                 self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects)
+            )
+        shortened = self.stats - before
+        if shortened:
+            logger.warning(
+                "%d of %d prompts were shortened to fit %d tokens (knowledge first; the sentence only by windowing): %s",
+                shortened.pop("prompts_shortened", 0), len(items), self.max_length, dict(shortened),
             )
         return prompts
 
@@ -108,6 +116,7 @@ class PromptBuilder:
             raise PromptTooLongError(
                 f"the entity {' '.join(item.words[item.start:item.end])!r} alone needs more than {self.max_length} tokens"
             )
+        full_length = len(sentence) + len(wikipedia) + len(llm) + len(caption) + sum(len(ids) + 1 for ids in objects)
         window = (0, len(item.words))
         if len(sentence) > room:
             window, sentence = self._sentence_window(item, room)
@@ -138,6 +147,8 @@ class PromptBuilder:
             else:
                 wikipedia = shortened
         body = sentence + wikipedia + llm + caption + [i for slot in object_slots[:kept_objects] for i in slot]
+        if len(fixed) + len(body) + len(self.suffix) < len(fixed) + full_length + len(self.suffix):
+            self.stats["prompts_shortened"] += 1
         return EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
 
     def _sentence_window(self, item: PromptInput, room: int) -> tuple[tuple[int, int], list[int]]:
@@ -161,6 +172,3 @@ class PromptBuilder:
                     grew = True
         return (start, end), [i for ids in word_ids[start:end] for i in ids]
 
-    def log_stats(self) -> None:
-        if self.stats:
-            logger.warning("prompts shortened to fit %d tokens: %s", self.max_length, dict(self.stats))

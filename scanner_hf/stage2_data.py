@@ -73,7 +73,6 @@ def encode_candidates(
             rows["iou_targets"].append(
                 [max_iou(item.knowledge.objects[i].box, candidate.boxes) for i in prompt.object_indices]
             )
-    builder.log_stats()
     return datasets.Dataset.from_dict(rows)
 
 

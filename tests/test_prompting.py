@@ -46,13 +46,14 @@ def test_max_objects_caps_slots(tokenizer):
     assert prompt.input_ids.count(tokenizer.convert_tokens_to_ids("<obj>")) == 2
 
 
-def test_objects_are_dropped_first_least_similar_last(tokenizer):
+def test_objects_are_dropped_first_least_similar_last(tokenizer, caplog):
     item = PromptInput(SENTENCE, 0, 2, knowledge())
     length = full_length(tokenizer, item)
     builder = PromptBuilder(tokenizer, max_length=length - 1)
     [prompt] = builder.build([item])
     assert prompt.object_indices == [0, 1]  # "hat", the last (least similar) object, went first
-    assert builder.stats == {"objects_dropped": 1}
+    assert "1 of 1 prompts were shortened" in caplog.text and "objects_dropped" in caplog.text
+    assert builder.stats == {"objects_dropped": 1, "prompts_shortened": 1}
     assert len(prompt.input_ids) <= length - 1
 
 
@@ -62,11 +63,11 @@ def test_caption_then_wikipedia_are_shortened(tokenizer):
     caption_tokens = len(tokenizer("a man at the game", add_special_tokens=False)["input_ids"])
     builder = PromptBuilder(tokenizer, max_length=length - 2)
     [prompt] = builder.build([item])
-    assert builder.stats == {"caption_shortened": 1}
+    assert builder.stats == {"caption_shortened": 1, "prompts_shortened": 1}
     assert "a man at" in tokenizer.decode(prompt.input_ids) and "the game" not in tokenizer.decode(prompt.input_ids)
     builder = PromptBuilder(tokenizer, max_length=length - caption_tokens - 3)
     [prompt] = builder.build([item])
-    assert builder.stats == {"caption_dropped": 1, "wikipedia_shortened": 1}
+    assert builder.stats == {"caption_dropped": 1, "wikipedia_shortened": 1, "prompts_shortened": 1}
     decoded = tokenizer.decode(prompt.input_ids)
     assert "steve kerr praises the warriors in paris steve kerr is a coach" in decoded and "a man" not in decoded
 
@@ -76,7 +77,7 @@ def test_llm_text_is_shortened_before_wikipedia(tokenizer):
     length = full_length(tokenizer, item)
     builder = PromptBuilder(tokenizer, max_length=length - 2)
     [prompt] = builder.build([item])
-    assert builder.stats == {"llm_shortened": 1}
+    assert builder.stats == {"llm_shortened": 1, "prompts_shortened": 1}
     decoded = tokenizer.decode(prompt.input_ids)
     assert "paris a coach steve kerr is a" in decoded and "person" not in decoded  # Wikipedia kept whole
 
