@@ -79,7 +79,8 @@ def build_model_card(info: CardInfo) -> ModelCard:
         license="apache-2.0",
         library_name="transformers",
         pipeline_tag="token-classification",
-        tags=["scanner-hf", "named-entity-recognition", "multimodal-ner", "trust-your-teacher"],
+        tags=["scanner-hf", "named-entity-recognition", "multimodal-ner"]
+        + (["trust-your-teacher"] if info.distillation.get("mode", "none") != "none" else []),
         base_model=info.backbone if "/" in info.backbone and not Path(info.backbone).exists() else None,
         model_name=info.model_id,
         eval_results=eval_results,
