@@ -63,7 +63,8 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 def render_image(image: str | Path | Image.Image, entities: Sequence[dict], *, line_width: int | None = None) -> Image.Image:
     """The image with each grounded entity's box and ``label: text`` drawn; entities without a box
-    are listed in the bottom-left corner as "not in the image"."""
+    are listed in a band at the bottom ("not in the image", or, for a model that does not ground,
+    just listed), wrapped to the image width."""
     picture = (Image.open(image) if not isinstance(image, Image.Image) else image).convert("RGB")
     draw = ImageDraw.Draw(picture)
     width = line_width or max(2, round(min(picture.size) / 150))
@@ -83,9 +84,25 @@ def render_image(image: str | Path | Image.Image, entities: Sequence[dict], *, l
         draw.rectangle([x1, top, x1 + (text_box[2] - text_box[0]) + 2 * width, top + height + 2 * width], fill=colour)
         draw.text((x1 + width, top + width - text_box[1] + y1), label, fill="white", font=font)
     if ungrounded:
-        note = "not in the image: " + ", ".join(ungrounded)
-        box = draw.textbbox((0, 0), note, font=font)
-        bottom = picture.size[1] - (box[3] - box[1]) - 3 * width
-        draw.rectangle([0, bottom - width, box[2] + 2 * width, picture.size[1]], fill="#000000b0")
-        draw.text((width, bottom - box[1]), note, fill="white", font=font)
+        grounding_model = any("box" in entity for entity in entities)
+        heading = "not in the image:" if grounding_model else "entities (this model does not ground):"
+        _draw_note(draw, picture.size, [heading, *ungrounded], font, width)
     return picture
+
+
+def _draw_note(draw: ImageDraw.ImageDraw, size: tuple[int, int], words: list[str], font, margin: int) -> None:
+    """A dark band at the bottom with ``words`` wrapped to the image width."""
+    lines, current = [], ""
+    for word in words:
+        candidate = f"{current}, {word}" if current and not current.endswith(":") else f"{current} {word}".strip()
+        if current and draw.textlength(candidate, font=font) > size[0] - 2 * margin:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    lines.append(current)
+    line_height = draw.textbbox((0, 0), "Ag", font=font)[3] + margin
+    top = size[1] - line_height * len(lines) - margin
+    draw.rectangle([0, top - margin, size[0], size[1]], fill="#000000")
+    for index, line in enumerate(lines):
+        draw.text((margin, top + index * line_height), line, fill="white", font=font)
