@@ -31,7 +31,7 @@ from .modeling_span_detector import ScannerSpanDetector
 from .pipeline import ScannerNERPipeline
 from .trainer import AWPSettings
 from .training import Distillation, train_entity_recognizer, train_span_detector
-from .two_stage import detect_candidates, evaluate_detector, evaluate_two_stage
+from .two_stage import detect_candidates, evaluate_detector, evaluate_two_stage, tune_box_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -291,17 +291,27 @@ def run_recipe(recipe: Recipe) -> dict[str, dict]:
             dev_spans = spans_by_sentence(detect_candidates(detector, detector_tokenizer, dev_split["tokens"]), len(dev_split))
             dev = (dev_split, training_candidates(dev_split, dev_spans))
         model, _, builder = stage2_step(recipe, train_split, fold_spans, sorted(entity_types), providers, output / "stage2", dev)
+        box_threshold = 0.5
+        if recipe.grounding_weight > 0 and dev is not None and "entities" in dev_split.column_names:
+            box_threshold = tune_box_threshold(detector, detector_tokenizer, model, builder, dev_split, providers)
+            logger.info("box threshold chosen on the validation split: %.2f", box_threshold)
         scores["scanner"] = evaluate_two_stage(
-            detector, detector_tokenizer, model, builder, test_split, train_split=splits["train"], providers=providers
+            detector, detector_tokenizer, model, builder, test_split, train_split=splits["train"], providers=providers,
+            box_threshold=box_threshold,
         )
+        scores["scanner"]["box_threshold"] = box_threshold
         _write_json(output / "test_scores.json", scores["scanner"])
-        folder = save_composite(recipe, detector, model, builder.tokenizer, sorted(entity_types), scores["scanner"])
+        folder = save_composite(
+            recipe, detector, model, builder.tokenizer, sorted(entity_types), scores["scanner"], box_threshold
+        )
         if recipe.push_to_hub:
             push_folder_to_hub(folder, recipe.push_to_hub)
     return scores
 
 
-def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types, scores: dict) -> Path:
+def save_composite(
+    recipe: Recipe, detector, recognizer, tokenizer, entity_types, scores: dict, box_threshold: float = 0.5
+) -> Path:
     """Write ``<output_dir>/scanner``: both stages, the tokenizer, the pipeline and model code (for
     ``trust_remote_code``) and the model card filled from ``scores``."""
     folder = Path(recipe.output_dir) / "scanner"
@@ -311,7 +321,7 @@ def save_composite(recipe: Recipe, detector, recognizer, tokenizer, entity_types
         if key in ("captioner", "detector", "clip") and value or (key == "wikipedia" and value == "ovos")
     }
     composite = ScannerForMultimodalNER.from_stages(
-        detector, recognizer, stage1_max_length=recipe.max_length, knowledge=portable or None
+        detector, recognizer, stage1_max_length=recipe.max_length, knowledge=portable or None, box_threshold=box_threshold
     )
     ScannerNERPipeline(model=composite, tokenizer=tokenizer).save_pretrained(folder)
     hyperparameters = {

@@ -4,7 +4,8 @@ and metrics run on it unchanged (the tweet images and VinVL regions cannot be ha
 Each image holds a few coloured shapes; each tweet names people or organisations, describes some of
 them by the shape they are ("Kira , the red circle , meets ..."), and mentions a place that is not in
 the image. Gold boxes (Pascal-VOC xml) exist for the described entities; candidate regions
-(``objects/<id>.json``) hold the true shapes, jittered copies and distractor boxes, in random order.
+(``objects/<id>.json``) hold the true shapes, loose boxes on them ("edge of a red circle", IoU < 0.5)
+and background distractors, in random order.
 Grounding is learnable only by reading the prompt: the entity's description must be matched to an
 ``<obj>`` text.
 
@@ -88,10 +89,10 @@ def _voc(image_id: str, size: tuple[int, int], objects: list[tuple[str, list[flo
 
 def _candidates(rng: random.Random, shapes, size) -> list[dict]:
     regions = [{"box": box, "label": f"{colour} {shape}", "score": round(rng.uniform(0.6, 0.99), 3)} for colour, shape, box in shapes]
-    for colour, shape, box in shapes:  # a loose copy of each shape (IoU well below 0.5)
+    for colour, shape, box in shapes:  # a loose box on each shape (IoU well below 0.5), as detectors produce
         width = box[2] - box[0]
         shifted = [box[0] + 0.6 * width, box[1] + 0.6 * width, box[2] + 0.6 * width, box[3] + 0.6 * width]
-        regions.append({"box": [round(v) for v in shifted], "label": f"{colour} {shape}", "score": round(rng.uniform(0.2, 0.5), 3)})
+        regions.append({"box": [round(v) for v in shifted], "label": f"edge of a {colour} {shape}", "score": round(rng.uniform(0.2, 0.5), 3)})
     for _ in range(rng.randint(1, 3)):  # background distractors
         x1, y1 = rng.uniform(0, size[0] * 0.7), rng.uniform(0, size[1] * 0.7)
         regions.append({"box": [round(x1), round(y1), round(x1 + 30), round(y1 + 30)], "label": rng.choice(["sky", "grass", "shadow"]), "score": 0.3})

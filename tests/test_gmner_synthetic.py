@@ -54,6 +54,9 @@ def test_grounded_recipe_reports_gmner_and_pipeline_returns_boxes(synthetic, tmp
         assert {"precision", "recall", "f1", "mner", "eeg", "coverage"} <= set(scores[mode])
         assert scores[mode]["coverage"] == 1.0  # the synthetic regions always include the true shapes
     assert 0.0 <= scores["grounding_accuracy"] <= 1.0
+    assert 0.0 < scores["box_threshold"] <= 0.5  # chosen on the validation split
+    config = json.loads((tmp_path / "run" / "scanner" / "config.json").read_text())
+    assert config["box_threshold"] == scores["box_threshold"]
     ner = pipeline("scanner-ner", model=str(tmp_path / "run" / "scanner"))
     test = load_benchmark("twitter_gmner", synthetic)["test"][0]
     objects = [{"label": o.label, "box": list(o.box)} for o in PrecomputedObjects(synthetic / "objects").objects_for(test["image_id"])]
