@@ -202,10 +202,11 @@ def tune_box_threshold(
     builder: PromptBuilder,
     split: datasets.Dataset,
     providers: Sequence[KnowledgeProvider] = (),
-    thresholds: Sequence[float] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5),
+    thresholds: Sequence[float] = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05),
 ) -> float:
     """The overlap-score threshold (below it: "not in the image") with the best GMNER F1 on a
-    labelled split, usually the validation split. Predicts once and re-thresholds offline."""
+    labelled split, usually the validation split (ties keep the earlier, higher threshold). Predicts
+    once and re-thresholds offline."""
     entities = predict_entities(
         detector, detector_tokenizer, recognizer, builder, split["tokens"], split["image_id"], providers, box_threshold=0.0
     )
