@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import time
-from pathlib import Path
 
 from common import BENCHMARK_DIR, percent, write_section
 

@@ -6,12 +6,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from transformers import AutoModelForTokenClassification, AutoTokenizer, TrainingArguments, set_seed
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    TrainingArguments,
+    set_seed,
+)
 
 from scanner_hf import ScannerSpanDetector
 from scanner_hf.backbones import resolve_backbone
 from scanner_hf.data import entity_strings, load_benchmark
-from scanner_hf.training import encode_token_classification, score_token_classifier, token_classification_trainer
+from scanner_hf.training import (
+    encode_token_classification,
+    score_token_classifier,
+    token_classification_trainer,
+)
 
 
 @dataclass

@@ -52,9 +52,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    from transformers import AutoTokenizer, set_seed
+
     from scanner_hf.backbones import resolve_backbone
     from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
-    from transformers import AutoTokenizer, set_seed
 
     cache = BENCHMARK_DIR / "cache" / "twitter2017"
     stage = StageTraining(epochs=arguments.epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)

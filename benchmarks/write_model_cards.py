@@ -8,7 +8,6 @@ the recipe writes the same card next to every checkpoint it saves).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from common import BENCHMARK_DIR
 

@@ -6,10 +6,21 @@ Importing the package registers its configs and models with the Auto classes.
 from transformers import AutoConfig, AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .configuration import ScannerConfig, ScannerEntityRecognizerConfig, ScannerSpanDetectorConfig
-from .modeling_entity_recognizer import ScannerEntityRecognizer, ScannerEntityRecognizerOutput
+from .configuration import (
+    ScannerConfig,
+    ScannerEntityRecognizerConfig,
+    ScannerSpanDetectorConfig,
+)
+from .modeling_entity_recognizer import (
+    ScannerEntityRecognizer,
+    ScannerEntityRecognizerOutput,
+)
 from .modeling_scanner import ScannerForMultimodalNER, ScannerOutput
-from .modeling_span_detector import DetectedSpan, ScannerSpanDetector, ScannerSpanDetectorOutput
+from .modeling_span_detector import (
+    DetectedSpan,
+    ScannerSpanDetector,
+    ScannerSpanDetectorOutput,
+)
 from .pipeline import ScannerNERPipeline
 
 __version__ = "0.1.0"

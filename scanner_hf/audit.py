@@ -20,9 +20,9 @@ import datasets
 import torch
 
 from .candidates import Candidate, gold_candidates
-from .providers import KnowledgeProvider
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .prompting import PromptBuilder
+from .providers import KnowledgeProvider
 from .stage2_data import Stage2Collator, candidate_inputs
 
 

@@ -108,7 +108,12 @@ def audit_command(arguments: argparse.Namespace) -> None:
 
 
 def kb_command(arguments: argparse.Namespace) -> None:
-    from .knowledge.wikipedia import WikipediaKB, build_kb, default_kb_path, records_for_source
+    from .knowledge.wikipedia import (
+        WikipediaKB,
+        build_kb,
+        default_kb_path,
+        records_for_source,
+    )
 
     path = Path(arguments.output) if arguments.output else default_kb_path(arguments.source)
     if arguments.kb_action == "build":

@@ -13,13 +13,25 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.models.auto.modeling_auto import MODEL_MAPPING
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    PreTrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 from transformers.loss.loss_utils import ForTokenClassification
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerSpanDetectorConfig
-from .tokenization import Word, split_words, subword_counts, word_windows, words_from_tokens
+from .tokenization import (
+    Word,
+    split_words,
+    subword_counts,
+    word_windows,
+    words_from_tokens,
+)
 
 
 def build_encoder(encoder_config: PreTrainedConfig, pretrained: str | None = None) -> PreTrainedModel:

@@ -31,7 +31,12 @@ from .modeling_span_detector import ScannerSpanDetector
 from .pipeline import ScannerNERPipeline
 from .trainer import AWPSettings
 from .training import Distillation, train_entity_recognizer, train_span_detector
-from .two_stage import detect_candidates, evaluate_detector, evaluate_two_stage, tune_box_threshold
+from .two_stage import (
+    detect_candidates,
+    evaluate_detector,
+    evaluate_two_stage,
+    tune_box_threshold,
+)
 
 logger = logging.getLogger(__name__)
 

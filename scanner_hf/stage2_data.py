@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from .candidates import Candidate, max_iou
-from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .prompting import PromptBuilder, PromptInput
+from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 
 logger = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from .backbones import resolve_backbone
 from .candidates import Candidate
 from .configuration import SPAN_TAGS
 from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
-from .providers import KnowledgeProvider
+from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
 from .prompting import PromptBuilder
+from .providers import KnowledgeProvider
 from .stage2_data import Stage2Collator, encode_candidates
-from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .tags import split_tag
 from .tokenization import encode_words_for_training
 from .trainer import AWPSettings, ScannerTrainer

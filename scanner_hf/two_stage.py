@@ -16,10 +16,10 @@ from transformers import PreTrainedTokenizerBase
 from .candidates import Candidate
 from .data import entity_strings
 from .evaluation import GMNER_MODES, entity_scores, gmner_scores
-from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector, decode_bio
 from .prompting import PromptBuilder, PromptInput
+from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .stage2_data import Stage2Collator, candidate_inputs
 from .tags import OUTSIDE, TagSpan, spans_to_tags, untyped_tags
 

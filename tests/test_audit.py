@@ -3,12 +3,12 @@
 import json
 
 import torch
+from test_candidates import split_of
 
 from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
 from scanner_hf.audit import audit_candidates, write_audit_report
 from scanner_hf.prompting import PromptBuilder
 from scanner_hf.tokenization import add_object_token
-from test_candidates import split_of
 
 
 def test_disagreements_rank_first_and_reports_are_written(tmp_path, tiny_tokenizer, tiny_encoder_config):

@@ -4,9 +4,9 @@ import json
 
 import pytest
 from PIL import Image
+from test_recipe import write_recipe, write_twitter_folder
 
 from scanner_hf.cli import main, parse_overrides
-from test_recipe import write_recipe, write_twitter_folder
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,12 @@ from collections import Counter
 
 import pytest
 
-from scanner_hf.data import DataFormatError, load_benchmark, read_conll_file, read_voc_boxes
+from scanner_hf.data import (
+    DataFormatError,
+    load_benchmark,
+    read_conll_file,
+    read_voc_boxes,
+)
 from scanner_hf.tags import tags_to_spans
 
 

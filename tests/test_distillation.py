@@ -9,7 +9,11 @@ import torch
 from transformers import DataCollatorForTokenClassification, TrainingArguments
 
 from scanner_hf import ScannerSpanDetector, ScannerSpanDetectorConfig
-from scanner_hf.distillation import WithTeacherLogits, add_teacher_logits, distillation_loss
+from scanner_hf.distillation import (
+    WithTeacherLogits,
+    add_teacher_logits,
+    distillation_loss,
+)
 from scanner_hf.trainer import AWPSettings, ScannerTrainer
 
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from test_recipe import write_recipe
 from transformers import pipeline
 
 from scanner_hf.data import load_benchmark
@@ -10,7 +11,6 @@ from scanner_hf.knowledge import PrecomputedObjects
 from scanner_hf.knowledge.vision import ObjectFormatError, read_objects_json
 from scanner_hf.recipe import load_recipe, run_recipe
 from scanner_hf.synthetic import make_synthetic_gmner
-from test_recipe import write_recipe
 
 
 @pytest.fixture(scope="module")

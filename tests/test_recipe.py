@@ -5,11 +5,10 @@ import random
 
 import pytest
 import yaml
+from conftest import REPO_ROOT
 from transformers import AutoModel
 
-from scanner_hf import ScannerSpanDetector
-from scanner_hf import ScannerEntityRecognizer
-from conftest import REPO_ROOT
+from scanner_hf import ScannerEntityRecognizer, ScannerSpanDetector
 from scanner_hf.recipe import RecipeError, load_recipe, run_recipe
 
 ENTITIES = [["steve", "kerr"], ["paris"], ["nba"], ["new", "york", "city"], ["john", "smith"], ["google"]]

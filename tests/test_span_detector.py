@@ -76,7 +76,6 @@ def test_predict_spans_returns_character_offsets(detector, tiny_tokenizer):
     entity_ids = {vocab["steve"], vocab["kerr"], vocab["paris"]}
 
     def fake_logits(module, inputs, output):
-        hidden = output  # (batch, seq, 3) from the classifier
         ids = fake_logits.input_ids
         tags = torch.zeros_like(ids)
         for row in range(ids.shape[0]):

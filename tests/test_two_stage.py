@@ -3,11 +3,16 @@
 import pytest
 import torch
 
-from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig, ScannerSpanDetector, ScannerSpanDetectorConfig
+from scanner_hf import (
+    ScannerEntityRecognizer,
+    ScannerEntityRecognizerConfig,
+    ScannerSpanDetector,
+    ScannerSpanDetectorConfig,
+)
 from scanner_hf.knowledge import DetectedObject, Knowledge, KnowledgeProvider
 from scanner_hf.prompting import PromptBuilder
 from scanner_hf.tokenization import add_object_token
-from scanner_hf.two_stage import entities_to_tags, predict_entities, RecognizedEntity
+from scanner_hf.two_stage import RecognizedEntity, entities_to_tags, predict_entities
 
 
 @pytest.fixture()

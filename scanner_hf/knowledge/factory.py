@@ -18,7 +18,13 @@ from ..providers import KnowledgeProvider
 from .cache import KnowledgeCache
 from .live_vision import LiveCaptions, LiveObjects
 from .vision import PrecomputedCaptions, PrecomputedObjects
-from .wikipedia import KnowledgeBaseError, WikipediaKnowledge, build_kb, default_kb_path, records_for_source
+from .wikipedia import (
+    KnowledgeBaseError,
+    WikipediaKnowledge,
+    build_kb,
+    default_kb_path,
+    records_for_source,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,14 @@
 import pytest
+from test_candidates import split_of
 
 from scanner_hf.data import load_benchmark
-from scanner_hf.knowledge.llm import KnowledgeAlignmentError, LLMKnowledge, benchmark_llm_knowledge, read_llm_knowledge
+from scanner_hf.knowledge.llm import (
+    KnowledgeAlignmentError,
+    LLMKnowledge,
+    benchmark_llm_knowledge,
+    read_llm_knowledge,
+)
 from scanner_hf.providers import KnowledgeRequest
-from test_candidates import split_of
 
 SPLIT_ROWS = [(["steve", "kerr"], ["B-PER", "I-PER"]), (["in", "paris"], ["O", "B-LOC"])]
 
