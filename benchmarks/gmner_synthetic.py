@@ -66,7 +66,7 @@ def main() -> None:
         )
     body = (
         f"Synthetic set: {arguments.train} / 100 / 150 tweets (train / dev / test), 2-4 shapes per image, candidate "
-        "regions = true shapes + loose copies + background distractors, shuffled. MiniLM, stage 1 2 epochs, stage 2 "
+        "regions = true shapes + loose boxes on them + background distractors, shuffled. MiniLM, stage 1 2 epochs, stage 2 "
         f"{arguments.stage2_epochs:g} epochs, lambda 1, 18 objects, no cross-fold non-entities. Test split.\n\n"
         "| mode | GMNER P | GMNER R | GMNER F1 | MNER F1 | EEG F1 | region coverage |\n|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
