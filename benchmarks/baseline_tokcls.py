@@ -7,36 +7,23 @@ The comparison row for every later SCANNER number: test P/R/F1, per type, seen/u
 
 from __future__ import annotations
 
-import argparse
-import logging
-import tempfile
-
 from common import percent, write_section
-from token_classification import Budget, train_and_score
+from token_classification import run_from_command_line
 
 TYPES = ("PER", "LOC", "ORG", "OTHER")
 
 
+def format_row(name: str, scores: dict) -> str:
+    per_type = " | ".join(percent(scores["per_type"].get(t, {"f1": 0})["f1"]) for t in TYPES)
+    return (
+        f"| {name} | {percent(scores['precision'])} | {percent(scores['recall'])} | {percent(scores['f1'])} | "
+        f"{per_type} | {percent(scores['seen']['f1'])} | {percent(scores['unseen']['f1'])} | "
+        f"{percent(scores['span_f1'])} | {scores['train_seconds']:.0f} |"
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--datasets", nargs="+", default=["twitter2015", "twitter2017"])
-    parser.add_argument("--epochs", type=float, default=3)
-    parser.add_argument("--seed", type=int, default=42)
-    arguments = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    budget = Budget(epochs=arguments.epochs, seed=arguments.seed)
-    rows, raw = [], {"budget": vars(budget), "results": {}}
-    for name in arguments.datasets:
-        with tempfile.TemporaryDirectory() as output_dir:
-            scores = train_and_score(name, "typed", budget, output_dir)
-        raw["results"][name] = scores
-        per_type = " | ".join(percent(scores["per_type"].get(t, {"f1": 0})["f1"]) for t in TYPES)
-        rows.append(
-            f"| {name} | {percent(scores['precision'])} | {percent(scores['recall'])} | {percent(scores['f1'])} | "
-            f"{per_type} | {percent(scores['seen']['f1'])} | {percent(scores['unseen']['f1'])} | "
-            f"{percent(scores['span_f1'])} | {scores['train_seconds']:.0f} |"
-        )
-        print(rows[-1], flush=True)
+    budget, rows, raw = run_from_command_line(__doc__, "typed", format_row)
     body = (
         f"AutoModelForTokenClassification (typed BIO), backbone `{budget.backbone}`, {budget.epochs:g} epochs, "
         f"batch {budget.batch_size}, lr {budget.learning_rate:g}, seed {budget.seed}. Test split; seqeval strict "

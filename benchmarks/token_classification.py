@@ -75,3 +75,28 @@ def train_and_score(dataset_name: str, target: str, budget: Budget, output_dir: 
     scores["train_seconds"] = train_seconds
     scores["test_seconds"] = time.perf_counter() - start
     return scores
+
+
+def run_from_command_line(description: str, target: str, format_row) -> tuple[Budget, list[str], dict]:
+    """The shared command line of baseline_tokcls.py and stage1_spans.py: parse ``--datasets``,
+    ``--epochs``, ``--seed``; train and score each dataset; return the budget, one table row per
+    dataset (``format_row(name, scores)``, printed as it arrives) and the raw results."""
+    import argparse
+    import logging
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--datasets", nargs="+", default=["twitter2015", "twitter2017"])
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    budget = Budget(epochs=arguments.epochs, seed=arguments.seed)
+    rows, raw = [], {"budget": vars(budget), "results": {}}
+    for name in arguments.datasets:
+        with tempfile.TemporaryDirectory() as output_dir:
+            scores = train_and_score(name, target, budget, output_dir)
+        raw["results"][name] = scores
+        rows.append(format_row(name, scores))
+        print(rows[-1], flush=True)
+    return budget, rows, raw
