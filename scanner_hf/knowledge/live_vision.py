@@ -161,9 +161,22 @@ class LiveObjects(KnowledgeProvider):
             self.cache.put(key, json.dumps([{**obj.__dict__, "box": list(obj.box)} for obj in objects]))
         return objects
 
-    @torch.no_grad()
     def similarities(self, candidate: str, image: Image.Image, objects: list[DetectedObject]) -> list[float]:
-        """CLIP cosine similarity of the candidate text with each region crop."""
+        """CLIP cosine similarity of the candidate text with each region crop, cached on disk per
+        (CLIP model, image content, regions, candidate) so epochs and repeated runs reuse it."""
+        regions = json.dumps([[round(v, 2) for v in obj.box] for obj in objects])
+        digest = hashlib.sha1(f"{image_hash(image)}\n{regions}\n{candidate}".encode()).hexdigest()
+        key = f"clip:{self.clip_name}:{digest}"
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            return json.loads(cached)
+        values = self._clip_similarities(candidate, image, objects)
+        if self.cache is not None:
+            self.cache.put(key, json.dumps(values))
+        return values
+
+    @torch.no_grad()
+    def _clip_similarities(self, candidate: str, image: Image.Image, objects: list[DetectedObject]) -> list[float]:
         self._load_clip()
         crops = [image.crop(tuple(int(v) for v in obj.box)) for obj in objects]
         pixels = self._clip_images(images=crops, return_tensors="pt")["pixel_values"].to(self._clip.device)

@@ -102,6 +102,11 @@ def test_live_objects_detect_caption_and_order_by_clip(detector_dir, clip_dir, c
     )
     assert [o.box for o in cached.detect(Image.open(image_path).convert("RGB"))] == [o.box for o in provider.detect(Image.open(image_path).convert("RGB"))]
     assert cached._detector is None
+    request = KnowledgeRequest(sentence="s", candidate="steve kerr", image=str(image_path))
+    assert [o.similarity for o in cached.provide(request).objects] == similarities
+    assert cached._clip is None  # candidate-level CLIP scores also came from the disk cache
+    other = cached.provide(KnowledgeRequest(sentence="s", candidate="the warriors", image=str(image_path))).objects
+    assert cached._clip is not None and len(other) == len(objects)  # a new candidate is scored, then cached
 
 
 def test_missing_and_corrupt_images_are_errors(captioner_dir, tmp_path):
