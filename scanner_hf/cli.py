@@ -126,14 +126,19 @@ def kb_command(arguments: argparse.Namespace) -> None:
 
 
 def train_command(arguments: argparse.Namespace) -> None:
-    from .evaluation import flatten_scores
-    from .recipe import load_recipe, run_recipe
+    from .recipe import load_recipe, on_main_process, run_recipe
 
     recipe = load_recipe(arguments.config, parse_overrides(arguments.set))
     scores = run_recipe(recipe)
+    on_main_process(lambda: print_scores(recipe.dataset, scores))
+
+
+def print_scores(dataset: str, scores: dict) -> None:
+    from .evaluation import flatten_scores
+
     for name, title in (("stage1", "stage-1 span detection"), ("scanner", "SCANNER (both stages)")):
         if name in scores:
-            print(f"{title} on {recipe.dataset} test:")
+            print(f"{title} on {dataset} test:")
             print(json.dumps({key: round(value, 4) for key, value in flatten_scores(scores[name]).items()}, indent=2))
 
 

@@ -2,8 +2,11 @@
 
 Steps: stage-1 detector (a plain teacher first when Trust Your Teacher is on; AWP optional) ->
 cross-fold non-entity candidates -> stage-2 recogniser (with the configured knowledge; teacher first
-when distilled) -> test scores. Dev-set model selection, the composite checkpoint and the model card
-are later steps of the paper's recipe still to come.
+when distilled) -> test scores -> composite checkpoint + model card -> optional Hub upload. Each
+stage keeps its best epoch on the validation split.
+
+Under ``accelerate launch`` every process runs the recipe (the Trainer shards the training batches
+across them); files and uploads are written by the main process only, and the others wait for them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
+from accelerate import PartialState
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
 from .candidates import cross_fold_spans, training_candidates
@@ -188,9 +192,24 @@ def knowledge_providers(settings: KnowledgeSettings, recipe: Recipe | None = Non
     return providers
 
 
+def on_main_process(write: Callable[[], Any]) -> None:
+    """Run a write (files, upload) once under ``accelerate launch``; the other processes wait for it."""
+    state = PartialState()
+    if state.is_main_process:
+        write()
+    state.wait_for_everyone()
+
+
 def _write_json(path: Path, value) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2))
+    def write() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value, indent=2))
+
+    on_main_process(write)
+
+
+def _save(model, tokenizer, folder: Path) -> None:
+    on_main_process(lambda: (model.save_pretrained(folder), tokenizer.save_pretrained(folder)))
 
 
 def _distilled(recipe: Recipe, stage: str) -> bool:
@@ -215,8 +234,7 @@ def stage1_step(
         output_dir=str(folder / "checkpoints"), distillation=distillation, awp=recipe.awp,
         eval_split=dev_split if recipe.select_best_on_dev else None,
     )
-    detector.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    _save(detector, tokenizer, folder)
     return detector, tokenizer
 
 
@@ -270,8 +288,7 @@ def stage2_step(recipe: Recipe, train_split, fold_spans, entity_types, providers
         max_objects=recipe.max_objects, grounding_weight=recipe.grounding_weight,
         max_prompt_length=recipe.max_prompt_length,
     )
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    _save(model, tokenizer, folder)
     return model, tokenizer, builder
 
 
@@ -306,11 +323,13 @@ def run_recipe(recipe: Recipe) -> dict[str, dict]:
         )
         scores["scanner"]["box_threshold"] = box_threshold
         _write_json(output / "test_scores.json", scores["scanner"])
-        folder = save_composite(
-            recipe, detector, model, builder.tokenizer, sorted(entity_types), scores["scanner"], box_threshold
+        on_main_process(
+            lambda: save_composite(
+                recipe, detector, model, builder.tokenizer, sorted(entity_types), scores["scanner"], box_threshold
+            )
         )
         if recipe.push_to_hub:
-            push_folder_to_hub(folder, recipe.push_to_hub)
+            on_main_process(lambda: push_folder_to_hub(Path(recipe.output_dir) / "scanner", recipe.push_to_hub))
     return scores
 
 

@@ -1,0 +1,38 @@
+"""The recipe under ``accelerate launch`` with two processes (DDP on CPU through gloo): training is
+sharded across the processes and files, scores and the checkpoint are written once."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+from test_recipe import write_recipe, write_twitter_folder
+
+from scanner_hf import ScannerForMultimodalNER
+
+
+def test_accelerate_launch_two_processes_shards_training_and_writes_once(tmp_path, tiny_backbone_dir):
+    data = write_twitter_folder(tmp_path / "data", sentences_per_split=12)
+    settings = {"epochs": 2, "batch_size": 8, "learning_rate": 3e-3}
+    config = write_recipe(
+        tmp_path, dataset="twitter2017", data_dir=str(data), output_dir=str(tmp_path / "run"),
+        backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48, non_entity_folds=2,
+        stage1=settings, stage2=settings,
+    )
+    # ACCELERATE_USE_CPU makes the Trainer set up DDP with the gloo backend, as on a CPU cluster
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO_ROOT / "train_scripts" / "train.py"), "--config", str(config)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "[rank1]" in completed.stderr  # really two processes
+    assert completed.stdout.count("SCANNER (both stages) on twitter2017 test:") == 1  # printed by the main process only
+    # 12 training sentences, batch 8 per process: 1 step per epoch on 2 processes (2 steps on one)
+    [state] = list((tmp_path / "run" / "stage1" / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+    assert json.loads(state.read_text())["global_step"] == 2
+    scores = json.loads((tmp_path / "run" / "test_scores.json").read_text())
+    assert 0.0 <= scores["f1"] <= 1.0
+    assert isinstance(ScannerForMultimodalNER.from_pretrained(tmp_path / "run" / "scanner"), ScannerForMultimodalNER)
