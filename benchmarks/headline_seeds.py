@@ -17,14 +17,14 @@ import json
 import logging
 import statistics
 import tempfile
+from pathlib import Path
 
 from common import BENCHMARK_DIR, percent, write_section
 from scanner_mner import RESULTS_FILE as SCANNER_RESULTS
-from scanner_mner import train_and_score_variant
+from scanner_mner import benchmark_stage1, train_and_score_variant
 from token_classification import Budget, train_and_score
 
 from scanner_hf.data import load_benchmark
-from scanner_hf.recipe import Recipe, StageTraining, non_entity_step, stage1_step
 
 FULL = "caption+wiki+tyt"
 
@@ -47,20 +47,13 @@ def main() -> None:
     baseline_42 = json.loads((BENCHMARK_DIR / "results" / "baseline_tokcls.json").read_text())["results"]
     scanner_42 = json.loads(SCANNER_RESULTS.read_text())
     settings = scanner_42["settings"]
-    stage = lambda epochs: StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
     for name in arguments.datasets:
         runs = raw["results"].setdefault(name, {"baseline": {}, "scanner": {}})
         runs["baseline"]["42"] = baseline_42[name]
         runs["scanner"]["42"] = scanner_42["results"][f"{name}/{FULL}"]
-        cache = BENCHMARK_DIR / "cache" / name
-        recipe = Recipe(
-            dataset=name, output_dir=str(cache), seed=settings["seed"], max_length=128, max_prompt_length=128,
-            stage1=stage(settings["stage1_epochs"]), stage2=stage(settings["stage2_epochs"]), max_objects=15,
-        )
         splits = load_benchmark(name)
-        detector, detector_tokenizer = stage1_step(recipe, splits["train"], cache / "stage1")
-        fold_recipe = dataclasses.replace(recipe, stage1=stage(settings["fold_epochs"]))
-        fold_spans = non_entity_step(fold_recipe, splits["train"], cache / "stage1_folds.json")
+        recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1(name, settings, splits)
+        cache = Path(recipe.output_dir)
         for seed in arguments.seeds:
             if str(seed) not in runs["baseline"]:
                 with tempfile.TemporaryDirectory() as output_dir:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 
 from common import BENCHMARK_DIR, command_line, percent, write_section
 
@@ -118,6 +119,24 @@ def train_and_score_variant(recipe: Recipe, variant: str, splits, detector, dete
     return scores
 
 
+def stage(epochs: float) -> StageTraining:
+    return StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
+
+
+def benchmark_stage1(name: str, settings: dict, splits):
+    """The benchmark's recipe for a dataset and its shared stage 1: the detector and the cross-fold
+    non-entity spans (trained once, then reloaded from benchmarks/cache/<name>)."""
+    cache = BENCHMARK_DIR / "cache" / name
+    recipe = Recipe(
+        dataset=name, output_dir=str(cache), seed=settings["seed"], max_length=128, max_prompt_length=128,
+        stage1=stage(settings["stage1_epochs"]), stage2=stage(settings["stage2_epochs"]), max_objects=15,
+    )
+    detector, detector_tokenizer = stage1_step(recipe, splits["train"], cache / "stage1")
+    fold_recipe = dataclasses.replace(recipe, stage1=stage(settings["fold_epochs"]))
+    fold_spans = non_entity_step(fold_recipe, splits["train"], cache / "stage1_folds.json")
+    return recipe, detector, detector_tokenizer, fold_spans
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
@@ -137,23 +156,18 @@ def main() -> None:
         raise SystemExit(f"settings {settings} differ from the recorded ones {raw['settings']}: use another seed/cache")
     raw = {"settings": settings, "results": raw.get("results", {}), "commands": raw.get("commands") or ([raw["command"]] if "command" in raw else [])}
     raw["commands"].append(command_line())
-    stage = lambda epochs: StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
     for name in arguments.datasets:
-        cache = BENCHMARK_DIR / "cache" / name
-        recipe = Recipe(
-            dataset=name, output_dir=str(cache), seed=arguments.seed, max_length=128, max_prompt_length=128,
-            stage1=stage(arguments.stage1_epochs), stage2=stage(arguments.stage2_epochs), max_objects=15,
-        )
         splits = load_benchmark(name)
-        train, test = splits["train"], splits["test"]
         start = time.perf_counter()
-        detector, detector_tokenizer = stage1_step(recipe, train, cache / "stage1")
-        fold_recipe = dataclasses.replace(recipe, stage1=stage(arguments.fold_epochs))
-        fold_spans = non_entity_step(fold_recipe, train, cache / "stage1_folds.json")
+        recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1(name, settings, splits)
         stage1_seconds = time.perf_counter() - start
-        raw["results"][f"{name}/stage1"] = evaluate_detector(detector, detector_tokenizer, test, train_split=train)
+        raw["results"][f"{name}/stage1"] = evaluate_detector(
+            detector, detector_tokenizer, splits["test"], train_split=splits["train"]
+        )
         for variant in arguments.variants:
-            scores = train_and_score_variant(recipe, variant, splits, detector, detector_tokenizer, fold_spans, cache)
+            scores = train_and_score_variant(
+                recipe, variant, splits, detector, detector_tokenizer, fold_spans, Path(recipe.output_dir)
+            )
             scores["stage1_and_folds_seconds"] = stage1_seconds
             raw["results"][f"{name}/{variant}"] = scores
             rows = table(raw["results"], baseline, [d for d in ("twitter2017", "twitter2015") if any(k.startswith(d) for k in raw["results"])])
