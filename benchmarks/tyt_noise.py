@@ -19,13 +19,14 @@ import random
 import tempfile
 import time
 
-from common import BENCHMARK_DIR, percent, write_section
+from common import percent, write_section
+from scanner_mner import benchmark_stage1
 
 from scanner_hf.candidates import training_candidates
 from scanner_hf.configuration import NON_ENTITY
 from scanner_hf.data import load_benchmark
 from scanner_hf.distillation import add_teacher_logits
-from scanner_hf.recipe import Recipe, StageTraining, non_entity_step, stage1_step
+from scanner_hf.recipe import StageTraining
 from scanner_hf.stage2_data import Stage2Collator, encode_candidates
 from scanner_hf.training import Distillation, fit, training_arguments
 from scanner_hf.two_stage import evaluate_two_stage
@@ -57,13 +58,12 @@ def main() -> None:
     from scanner_hf.backbones import resolve_backbone
     from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
 
-    cache = BENCHMARK_DIR / "cache" / "twitter2017"
     stage = StageTraining(epochs=arguments.epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
-    recipe = Recipe(dataset="twitter2017", output_dir=str(cache), seed=arguments.seed, max_length=128, stage1=StageTraining(epochs=3, batch_size=16, learning_rate=1e-4))
     splits = load_benchmark("twitter2017")
     train, test = splits["train"], splits["test"]
-    detector, detector_tokenizer = stage1_step(recipe, train, cache / "stage1")
-    fold_spans = non_entity_step(recipe, train, cache / "stage1_folds.json")
+    # the same stage 1 and cross-fold spans as scanner_mner.py (shared cache, same settings)
+    settings = {"seed": arguments.seed, "stage1_epochs": 3, "fold_epochs": 2, "stage2_epochs": arguments.epochs}
+    recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1("twitter2017", settings, splits)
     source = resolve_backbone(recipe.backbone)
     rows, raw = [], {"settings": vars(arguments), "results": {}}
     for rate in arguments.noise:
