@@ -49,6 +49,7 @@ LABELS = {
     "caption+wiki+tyt": "+ caption + Wikipedia + TYT [SCANNER full]",
     "caption+llm": "+ caption + LLM [LLM instead of Wikipedia, paper Table 12]",
     "caption+wiki+llm": "+ caption + Wikipedia + LLM [SCANNER -TYT +LLM]",
+    "caption+wiki+llm+tyt": "+ caption + Wikipedia + LLM + TYT [SCANNER full +LLM]",
     "text+llm": "+ LLM",
     "text+wiki+llm": "+ Wikipedia + LLM",
 }
