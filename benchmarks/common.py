@@ -39,6 +39,16 @@ def command_line() -> str:
     return "python " + " ".join(shlex.quote(part) for part in sys.argv)
 
 
+def merged_commands(previous_raw: dict) -> list[str]:
+    """The commands recorded in a results JSON whose rows are merged across invocations, plus this one."""
+    commands = previous_raw.get("commands") or ([previous_raw["command"]] if "command" in previous_raw else [])
+    return [*commands, command_line()]
+
+
+def commands_note(commands: list[str]) -> str:
+    return "Rows were run by these commands (results merged):\n" + "".join(f"  `{c}`\n" for c in dict.fromkeys(commands))
+
+
 def write_section(name: str, title: str, body: str, raw: dict) -> None:
     """Replace (or append) this benchmark's section of RESULTS.md and write its raw JSON."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

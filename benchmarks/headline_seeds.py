@@ -19,7 +19,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import BENCHMARK_DIR, command_line, percent, write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 from scanner_mner import RESULTS_FILE as SCANNER_RESULTS
 from scanner_mner import benchmark_stage1, train_and_score_variant
 from token_classification import Budget, train_and_score
@@ -43,8 +43,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results_file = BENCHMARK_DIR / "results" / "headline_seeds.json"
     raw = json.loads(results_file.read_text()) if results_file.exists() else {}
-    commands = raw.get("commands") or ([raw["command"]] if "command" in raw else [])
-    raw = {"results": raw.get("results", {}), "commands": [*commands, command_line()]}
+    raw = {"results": raw.get("results", {}), "commands": merged_commands(raw)}
     baseline_42 = json.loads((BENCHMARK_DIR / "results" / "baseline_tokcls.json").read_text())["results"]
     scanner_42 = json.loads(SCANNER_RESULTS.read_text())
     settings = scanner_42["settings"]
@@ -79,8 +78,8 @@ def main() -> None:
                 "Same budget as the scanner_mner section (MiniLM, stage 2 3 epochs, batch 16, lr 1e-4, prompts <= 128 "
                 "tokens); the baseline as in baseline_tokcls (3 epochs). Seed 42 is the recorded run; other seeds "
                 "retrain the baseline and SCANNER's stage 2 (teacher + TYT student); stage 1 and the cross-fold spans "
-                "are seed 42's for every SCANNER seed. Mean ± sample standard deviation over the seeds listed. Rows were "
-                "run by these commands (results merged):\n" + "".join(f"  `{c}`\n" for c in dict.fromkeys(raw["commands"])) + "\n"
+                "are seed 42's for every SCANNER seed. Mean ± sample standard deviation over the seeds listed. "
+                + commands_note(raw["commands"]) + "\n"
                 "| dataset | system | seeds | F1 | seen F1 | unseen F1 | F1 per seed |\n|---|---|---|---|---|---|---|\n"
                 + "\n".join(rows)
             )

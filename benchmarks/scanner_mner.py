@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from common import BENCHMARK_DIR, command_line, percent, write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 
 from scanner_hf.data import default_data_dir, load_benchmark
 from scanner_hf.recipe import (
@@ -155,8 +155,7 @@ def main() -> None:
     raw = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
     if raw.get("settings") and {k: raw["settings"].get(k) for k in settings} != settings:
         raise SystemExit(f"settings {settings} differ from the recorded ones {raw['settings']}: use another seed/cache")
-    raw = {"settings": settings, "results": raw.get("results", {}), "commands": raw.get("commands") or ([raw["command"]] if "command" in raw else [])}
-    raw["commands"].append(command_line())
+    raw = {"settings": settings, "results": raw.get("results", {}), "commands": merged_commands(raw)}
     for name in arguments.datasets:
         splits = load_benchmark(name)
         start = time.perf_counter()
@@ -186,8 +185,8 @@ def main() -> None:
                 "regions here, so SCANNER full is caption + Wikipedia + TYT. Test split, seqeval strict IOB2; seen = "
                 "entity string occurs as an entity in train. Train seconds: stage 2 only for SCANNER rows (a TYT row "
                 "excludes its teacher; stage 1 + folds are in the JSON), the whole run for the baseline; compare times "
-                "within a dataset only. Rows were run by these commands (results merged):\n"
-                + "".join(f"  `{c}`\n" for c in dict.fromkeys(raw["commands"]))
+                "within a dataset only. "
+                + commands_note(raw["commands"])
                 + "\n| dataset | system | P | R | F1 | PER | LOC | ORG | OTHER | seen F1 | unseen F1 | train s |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
             )
