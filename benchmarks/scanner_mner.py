@@ -54,6 +54,8 @@ LABELS = {
     "text+wiki+llm": "+ Wikipedia + LLM",
 }
 RESULTS_FILE = BENCHMARK_DIR / "results" / "scanner_mner.json"
+# Stage 1 and cross-fold epochs of the shared cache (benchmarks/cache/<dataset>); other benchmarks reuse it.
+STAGE1_EPOCHS, FOLD_EPOCHS = 3, 2
 
 
 def parse_variant(variant: str) -> tuple[set[str], bool]:
@@ -142,8 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
     parser.add_argument("--variants", nargs="+", default=["text", "caption"])
-    parser.add_argument("--stage1-epochs", type=float, default=3)
-    parser.add_argument("--fold-epochs", type=float, default=2)
+    parser.add_argument("--stage1-epochs", type=float, default=STAGE1_EPOCHS)
+    parser.add_argument("--fold-epochs", type=float, default=FOLD_EPOCHS)
     parser.add_argument("--stage2-epochs", type=float, default=3)
     parser.add_argument("--seed", type=int, default=42)
     arguments = parser.parse_args()

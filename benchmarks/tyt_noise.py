@@ -20,13 +20,12 @@ import tempfile
 import time
 
 from common import percent, write_section
-from scanner_mner import benchmark_stage1
+from scanner_mner import FOLD_EPOCHS, STAGE1_EPOCHS, benchmark_stage1, stage
 
 from scanner_hf.candidates import training_candidates
 from scanner_hf.configuration import NON_ENTITY
 from scanner_hf.data import load_benchmark
 from scanner_hf.distillation import add_teacher_logits
-from scanner_hf.recipe import StageTraining
 from scanner_hf.stage2_data import Stage2Collator, encode_candidates
 from scanner_hf.training import Distillation, fit, training_arguments
 from scanner_hf.two_stage import evaluate_two_stage
@@ -58,11 +57,11 @@ def main() -> None:
     from scanner_hf.backbones import resolve_backbone
     from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
 
-    stage = StageTraining(epochs=arguments.epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
+    stage2 = stage(arguments.epochs)
     splits = load_benchmark("twitter2017")
     train, test = splits["train"], splits["test"]
     # the same stage 1 and cross-fold spans as scanner_mner.py (shared cache, same settings)
-    settings = {"seed": arguments.seed, "stage1_epochs": 3, "fold_epochs": 2, "stage2_epochs": arguments.epochs}
+    settings = {"seed": arguments.seed, "stage1_epochs": STAGE1_EPOCHS, "fold_epochs": FOLD_EPOCHS, "stage2_epochs": arguments.epochs}
     recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1("twitter2017", settings, splits)
     source = resolve_backbone(recipe.backbone)
     rows, raw = [], {"settings": vars(arguments), "results": {}}
@@ -82,7 +81,7 @@ def main() -> None:
                 cached = add_teacher_logits(teacher, dataset, collator)  # once per noise level
                 timings["teacher_logits"] = time.perf_counter() - start  # also marks the cache as built
             with tempfile.TemporaryDirectory() as output_dir:
-                args = training_arguments(output_dir, stage, arguments.seed, disable_tqdm=True, logging_steps=10_000)
+                args = training_arguments(output_dir, stage2, arguments.seed, disable_tqdm=True, logging_steps=10_000)
                 start = time.perf_counter()
                 if mode == "none":
                     fit(model, tokenizer, args, dataset, collator)
