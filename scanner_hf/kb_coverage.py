@@ -1,0 +1,92 @@
+"""How much of a labelled split's entities the entity KB knows: the share of distinct gold entity
+strings with a name match (no fuzzy search) and with a typed entry, for all and for unseen strings
+(not an entity string of train), per gold type, and per KB source (from the source bits each name
+and type carries), next to the merged KB.
+
+>>> coverage = kb_coverage(EntityKB("kb.sqlite"), splits["test"], splits["train"])   # doctest: +SKIP
+>>> coverage["merged"]["unseen"]["name"]                                              # doctest: +SKIP
+0.55
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import datasets
+
+from .data import entity_strings
+from .knowledge.kb import EntityKB
+from .tags import tags_to_spans
+
+
+def gold_entities(split: datasets.Dataset) -> dict[str, set[str]]:
+    """Distinct gold entity strings (words joined by one space) -> their gold types."""
+    names = split.features["ner_tags"].feature.names
+    found: dict[str, set[str]] = defaultdict(set)
+    for tokens, tag_ids in zip(split["tokens"], split["ner_tags"]):
+        for span in tags_to_spans([names[i] for i in tag_ids]):
+            found[" ".join(tokens[span.start : span.end])].add(span.label)
+    return found
+
+
+def _share(hits: int, total: int) -> float:
+    return hits / total if total else 0.0
+
+
+def kb_coverage(kb: EntityKB, split: datasets.Dataset, train_split: datasets.Dataset | None = None) -> dict:
+    """Coverage of ``split``'s gold entity strings by ``kb`` (see the module docstring). Keys:
+    ``merged`` and each source spec, each with ``all`` / ``unseen`` shares of ``name`` and ``typed``
+    hits and the ``strings`` counted; ``merged`` adds ``fuzzy`` (any hit, fuzzy search included) and
+    ``per_type``."""
+    gold = gold_entities(split)
+    seen = entity_strings(train_split) if train_split is not None else set()
+    sources = kb.sources()
+    counts: dict[str, dict[str, dict[str, int]]] = {
+        name: {group: defaultdict(int) for group in ("all", "unseen")} for name in ["merged", *sources]
+    }
+    per_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for string, types in gold.items():
+        entries = kb.find_all(string, fuzzy=False)
+        name_mask = type_mask = 0
+        for entry in entries:
+            name_mask |= entry.name_sources
+            type_mask |= entry.type_sources
+        groups = ["all"] + ([] if string in seen else ["unseen"])
+        hits = {"merged": (bool(entries), any(entry.types for entry in entries))}
+        hits.update({source: (bool(name_mask >> i & 1), bool(type_mask >> i & 1)) for i, source in enumerate(sources)})
+        fuzzy = bool(entries) or bool(kb.find_all(string))
+        for name, (name_hit, typed_hit) in hits.items():
+            for group in groups:
+                tally = counts[name][group]
+                tally["strings"] += 1
+                tally["name"] += name_hit
+                tally["typed"] += typed_hit
+                if name == "merged":
+                    tally["fuzzy"] += fuzzy
+        for label in types:
+            per_type[label]["strings"] += 1
+            per_type[label]["name"] += hits["merged"][0]
+            per_type[label]["typed"] += hits["merged"][1]
+    result: dict = {}
+    for name, groups in counts.items():
+        result[name] = {
+            group: {"strings": tally["strings"], **{key: _share(tally[key], tally["strings"]) for key in ("name", "typed", "fuzzy") if key in tally}}
+            for group, tally in groups.items()
+        }
+    result["merged"]["per_type"] = {
+        label: {"strings": tally["strings"], "name": _share(tally["name"], tally["strings"]), "typed": _share(tally["typed"], tally["strings"])}
+        for label, tally in sorted(per_type.items())
+    }
+    return result
+
+
+def coverage_table(coverage: dict) -> str:
+    """A Markdown table of :func:`kb_coverage`'s result: one row per source and the merged KB."""
+    lines = ["| source | names, all | names, unseen | typed, all | typed, unseen |", "|---|---|---|---|---|"]
+    for name, groups in coverage.items():
+        label = "**merged KB**" if name == "merged" else f"`{name}`"
+        lines.append(
+            f"| {label} | {100 * groups['all']['name']:.1f} | {100 * groups['unseen']['name']:.1f} | "
+            f"{100 * groups['all']['typed']:.1f} | {100 * groups['unseen']['typed']:.1f} |"
+        )
+    return "\n".join(lines)

