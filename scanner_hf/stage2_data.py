@@ -33,20 +33,24 @@ def candidate_inputs(
     """Prompt inputs for candidates. Knowledge ``given`` per sentence (precomputed by the caller) wins;
     ``providers`` fill what it leaves empty (none at all: text only). Objects are ordered by their
     similarity to the candidate when every object has one, else kept in detector order."""
+    requests = [
+        KnowledgeRequest(
+            sentence=" ".join(tokens[candidate.sentence_index]),
+            candidate=" ".join(tokens[candidate.sentence_index][candidate.start : candidate.end]),
+            image_id=image_ids[candidate.sentence_index],
+            image=images[candidate.sentence_index] if images is not None else None,
+        )
+        for candidate in candidates
+    ] if providers else []
+    for provider in providers:
+        provider.prefetch(requests)
     items = []
-    for candidate in candidates:
+    for position, candidate in enumerate(candidates):
         index = candidate.sentence_index
-        words = tokens[index]
         knowledge = (given[index] if given is not None else None) or Knowledge()
         if providers:
-            request = KnowledgeRequest(
-                sentence=" ".join(words),
-                candidate=" ".join(words[candidate.start : candidate.end]),
-                image_id=image_ids[index],
-                image=images[index] if images is not None else None,
-            )
-            knowledge = knowledge.merged_with(gather_knowledge(providers, request))
-        items.append(PromptInput(words, candidate.start, candidate.end, knowledge.with_objects_ordered()))
+            knowledge = knowledge.merged_with(gather_knowledge(providers, requests[position]))
+        items.append(PromptInput(tokens[index], candidate.start, candidate.end, knowledge.with_objects_ordered()))
     return items
 
 

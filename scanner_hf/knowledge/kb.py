@@ -393,16 +393,25 @@ class EntityKB:
         return entries
 
     def find_all(self, candidate: str, *, fuzzy: bool | None = None, limit: int = 20) -> list[KBEntry]:
-        """The entries a candidate names, best first: the first lookup key with any match wins; titles
-        before aliases before joined words, then entries with types or a description, then merge order."""
+        """The entries a candidate names, best first. The first lookup key with any match wins. Words
+        written together count only when no title or alias matches. Entries that say something
+        (types, a description, lead text, or a title other than the candidate itself) come before
+        bare titles, which are dropped when anything better is there; then titles before aliases,
+        then merge order."""
         for key in lookup_keys(candidate):
             matches = self.connection.execute(
                 "SELECT entry_id, kind, sources FROM names WHERE name = ? ORDER BY kind DESC, entry_id LIMIT ?", (key, limit)
             ).fetchall()
-            if matches:
-                entries = self._entries(matches)
-                order = sorted(range(len(entries)), key=lambda i: (-matches[i][1], not (entries[i].types or entries[i].description), i))
-                return [entries[i] for i in order]
+            if not matches:
+                continue
+            if matches[0][1] > JOINED:
+                matches = [match for match in matches if match[1] > JOINED]
+            entries = self._entries(matches)
+            informative = [bool(e.types or e.description or e.text or normalise(e.title) != key) for e in entries]
+            order = sorted(range(len(entries)), key=lambda i: (not informative[i], -matches[i][1], i))
+            if any(informative):
+                order = [i for i in order if informative[i]]
+            return [entries[i] for i in order]
         key = normalise(candidate)
         if key and self.has_full_text and (self.fuzzy if fuzzy is None else fuzzy):
             query = " ".join('"' + word.replace('"', '""') + '"' for word in key.split())
