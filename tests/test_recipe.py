@@ -57,8 +57,11 @@ def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):
     assert recipe.stage1.learning_rate == 5e-5
 
 
-def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir):
+def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir, monkeypatch, caplog):
+    monkeypatch.setenv("SCANNER_HF_CACHE", str(tmp_path / "cache"))
     data = write_twitter_folder(tmp_path / "data")
+    kb_source = tmp_path / "kb.jsonl"
+    kb_source.write_text(json.dumps({"title": "Paris", "description": "capital of France", "types": ["city"]}) + "\n")
     captions = tmp_path / "captions.txt"
     captions.write_text("\n".join(f"{split}_{i}.jpg :a man on a stage" for split in ("train", "test") for i in range(24)))
     settings = {"epochs": 8, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0}
@@ -74,7 +77,7 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir)
             non_entity_folds=2,
             stage1=settings,
             stage2=settings,
-            knowledge={"captions": str(captions)},
+            knowledge={"captions": str(captions), "wikipedia": [f"jsonl:{kb_source}"]},
         )
     )
     scores = run_recipe(recipe)
@@ -102,6 +105,16 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir)
     assert f"value: {round(scores['scanner']['f1'], 4)}" in card and "model-index" in card
     # a second run resumes from the saved steps and reproduces the scores
     assert run_recipe(recipe)["scanner"]["f1"] == scores["scanner"]["f1"]
+    # the checkpoint names the KB by its sources: rebuilt where they exist, named when they do not
+    assert ner.model.config.knowledge == {"wikipedia": [f"jsonl:{kb_source}"]}
+    assert "Paris (city): capital of France." == ner.providers[0].kb.lookup("paris")
+    for kb_file in (tmp_path / "cache").glob("kb-*.sqlite"):
+        kb_file.unlink()
+    assert pipeline("scanner-ner", model=str(run / "scanner")).providers[0].kb.lookup("PARIS").startswith("Paris (city)")
+    kb_source.unlink()  # another machine: the source file is not there
+    elsewhere = pipeline("scanner-ner", model=str(run / "scanner"))
+    assert elsewhere.providers == [] and f"jsonl:{kb_source}" in caplog.text and "is skipped" in caplog.text
+    assert isinstance(elsewhere("steve kerr in paris"), list)
 
 
 def test_stage1_only_recipe(tmp_path, tiny_backbone_dir):
