@@ -119,6 +119,8 @@ def default_kb_path(sources: str | Sequence[str] = "ovos") -> Path:
 
 @dataclass
 class SourceCounts:
+    """What one source added to a KB build (stored in the KB's `sources` table)."""
+
     source: str
     records: int = 0
     new_entries: int = 0

