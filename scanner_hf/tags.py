@@ -25,14 +25,47 @@ class TagSpan:
     label: str
 
 
-def split_tag(tag: str) -> tuple[str, str | None]:
-    """``"B-PER"`` -> ``("B", "PER")``; ``"O"`` -> ``("O", None)``. Raises on anything else."""
+TAG_SCHEMES = ("iob1", "iob2", "bioes")
+
+
+def split_tag(tag: str, *, bioes: bool = False) -> tuple[str, str | None]:
+    """``"B-PER"`` -> ``("B", "PER")``; ``"O"`` -> ``("O", None)``; with ``bioes``, ``E-`` and ``S-``
+    (also written ``L-``/``U-``, BILOU) are accepted too. Raises on anything else."""
     if tag == OUTSIDE:
         return OUTSIDE, None
     prefix, sep, label = tag.partition("-")
-    if not sep or prefix not in ("B", "I") or not label:
-        raise ValueError(f"not a BIO tag: {tag!r} (expected 'O', 'B-<TYPE>' or 'I-<TYPE>')")
+    allowed = ("B", "I", "E", "S", "L", "U") if bioes else ("B", "I")
+    if not sep or prefix not in allowed or not label:
+        expected = "'O' or B-, I-, E-, S- (L-, U-) with a type" if bioes else "'O', 'B-<TYPE>' or 'I-<TYPE>'"
+        raise ValueError(f"not a {'BIOES' if bioes else 'BIO'} tag: {tag!r} (expected {expected})")
     return prefix, label
+
+
+def bioes_to_iob2(tags: Sequence[str]) -> list[str]:
+    """BIOES / BILOU to IOB2: ``S-``/``U-`` open a one-word entity (``B-``), ``E-``/``L-`` continue one (``I-``)."""
+    converted = []
+    for tag in tags:
+        prefix, label = split_tag(tag, bioes=True)
+        converted.append(tag if label is None else f"{'B' if prefix in ('B', 'S', 'U') else 'I'}-{label}")
+    return converted
+
+
+def detect_tag_scheme(sentences: Sequence[Sequence[str]]) -> str:
+    """``"bioes"`` when any ``E-``/``S-`` (``L-``/``U-``) tag occurs; ``"iob1"`` when entities open with
+    ``I-`` and ``B-`` only ever follows an entity of its own type; else ``"iob2"``."""
+    opens_with_inside = begins_after_outside = False
+    for tags in sentences:
+        previous: str | None = None
+        for tag in tags:
+            if tag != OUTSIDE and tag[:2] in ("E-", "S-", "L-", "U-"):
+                return "bioes"
+            prefix, label = split_tag(tag)
+            if prefix == "I" and previous != label:
+                opens_with_inside = True
+            if prefix == "B" and previous != label:
+                begins_after_outside = True
+            previous = label
+    return "iob1" if opens_with_inside and not begins_after_outside else "iob2"
 
 
 def iob1_to_iob2(tags: Sequence[str]) -> list[str]:

@@ -22,8 +22,11 @@ from xml.etree import ElementTree
 
 import datasets
 
-from .tags import (
+from ..tags import (
+    TAG_SCHEMES,
     TWITTER_LABEL_MAP,
+    bioes_to_iob2,
+    detect_tag_scheme,
     bio_label_list,
     iob1_to_iob2,
     rename_labels,
@@ -48,6 +51,7 @@ class ReadReport:
     """What a reader saw and repaired in one file; logged after reading, returned on request."""
 
     path: str
+    tag_scheme: str = "iob2"
     sentences: int = 0
     tokens: int = 0
     entities: int = 0
@@ -130,7 +134,7 @@ def default_data_dir() -> Path:
     find it too)."""
     if DATA_DIR_ENV in os.environ:
         return Path(os.environ[DATA_DIR_ENV])
-    candidates = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
+    candidates = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
     return next((candidate for candidate in candidates if candidate.is_dir()), candidates[0])
 
 
@@ -144,12 +148,15 @@ def read_conll_file(
     """Read a CoNLL-style file: optional ``IMGID:<id>`` line, one ``token ... tag`` per line, blank
     line between sentences. Token is the first column and the tag the last (tab- or space-separated).
 
-    ``-DOCSTART-`` lines are dropped wherever they stand. Tags come back as clean IOB2.
+    ``-DOCSTART-`` lines are dropped wherever they stand. ``tag_scheme`` is ``iob1``, ``iob2``,
+    ``bioes`` (BILOU too) or ``auto`` (detected from the file, logged). Tags come back as clean IOB2.
     Returns the sentences (``tokens``, ``tags``, ``image_id``) and a :class:`ReadReport`.
     """
+    if tag_scheme not in (*TAG_SCHEMES, "auto"):
+        raise ValueError(f"unknown tag scheme {tag_scheme!r}: use one of {TAG_SCHEMES} or 'auto'")
     path = Path(path)
     report = ReadReport(path=str(path))
-    sentences: list[dict] = []
+    raw: list[tuple[list[str], list[str], str | None]] = []
     tokens: list[str] = []
     tags: list[str] = []
     image_id: str | None = None
@@ -158,7 +165,7 @@ def read_conll_file(
     def flush() -> None:
         nonlocal tokens, tags, image_id
         if tokens:
-            sentences.append(_finish_sentence(tokens, tags, image_id, report, tag_scheme, label_map))
+            raw.append((tokens, tags, image_id))
         elif image_id is not None:
             raise DataFormatError(f"{path}:{first_line}: image id {image_id!r} has no tokens")
         tokens, tags, image_id = [], [], None
@@ -183,7 +190,7 @@ def read_conll_file(
             if len(columns) < 2 or not columns[0] or not columns[-1]:
                 raise DataFormatError(f"{path}:{line_number}: expected 'token<TAB>tag', got {line!r}")
             try:
-                split_tag(columns[-1])
+                split_tag(columns[-1], bioes=tag_scheme in ("bioes", "auto"))
             except ValueError as error:
                 raise DataFormatError(f"{path}:{line_number}: {error}") from None
             if not tokens and image_id is None:
@@ -191,6 +198,11 @@ def read_conll_file(
             tokens.append(columns[0])
             tags.append(columns[-1])
     flush()
+    if tag_scheme == "auto":
+        tag_scheme = detect_tag_scheme([tags for _, tags, _ in raw])
+        logger.info("%s: tag scheme detected as %s", path, tag_scheme.upper())
+    report.tag_scheme = tag_scheme
+    sentences = [_finish_sentence(tokens, tags, image_id, report, tag_scheme, label_map) for tokens, tags, image_id in raw]
     if entity_types is not None:
         unknown = {span_label for sentence in sentences for span_label in _types(sentence["tags"])} - set(entity_types)
         if unknown:
@@ -212,11 +224,11 @@ def _finish_sentence(
 ) -> dict:
     if tag_scheme == "iob1":
         clean = iob1_to_iob2(tags)
-    elif tag_scheme == "iob2":
-        clean, repaired = repair_stray_inside(tags)
+    elif tag_scheme in ("iob2", "bioes"):
+        clean, repaired = repair_stray_inside(bioes_to_iob2(tags) if tag_scheme == "bioes" else tags)
         report.stray_inside_repaired += repaired
     else:
-        raise ValueError(f"unknown tag scheme {tag_scheme!r}: use 'iob1' or 'iob2'")
+        raise ValueError(f"unknown tag scheme {tag_scheme!r}: use one of {TAG_SCHEMES}")
     clean = rename_labels(clean, label_map)
     report.sentences += 1
     report.tokens += len(tokens)
