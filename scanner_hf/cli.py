@@ -73,12 +73,12 @@ def predict_command(arguments: argparse.Namespace) -> None:
 
 
 def evaluate_command(arguments: argparse.Namespace) -> None:
-    from .data import load_benchmark
+    from .data import load_ner_dataset
     from .evaluation import flatten_scores
     from .two_stage import evaluate_two_stage
 
     model, tokenizer = _load(arguments.model)
-    splits = load_benchmark(arguments.dataset, arguments.data_dir)
+    splits = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)
     scores = evaluate_two_stage(
         model.span_detector,
         tokenizer,
@@ -95,10 +95,10 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
 
 def audit_command(arguments: argparse.Namespace) -> None:
     from .audit import audit_candidates, write_audit_report
-    from .data import load_benchmark
+    from .data import load_ner_dataset
 
     model, tokenizer = _load(arguments.model)
-    split = load_benchmark(arguments.dataset, arguments.data_dir)[arguments.split]
+    split = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)[arguments.split]
     items = audit_candidates(
         model.entity_recognizer, model.entity_recognizer.prompt_builder(tokenizer), split,
         providers=_providers(arguments.captions),
@@ -125,10 +125,10 @@ def kb_command(arguments: argparse.Namespace) -> None:
         for query in arguments.queries:
             print(f"{query}\t{kb.lookup(query)}")
         return
-    from .data import load_benchmark
+    from .data import load_ner_dataset
     from .kb_coverage import coverage_table, kb_coverage
 
-    splits = load_benchmark(arguments.dataset, arguments.data_dir)
+    splits = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)
     coverage = kb_coverage(kb, splits[arguments.split], splits["train"])
     print(coverage_table(coverage))
     if arguments.output:
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--model", required=True)
-        command.add_argument("--dataset", required=True)
+        command.add_argument("--dataset", required=True, help="a benchmark name, your data's folder or file, or a Hub dataset id")
         command.add_argument("--data-dir")
         command.add_argument("--split", default="test" if name == "evaluate" else "train")
         command.add_argument("--captions", help="precomputed captions file (PGIM BLIP-2 txt or CSV)")

@@ -24,7 +24,7 @@ from accelerate import PartialState
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
 from .candidates import cross_fold_spans, training_candidates
-from .data import BENCHMARKS, default_data_dir, load_benchmark
+from .data import BENCHMARKS, default_data_dir, load_ner_dataset
 from .distillation import DISTILLATION_MODES
 from .knowledge import KnowledgeProvider
 from .knowledge.factory import check_kb_setting, kb_path, providers_from_settings
@@ -88,12 +88,19 @@ class DistillationSettings:
     stages: list[str] = field(default_factory=lambda: ["stage1", "stage2"])  # the paper's NER recipe: stage1 only
 
 
+DATASET_OPTIONS = {
+    "format", "tag_scheme", "label_map", "tokens_column", "tags_column", "image_column", "image_id_column",
+    "image_dir", "hub_config", "validation_size",
+}
+
+
 @dataclass
 class Recipe:
-    dataset: str
+    dataset: str  # a benchmark name, a local folder or file, or a Hub dataset id (see scanner_hf.data.load_ner_dataset)
     output_dir: str
     backbone: str = "sentence-transformers/all-MiniLM-L6-v2"
     data_dir: str | None = None
+    dataset_options: dict | None = None  # for your own data: format, tag_scheme, label_map, *_column, image_dir, hub_config, validation_size
     seed: int = 42
     max_length: int = 256  # stage-1 window, in sub-words
     stages: str = "both"  # "stage1" stops after the detector
@@ -153,11 +160,20 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise RecipeError(f"{path}: expected a mapping at the top level")
     values.update(overrides or {})
     recipe = _build(Recipe, values, str(path))
-    if recipe.dataset not in BENCHMARKS:
-        raise RecipeError(f"{path}: unknown dataset {recipe.dataset!r}; choose from {sorted(BENCHMARKS)}")
-    data_dir = Path(recipe.data_dir) if recipe.data_dir else default_data_dir()
-    if not (data_dir / BENCHMARKS[recipe.dataset].folder).is_dir():
-        raise RecipeError(f"{path}: data folder {data_dir / BENCHMARKS[recipe.dataset].folder} does not exist")
+    unknown_options = set(recipe.dataset_options or {}) - DATASET_OPTIONS
+    if unknown_options:
+        raise RecipeError(f"{path}: unknown dataset_options {sorted(unknown_options)}; allowed: {sorted(DATASET_OPTIONS)}")
+    if recipe.dataset in BENCHMARKS:
+        data_dir = Path(recipe.data_dir) if recipe.data_dir else default_data_dir()
+        if not (data_dir / BENCHMARKS[recipe.dataset].folder).is_dir():
+            raise RecipeError(f"{path}: data folder {data_dir / BENCHMARKS[recipe.dataset].folder} does not exist")
+    elif not Path(recipe.dataset).exists() and recipe.dataset.count("/") != 1:
+        raise RecipeError(
+            f"{path}: dataset {recipe.dataset!r} is not a benchmark ({', '.join(sorted(BENCHMARKS))}), an existing folder or "
+            "file, or a Hub dataset id (owner/name)"
+        )
+    if recipe.knowledge.llm is True and recipe.dataset not in BENCHMARKS:
+        raise RecipeError(f"{path}: knowledge.llm: true is a benchmark's precomputed LLM files; for your data name a live LLM")
     if recipe.stages not in ("stage1", "both"):
         raise RecipeError(f"{path}: stages must be 'stage1' or 'both', not {recipe.stages!r}")
     if recipe.distillation.mode not in DISTILLATION_MODES:
@@ -302,7 +318,9 @@ def run_recipe(recipe: Recipe) -> dict[str, dict]:
     """Stage 1 -> cross-fold non-entities -> stage 2 -> test scores (``stages: stage1`` stops after
     stage 1). Each step reloads its saved result when ``resume`` is on. Returns the test scores."""
     set_seed(recipe.seed)
-    splits = load_benchmark(recipe.dataset, recipe.data_dir)
+    splits = load_ner_dataset(recipe.dataset, data_dir=recipe.data_dir, seed=recipe.seed, **(recipe.dataset_options or {}))
+    if "test" not in splits:
+        raise RecipeError(f"dataset {recipe.dataset!r} has no test split: the recipe scores the model on it and writes its card")
     train_split = _select(splits["train"], recipe.stage1.max_train_samples)
     test_split = _select(splits["test"], recipe.stage1.max_eval_samples)
     output = Path(recipe.output_dir)

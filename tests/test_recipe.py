@@ -49,8 +49,10 @@ def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):
         load_recipe(write_recipe(tmp_path, **base, learning_rate=3))
     with pytest.raises(RecipeError, match="expected a number"):
         load_recipe(write_recipe(tmp_path, **base, stage1={"learning_rate": "fast"}))
-    with pytest.raises(RecipeError, match="unknown dataset"):
+    with pytest.raises(RecipeError, match="'wnut' is not a benchmark"):
         load_recipe(write_recipe(tmp_path, **{**base, "dataset": "wnut"}))
+    with pytest.raises(RecipeError, match=r"unknown dataset_options \['tag_column'\]"):
+        load_recipe(write_recipe(tmp_path, **{**base, "dataset_options": {"tag_column": "x"}}))
     with pytest.raises(RecipeError, match="does not exist"):
         load_recipe(write_recipe(tmp_path, **{**base, "data_dir": str(tmp_path / "nowhere")}))
     recipe = load_recipe(write_recipe(tmp_path, **base, stage1={"learning_rate": "5e-5"}))
@@ -115,6 +117,26 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir,
     elsewhere = pipeline("scanner-ner", model=str(run / "scanner"))
     assert elsewhere.providers == [] and f"jsonl:{kb_source}" in caplog.text and "is skipped" in caplog.text
     assert isinstance(elsewhere("steve kerr in paris"), list)
+
+
+def test_recipe_trains_on_a_users_own_conll_folder(tmp_path, tiny_backbone_dir):
+    source = write_twitter_folder(tmp_path / "data") / "twitter2017"
+    mine = tmp_path / "my-tweets"
+    mine.mkdir()
+    for split, name in (("train", "train.conll"), ("valid", "dev.conll"), ("test", "test.conll")):
+        (mine / name).write_text((source / f"{split}.txt").read_text())  # IOB2 with IMGID lines, under other names
+    recipe = load_recipe(
+        write_recipe(
+            tmp_path, dataset=str(mine), output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir),
+            max_length=32, stages="stage1", dataset_options={"label_map": {"MISC": "OTHER"}},
+            stage1={"epochs": 8, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0},
+        )
+    )
+    scores = run_recipe(recipe)
+    assert set(scores) == {"stage1"} and (tmp_path / "run" / "stage1" / "model.safetensors").exists()
+    assert scores["stage1"]["f1"] > 0.6, scores["stage1"]  # the toy spans are learnable from the user's files
+    with pytest.raises(RecipeError, match="llm: true"):
+        load_recipe(write_recipe(tmp_path, dataset=str(mine), output_dir="x", knowledge={"llm": True}))
 
 
 def test_stage1_only_recipe(tmp_path, tiny_backbone_dir):
