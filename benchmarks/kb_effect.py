@@ -19,9 +19,9 @@ from common import write_section
 from scanner_mner import benchmark_stage1, knowledge_for, parse_variant
 
 from scanner_hf.data import load_benchmark
+from scanner_hf.inference import predict_entities
 from scanner_hf.recipe import knowledge_providers, stage2_step
 from scanner_hf.tags import tags_to_spans
-from scanner_hf.two_stage import predict_entities
 
 VARIANTS = ("text", "text+kb")
 

@@ -28,10 +28,9 @@ from scanner_hf import (
 )
 from scanner_hf.backbones import resolve_backbone
 from scanner_hf.data import default_data_dir, load_benchmark
+from scanner_hf.inference import Stage2Collator, candidate_inputs, detect_candidates
 from scanner_hf.knowledge import PrecomputedCaptions
-from scanner_hf.stage2_data import Stage2Collator, candidate_inputs
 from scanner_hf.tokenization import split_words
-from scanner_hf.two_stage import detect_candidates
 
 
 def best_of(repeats: int, function) -> float:

@@ -22,10 +22,10 @@ from transformers import AutoTokenizer
 
 from scanner_hf.candidates import gold_candidates
 from scanner_hf.data import default_data_dir, load_benchmark
+from scanner_hf.inference import Stage2Collator, candidate_inputs
 from scanner_hf.knowledge.factory import providers_from_settings
 from scanner_hf.knowledge.llm import benchmark_llm_knowledge
 from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
-from scanner_hf.stage2_data import Stage2Collator, candidate_inputs
 
 BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -26,7 +26,8 @@ from scanner_hf.candidates import training_candidates
 from scanner_hf.configuration import NON_ENTITY
 from scanner_hf.data import load_benchmark
 from scanner_hf.distillation import add_teacher_logits
-from scanner_hf.stage2_data import Stage2Collator, encode_candidates
+from scanner_hf.inference import Stage2Collator
+from scanner_hf.stage2_data import encode_candidates
 from scanner_hf.training import Distillation, fit, training_arguments
 from scanner_hf.two_stage import evaluate_two_stage
 

@@ -11,30 +11,17 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import datasets
 
 from .configuration import NON_ENTITY
 from .evaluation import box_iou
+from .inference import Candidate
 from .tags import tags_to_spans
 
 logger = logging.getLogger(__name__)
 
 WordSpan = tuple[int, int]
-
-
-@dataclass
-class Candidate:
-    """A candidate span ``[start, end)`` of sentence ``sentence_index``; ``label`` is the gold type or
-    ``non-entity`` (``None`` at inference); ``boxes`` the entity's gold boxes (GMNER)."""
-
-    sentence_index: int
-    start: int
-    end: int
-    label: str | None = None
-    boxes: list[list[float]] = field(default_factory=list)
-    score: float | None = None  # stage 1's confidence, when it proposed the span
 
 
 def gold_spans(split: datasets.Dataset) -> list[list[tuple[int, int, str]]]:

@@ -15,16 +15,16 @@ into the caller's text) plus ``box`` / ``box_score`` for models that ground.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import Pipeline
 
+from .inference import predict_entities
 from .providers import DetectedObject, Knowledge, KnowledgeProvider
 from .tokenization import Word, split_words, words_from_tokens
-from .two_stage import predict_entities
 
 
 @dataclass
@@ -147,24 +147,46 @@ class ScannerNERPipeline(Pipeline):
         return preprocess, forward, postprocess
 
     def __call__(self, inputs, *args, **kwargs):
-        """One input gives a list of entities; a list of inputs gives one list per input, computed
-        together (stage-2 prompts of all inputs batched, sorted by length). Datasets and generators
-        go through the standard pipeline iterator."""
-        if not isinstance(inputs, (str, dict, list, tuple)):
-            return super().__call__(inputs, *args, **kwargs)
+        """One input gives a list of entities; a list of inputs gives one list per input. Datasets
+        (e.g. ``KeyDataset(ds, "text")``) and generators give a generator of results, in input order.
+        Inputs are run ``batch_size`` at a time (a list without ``batch_size``: all at once), with the
+        stage-2 prompts of a batch sorted by length."""
         split = kwargs.pop("is_split_into_words", False)
         image = kwargs.pop("image", None)
         box_threshold = kwargs.pop("box_threshold", None)
-        if kwargs:
-            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        batch_size = kwargs.pop("batch_size", None)
+        kwargs.pop("num_workers", None)  # the transformers idiom passes it; inputs are prepared in this process
+        if args or kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs) or args}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(inputs, (str, dict, list, tuple)):
+            if not isinstance(inputs, Iterable) and not hasattr(inputs, "__getitem__"):  # torch datasets index
+                raise TypeError(f"expected a string, a list of strings or a dict, got {type(inputs).__name__}")
+            if isinstance(image, list):
+                raise TypeError("a list of images goes with a list of inputs; give datasets of dicts with 'image' instead")
+            return self._stream(iter(inputs), batch_size or 1, image, split, box_threshold)
         single = isinstance(inputs, (str, dict)) or (split and bool(inputs) and all(isinstance(w, str) for w in inputs))
         batch = [inputs] if single else list(inputs)
         images = image if isinstance(image, list) else [image] * len(batch)
         if len(images) != len(batch):
             raise ValueError(f"{len(images)} images for {len(batch)} inputs")
         prepared = [self.preprocess(value, image=img, is_split_into_words=split) for value, img in zip(batch, images)]
-        results = [self.postprocess(output) for output in self._run(prepared, box_threshold=box_threshold)]
+        step = batch_size or max(1, len(prepared))
+        results = []
+        for offset in range(0, len(prepared), step):
+            results += [self.postprocess(output) for output in self._run(prepared[offset : offset + step], box_threshold=box_threshold)]
         return results[0] if single else results
+
+    def _stream(self, inputs, batch_size: int, image, split: bool, box_threshold):
+        chunk: list[ScannerInput] = []
+        for value in inputs:
+            chunk.append(self.preprocess(value, image=image, is_split_into_words=split))
+            if len(chunk) == batch_size:
+                yield from (self.postprocess(output) for output in self._run(chunk, box_threshold=box_threshold))
+                chunk = []
+        if chunk:
+            yield from (self.postprocess(output) for output in self._run(chunk, box_threshold=box_threshold))
 
     def preprocess(self, inputs, image=None, is_split_into_words: bool = False) -> ScannerInput:
         return normalise_input(inputs, image=image, is_split_into_words=is_split_into_words)

@@ -70,7 +70,7 @@ class KnowledgeProvider(ABC):
     @abstractmethod
     def provide(self, request: KnowledgeRequest) -> Knowledge: ...
 
-    def prefetch(self, requests: Sequence[KnowledgeRequest]) -> None:  # noqa: B027 - optional hook
+    def prefetch(self, requests: Sequence[KnowledgeRequest]) -> None:
         """Prepare answers for many requests at once (batched or concurrent work); optional."""
 
 

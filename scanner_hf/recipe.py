@@ -26,6 +26,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 from .candidates import cross_fold_spans, training_candidates
 from .data import BENCHMARKS, default_data_dir, load_ner_dataset
 from .distillation import DISTILLATION_MODES
+from .inference import detect_candidates
 from .knowledge import KnowledgeProvider
 from .knowledge.factory import check_kb_setting, kb_path, providers_from_settings
 from .knowledge.kb import EntityKB
@@ -39,7 +40,6 @@ from .pipeline import ScannerNERPipeline
 from .trainer import AWPSettings
 from .training import Distillation, train_entity_recognizer, train_span_detector
 from .two_stage import (
-    detect_candidates,
     evaluate_detector,
     evaluate_two_stage,
     tune_box_threshold,

@@ -22,15 +22,15 @@ from transformers import (
 )
 
 from .backbones import resolve_backbone
-from .candidates import Candidate
 from .configuration import SPAN_TAGS
 from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
 from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
+from .inference import Candidate, Stage2Collator
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
 from .prompting import PromptBuilder
 from .providers import KnowledgeProvider
-from .stage2_data import Stage2Collator, encode_candidates
+from .stage2_data import encode_candidates
 from .tags import split_tag
 from .tokenization import encode_words_for_training
 from .trainer import AWPSettings, ScannerTrainer

@@ -1,133 +1,30 @@
-"""Two-stage inference: stage 1 proposes spans, stage 2 types them (``non-entity`` removes a span) and,
-when it grounds, picks an object box. Used by evaluation now and wrapped by the pipeline later.
+"""Scores of the two-stage system on labelled splits (entity F1 with seen/unseen, GMNER), the
+detector alone, and the box threshold chosen on dev: evaluation on top of :mod:`.inference`.
 
->>> entities = predict_entities(detector, detector_tokenizer, recognizer, builder, tokens, image_ids)  # doctest: +SKIP
+>>> scores = evaluate_two_stage(detector, detector_tokenizer, recognizer, builder, splits["test"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import datasets
-import torch
 from transformers import PreTrainedTokenizerBase
 
-from .candidates import Candidate
 from .data import entity_strings
 from .evaluation import GMNER_MODES, entity_scores, gmner_scores
+from .inference import (
+    RecognizedEntity,
+    detect_candidates,
+    entities_to_tags,
+    predict_entities,
+)
 from .modeling_entity_recognizer import ScannerEntityRecognizer
-from .modeling_span_detector import ScannerSpanDetector, decode_bio
-from .prompting import PromptBuilder, PromptInput
-from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
-from .stage2_data import Stage2Collator, candidate_inputs
-from .tags import OUTSIDE, TagSpan, spans_to_tags, untyped_tags
-
-
-@dataclass
-class RecognizedEntity:
-    """A typed entity over words ``[start, end)`` of one sentence, with stage 2's probability and, for
-    grounding models, the chosen object box (``None``: not in the image) and its overlap score."""
-
-    sentence_index: int
-    start: int
-    end: int
-    label: str
-    score: float
-    box: tuple[float, float, float, float] | None = None
-    box_score: float | None = None
-
-
-@torch.no_grad()
-def recognize(
-    model: ScannerEntityRecognizer,
-    builder: PromptBuilder,
-    items: Sequence[PromptInput],
-    *,
-    batch_size: int = 64,
-    box_threshold: float = 0.5,
-) -> list[tuple[int, float, tuple | None, float | None]]:
-    """``(label id, probability, box, box score)`` per prompt input. Prompts are sorted by length so
-    batches carry little padding; results come back in input order."""
-    prompts = builder.build(items)
-    collator = Stage2Collator(builder.tokenizer, model.config.max_objects)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
-    results: list = [None] * len(prompts)
-    was_training = model.training
-    model.eval()
-    try:
-        for offset in range(0, len(order), batch_size):
-            indices = order[offset : offset + batch_size]
-            batch = collator([{"input_ids": prompts[i].input_ids} for i in indices])
-            output = model(**{key: value.to(model.device) for key, value in batch.items()})
-            probabilities = output.logits.float().softmax(-1).cpu()
-            overlaps = output.overlap_logits.float().sigmoid().cpu()
-            for row, index in enumerate(indices):
-                label_id = int(probabilities[row].argmax())
-                box = box_score = None
-                objects = [items[index].knowledge.objects[i] for i in prompts[index].object_indices]
-                if model.config.grounding_weight > 0 and objects:
-                    best = int(overlaps[row, : len(objects)].argmax())
-                    box_score = float(overlaps[row, best])
-                    box = objects[best].box if box_score >= box_threshold else None
-                results[index] = (label_id, float(probabilities[row, label_id]), box, box_score)
-    finally:
-        model.train(was_training)
-    return results
-
-
-def detect_candidates(
-    detector: ScannerSpanDetector, tokenizer: PreTrainedTokenizerBase, tokens: Sequence[Sequence[str]], **kwargs
-) -> list[Candidate]:
-    """Stage 1 over word-split sentences: every decoded span becomes a candidate."""
-    probabilities = detector.predict_word_probabilities(tokens, tokenizer, **kwargs)
-    return [
-        Candidate(index, start, end, score=score)
-        for index, sentence in enumerate(probabilities)
-        for start, end, score in decode_bio(sentence)
-    ]
-
-
-def predict_entities(
-    detector: ScannerSpanDetector,
-    detector_tokenizer: PreTrainedTokenizerBase,
-    recognizer: ScannerEntityRecognizer,
-    builder: PromptBuilder,
-    tokens: Sequence[Sequence[str]],
-    image_ids: Sequence[str | None] | None = None,
-    providers: Sequence[KnowledgeProvider] = (),
-    *,
-    given: Sequence[Knowledge | None] | None = None,
-    images: Sequence | None = None,
-    batch_size: int = 64,
-    box_threshold: float = 0.5,
-    max_length: int | None = None,
-) -> list[list[RecognizedEntity]]:
-    """Run both stages over word-split sentences; returns the typed entities of each sentence.
-
-    Knowledge ``given`` per sentence wins over ``providers``; stage-2 prompts of all sentences are
-    batched together, sorted by length."""
-    image_ids = image_ids if image_ids is not None else [None] * len(tokens)
-    candidates = detect_candidates(detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length)
-    items = candidate_inputs(tokens, image_ids, candidates, providers, given=given, images=images)
-    results = recognize(recognizer, builder, items, batch_size=batch_size, box_threshold=box_threshold)
-    non_entity = recognizer.config.non_entity_id
-    entities: list[list[RecognizedEntity]] = [[] for _ in tokens]
-    for candidate, (label_id, score, box, box_score) in zip(candidates, results):
-        if label_id == non_entity:
-            continue
-        label = recognizer.config.id2label[label_id]
-        entities[candidate.sentence_index].append(
-            RecognizedEntity(candidate.sentence_index, candidate.start, candidate.end, label, score, box, box_score)
-        )
-    return entities
-
-
-def entities_to_tags(entities: Sequence[RecognizedEntity], length: int) -> list[str]:
-    """IOB2 tags for one sentence (stage 1's spans never overlap)."""
-    if not entities:
-        return [OUTSIDE] * length
-    return spans_to_tags([TagSpan(e.start, e.end, e.label) for e in entities], length)
+from .modeling_span_detector import ScannerSpanDetector
+from .prompting import PromptBuilder
+from .providers import KnowledgeProvider, KnowledgeRequest, gather_knowledge
+from .tags import OUTSIDE, untyped_tags
 
 
 def evaluate_two_stage(

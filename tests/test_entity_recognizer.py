@@ -6,9 +6,9 @@ from transformers import AutoModel
 
 import scanner_hf  # noqa: F401
 from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
+from scanner_hf.inference import Stage2Collator
 from scanner_hf.knowledge import DetectedObject, Knowledge
 from scanner_hf.prompting import PromptBuilder, PromptInput
-from scanner_hf.stage2_data import Stage2Collator
 from scanner_hf.tokenization import add_object_token
 
 

@@ -68,7 +68,11 @@ def saved(tmp_path, tiny_tokenizer, tiny_encoder_config):
 
 def test_saved_folder_is_complete(saved):
     files = set(os.listdir(saved))
-    assert {"config.json", "model.safetensors", "tokenizer_config.json", "pipeline.py", "modeling_scanner.py"} <= files
+    assert {"config.json", "model.safetensors", "tokenizer_config.json", "pipeline.py", "modeling_scanner.py", "inference.py"} <= files
+    code = {name for name in files if name.endswith(".py")}
+    # only what inference needs travels with the model: no data readers, metrics or training code
+    assert code == {"configuration.py", "modeling_scanner.py", "modeling_span_detector.py", "modeling_entity_recognizer.py",
+                    "pipeline.py", "inference.py", "prompting.py", "providers.py", "tokenization.py", "tags.py", "backbones.py"}, code
     config = json.loads((saved / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_scanner.ScannerForMultimodalNER"
     assert config["custom_pipelines"]["scanner-ner"]["impl"] == "pipeline.ScannerNERPipeline"
@@ -86,6 +90,24 @@ def test_pipeline_inputs_and_offsets(saved):
     assert len(many) == 3 and many[0] == result and many[1] == []
     words = ner(["in", "paris"], is_split_into_words=True)
     assert [(r["word"], r["start"], r["end"]) for r in words] == [("paris", 3, 8)]
+
+
+def test_datasets_generators_and_batch_size(saved):
+    import datasets
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    ner = pipeline("scanner-ner", model=str(saved))
+    texts = ["Steve Kerr in PARIS!", "nothing here", "paris", "kerr and steve", "the game"]
+    expected = ner(texts)
+    assert [r for r in expected if r] and ner(texts, batch_size=2) == expected
+    rows = datasets.Dataset.from_dict({"text": texts})
+    for batch_size in (1, 4):
+        streamed = ner(KeyDataset(rows, "text"), batch_size=batch_size)
+        assert not isinstance(streamed, list) and list(streamed) == expected
+    assert list(ner((t for t in texts), batch_size=3)) == expected
+    assert list(ner({"text": t} for t in texts)) == expected
+    with pytest.raises(ValueError, match="batch_size"):
+        ner(texts, batch_size=0)
 
 
 def test_long_text_is_windowed_not_cut(saved):

@@ -9,10 +9,10 @@ from scanner_hf import (
     ScannerSpanDetector,
     ScannerSpanDetectorConfig,
 )
+from scanner_hf.inference import RecognizedEntity, entities_to_tags, predict_entities
 from scanner_hf.knowledge import DetectedObject, Knowledge, KnowledgeProvider
 from scanner_hf.prompting import PromptBuilder
 from scanner_hf.tokenization import add_object_token
-from scanner_hf.two_stage import RecognizedEntity, entities_to_tags, predict_entities
 
 
 @pytest.fixture()

@@ -25,9 +25,9 @@ import datasets
 from ..tags import (
     TAG_SCHEMES,
     TWITTER_LABEL_MAP,
+    bio_label_list,
     bioes_to_iob2,
     detect_tag_scheme,
-    bio_label_list,
     iob1_to_iob2,
     rename_labels,
     repair_stray_inside,

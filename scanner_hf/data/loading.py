@@ -35,7 +35,14 @@ from typing import Any
 
 import datasets
 
-from ..tags import bio_label_list, bioes_to_iob2, detect_tag_scheme, repair_stray_inside, split_tag, tags_to_spans
+from ..tags import (
+    bio_label_list,
+    bioes_to_iob2,
+    detect_tag_scheme,
+    repair_stray_inside,
+    split_tag,
+    tags_to_spans,
+)
 from ..tokenization import split_words
 from .benchmarks import BENCHMARKS, DataFormatError, load_benchmark, read_conll_file
 

@@ -8,6 +8,8 @@ from ..providers import (
     gather_knowledge,
 )
 from .cache import KnowledgeCache
+from .kb import EntityKB, KBEntry, KBKnowledge, build_kb, build_kb_from_sources
+from .kb_sources import KBRecord, KnowledgeBaseError
 from .live_vision import LiveCaptions, LiveObjects
 from .llm import LLMKnowledge, benchmark_llm_knowledge, read_llm_knowledge
 from .vision import (
@@ -16,8 +18,6 @@ from .vision import (
     read_blip2_captions,
     read_caption_csv,
 )
-from .kb import EntityKB, KBEntry, KBKnowledge, build_kb, build_kb_from_sources
-from .kb_sources import KBRecord, KnowledgeBaseError
 
 __all__ = [
     "DetectedObject",

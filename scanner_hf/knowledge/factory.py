@@ -20,11 +20,11 @@ from typing import Any
 
 from ..providers import KnowledgeProvider
 from .cache import KnowledgeCache
+from .kb import KBKnowledge, build_kb_from_sources, default_kb_path, parse_sources
+from .kb_sources import KnowledgeBaseError, check_source
 from .live_llm import live_llm_from_settings
 from .live_vision import LiveCaptions, LiveObjects
 from .vision import PrecomputedCaptions, PrecomputedObjects
-from .kb import KBKnowledge, build_kb_from_sources, default_kb_path, parse_sources
-from .kb_sources import KnowledgeBaseError, check_source
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def kb_path(setting: str | list[str]) -> Path:
 
 def _live_llm(setting: Any, cache: KnowledgeCache | None):
     if not isinstance(setting, dict):
-        raise ValueError(
+        raise TypeError(
             "llm: true names a benchmark's precomputed LLM files, which only a training recipe can align to its data; "
             "for any text name a live LLM: {'model': ID_OR_FOLDER} or {'endpoint': URL, 'model': NAME}"
         )
@@ -101,7 +101,7 @@ def providers_from_settings(settings: dict[str, Any] | None, *, strict: bool = T
             continue
         try:
             providers.append(build())
-        except (OSError, KnowledgeBaseError, ValueError) as error:
+        except (OSError, KnowledgeBaseError, ValueError, TypeError) as error:
             if strict:
                 raise
             logger.warning("knowledge source %r is not available here and is skipped: %s", key, error)

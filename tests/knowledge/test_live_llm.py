@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -82,10 +83,10 @@ def test_local_model_answers_once_per_text_and_is_cached(tiny_chat_model, tmp_pa
 class ScriptedChatServer(BaseHTTPRequestHandler):
     """An OpenAI-compatible endpoint: 503 once for texts with 'flaky', 400 for texts with 'refused'."""
 
-    seen: dict = {}
-    authorization: list = []
+    seen: ClassVar[dict] = {}
+    authorization: ClassVar[list] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         text = body["messages"][-1]["content"]
         ScriptedChatServer.authorization.append(self.headers.get("Authorization"))
@@ -207,7 +208,7 @@ def test_settings(tiny_chat_model, tmp_path, caplog):
     assert isinstance(provider, LiveLLMKnowledge) and provider.cache is not None
     [provider] = providers_from_settings({"llm": {"endpoint": "http://127.0.0.1:9/v1", "model": "x"}})
     assert isinstance(provider.backend, OpenAIChatLLM)
-    with pytest.raises(ValueError, match="only a training recipe"):
+    with pytest.raises(TypeError, match="only a training recipe"):
         providers_from_settings({"llm": True})
     assert providers_from_settings({"llm": True}, strict=False) == [] and "is skipped" in caplog.text
     with pytest.raises(ValueError, match="need 'model'"):
