@@ -20,6 +20,7 @@ from common import write_section
 from scanner_mner import CAPTIONS, merged_kb_sources
 from transformers import AutoTokenizer
 
+from scanner_hf.backbones import resolve_backbone
 from scanner_hf.candidates import gold_candidates
 from scanner_hf.data import default_data_dir, load_benchmark
 from scanner_hf.inference import Stage2Collator, candidate_inputs
@@ -44,7 +45,7 @@ def main() -> None:
     providers.insert(1, benchmark_llm_knowledge("twitter2017", splits, default_data_dir()))
     candidates = gold_candidates(train)[: arguments.candidates]
     items = candidate_inputs(train["tokens"], train["image_id"], candidates, providers)
-    tokenizer = AutoTokenizer.from_pretrained(BACKBONE)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(BACKBONE))
     model = ScannerEntityRecognizer.from_encoder(BACKBONE, tokenizer, entity_types=["LOC", "ORG", "OTHER", "PER"])
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
