@@ -42,10 +42,12 @@ def _load(model_dir: str):
     return ScannerForMultimodalNER.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
 
 
-def _providers(captions: str | None):
+def _providers(model, captions: str | None):
+    """The checkpoint's own knowledge providers (as the pipeline builds them) plus given captions."""
     from .knowledge import PrecomputedCaptions
+    from .pipeline import default_providers
 
-    return [PrecomputedCaptions.from_file(captions)] if captions else []
+    return default_providers(model.config.knowledge) + ([PrecomputedCaptions.from_file(captions)] if captions else [])
 
 
 def predict_command(arguments: argparse.Namespace) -> None:
@@ -86,7 +88,9 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
         model.entity_recognizer.prompt_builder(tokenizer),
         splits[arguments.split],
         train_split=splits["train"],
-        providers=_providers(arguments.captions),
+        providers=_providers(model, arguments.captions),
+        box_threshold=model.config.box_threshold,
+        max_length=model.config.stage1_max_length,
     )
     print(json.dumps({k: round(v, 4) for k, v in flatten_scores(scores).items()}, indent=2))
     if arguments.output:
@@ -101,7 +105,7 @@ def audit_command(arguments: argparse.Namespace) -> None:
     split = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)[arguments.split]
     items = audit_candidates(
         model.entity_recognizer, model.entity_recognizer.prompt_builder(tokenizer), split,
-        providers=_providers(arguments.captions),
+        providers=_providers(model, arguments.captions),
     )
     jsonl, markdown = write_audit_report(items[: arguments.top], arguments.output)
     print(markdown.read_text())

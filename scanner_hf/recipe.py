@@ -343,7 +343,7 @@ def run_recipe(recipe: Recipe) -> dict[str, dict]:
             logger.info("box threshold chosen on the validation split: %.2f", box_threshold)
         scores["scanner"] = evaluate_two_stage(
             detector, detector_tokenizer, model, builder, test_split, train_split=splits["train"], providers=providers,
-            box_threshold=box_threshold,
+            box_threshold=box_threshold, max_length=recipe.max_length,  # as the saved checkpoint will run
         )
         scores["scanner"]["box_threshold"] = box_threshold
         _write_json(output / "test_scores.json", scores["scanner"])

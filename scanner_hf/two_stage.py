@@ -38,6 +38,7 @@ def evaluate_two_stage(
     providers: Sequence[KnowledgeProvider] = (),
     batch_size: int = 64,
     box_threshold: float = 0.5,
+    max_length: int | None = None,
 ) -> dict:
     """Entity scores (overall, per type, span-only, and seen/unseen given ``train_split``) of the
     two-stage system on a labelled split; for grounding models on a split with gold boxes, also the
@@ -45,7 +46,7 @@ def evaluate_two_stage(
     tokens = split["tokens"]
     entities = predict_entities(
         detector, detector_tokenizer, recognizer, builder, tokens, split["image_id"], providers,
-        batch_size=batch_size, box_threshold=box_threshold,
+        batch_size=batch_size, box_threshold=box_threshold, max_length=max_length,
     )
     names = split.features["ner_tags"].feature.names
     gold = [[names[i] for i in ids] for ids in split["ner_tags"]]

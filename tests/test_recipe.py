@@ -107,6 +107,14 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir,
     assert f"value: {round(scores['scanner']['f1'], 4)}" in card and "model-index" in card
     # a second run resumes from the saved steps and reproduces the scores
     assert run_recipe(recipe)["scanner"]["f1"] == scores["scanner"]["f1"]
+    # `scanner-ner evaluate` on the checkpoint (its own KB, box threshold and stage-1 window) reproduces the run's scores
+    from scanner_hf.cli import main as cli
+
+    cli(["evaluate", "--model", str(run / "scanner"), "--dataset", "twitter2017", "--data-dir", str(data),
+         "--captions", str(captions), "--output", str(tmp_path / "evaluated.json")])
+    evaluated = json.loads((tmp_path / "evaluated.json").read_text())
+    recorded = json.loads((run / "test_scores.json").read_text())
+    assert (evaluated["f1"], evaluated["unseen"]) == (recorded["f1"], recorded["unseen"])
     # the checkpoint names the KB by its sources: rebuilt where they exist, named when they do not
     assert ner.model.config.knowledge == {"wikipedia": [f"jsonl:{kb_source}"]}
     assert "Paris (city): capital of France." == ner.providers[0].kb.lookup("paris")
