@@ -50,12 +50,59 @@ def _providers(model, captions: str | None):
     return default_providers(model.config.knowledge) + ([PrecomputedCaptions.from_file(captions)] if captions else [])
 
 
+INPUT_KEYS = {"text", "words", "image", "caption", "objects", "knowledge"}
+
+
+def read_inputs(path: Path):
+    """Inputs of ``predict --input``: JSON Lines with ``text`` (and optional ``image``, ``caption``, ...;
+    other keys such as ids are carried to the output), or plain text with one text per line."""
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            if path.suffix.lower() != ".jsonl":
+                yield {"text": line.rstrip("\r\n")}, {}
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise SystemExit(f"{path}:{line_number}: not JSON ({error.msg})") from None
+            if not isinstance(value, dict) or not ({"text", "words"} & set(value)):
+                raise SystemExit(f"{path}:{line_number}: a record needs 'text' (or 'words')")
+            yield {k: v for k, v in value.items() if k in INPUT_KEYS}, {k: v for k, v in value.items() if k not in INPUT_KEYS}
+
+
+def predict_file(ner, source: Path, target: Path | None, batch_size: int) -> int:
+    """Stream ``source`` through the pipeline ``batch_size`` inputs at a time, writing one JSON line
+    per input (in input order) to ``target`` (stdout when None), with a progress bar."""
+    from tqdm.auto import tqdm
+
+    records = list(read_inputs(source))
+    output = open(target, "w", encoding="utf-8") if target else sys.stdout
+    try:
+        results = ner((inputs for inputs, _ in records), batch_size=batch_size)
+        for (inputs, extra), entities in tqdm(zip(records, results), total=len(records), desc="predicting", unit=" texts"):
+            output.write(json.dumps({**extra, **inputs, "entities": entities}, ensure_ascii=False, default=str) + "\n")
+    finally:
+        if target:
+            output.close()
+    return len(records)
+
+
 def predict_command(arguments: argparse.Namespace) -> None:
     from .pipeline import ScannerNERPipeline
     from .visualize import render_html, render_image
 
     model, tokenizer = _load(arguments.model)
     ner = ScannerNERPipeline(model=model, tokenizer=tokenizer)
+    if arguments.input:
+        if arguments.text or arguments.render:
+            raise SystemExit("--input takes the texts from a file: give no TEXT and no --render")
+        count = predict_file(ner, Path(arguments.input), Path(arguments.output) if arguments.output else None, arguments.batch_size)
+        print(f"{count} texts -> {arguments.output or 'stdout'}", file=sys.stderr)
+        return
+    if not arguments.text:
+        raise SystemExit("give a TEXT or --input FILE")
     value = {"text": arguments.text}
     if arguments.image:
         value["image"] = arguments.image
@@ -160,8 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scanner-ner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    predict = commands.add_parser("predict", help="entities in one text (and image)")
-    predict.add_argument("text")
+    predict = commands.add_parser("predict", help="entities in one text (and image), or in every text of a file")
+    predict.add_argument("text", nargs="?")
+    predict.add_argument("--input", help="a .jsonl file (text, optional image / caption / ids) or a text file, one text per line")
+    predict.add_argument("--output", help="with --input: write JSON Lines here (default: stdout)")
+    predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--model", required=True, help="a saved SCANNER folder or Hub id")
     predict.add_argument("--image")
     predict.add_argument("--caption", help="a precomputed caption of the image")

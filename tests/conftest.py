@@ -3,11 +3,16 @@ the real benchmarks in ../shared/data when it exists."""
 
 from __future__ import annotations
 
+import random
 import string
 from pathlib import Path
 
+import datasets
 import pytest
+import yaml
 from transformers import BertConfig, BertModel, BertTokenizer
+
+from scanner_hf.data import _features
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -55,3 +60,43 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"the real benchmarks are not at {SHARED_DATA} (they live beside the repo in shared/data)")
     return SHARED_DATA
+
+
+# ---- small data sets and recipes that several test files use ------------------------------------
+
+ENTITIES = [["steve", "kerr"], ["paris"], ["nba"], ["new", "york", "city"], ["john", "smith"], ["google"]]
+FILLER = ["love", "the", "game", "today", "at", "of", "and", "is", "a", "on"]
+
+
+def write_twitter_folder(root, sentences_per_split=24, seed=0):
+    """A small Twitter-2017-shaped folder (IMGID lines, tab-separated, MISC type included)."""
+    rng = random.Random(seed)
+    folder = root / "twitter2017"
+    folder.mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        lines = []
+        for index in range(sentences_per_split):
+            lines.append(f"IMGID:{split}_{index}")
+            for _ in range(3):
+                lines += [f"{word}\tO" for word in rng.sample(FILLER, 2)]
+                entity = rng.choice(ENTITIES)
+                label = rng.choice(["PER", "LOC", "ORG", "MISC"])
+                lines += [f"{word}\t{'B' if i == 0 else 'I'}-{label}" for i, word in enumerate(entity)]
+            lines.append("")
+        (folder / f"{split}.txt").write_text("\n".join(lines), encoding="utf-8")
+    return root
+
+
+def write_recipe(tmp_path, **values):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def split_of(rows):
+    names = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    ids = {n: i for i, n in enumerate(names)}
+    return datasets.Dataset.from_list(
+        [{"id": str(i), "tokens": t, "ner_tags": [ids[x] for x in tags], "image_id": str(i)} for i, (t, tags) in enumerate(rows)],
+        features=_features(names, with_boxes=False),
+    )

@@ -3,7 +3,7 @@
 import json
 
 import torch
-from test_candidates import split_of
+from conftest import split_of
 
 from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
 from scanner_hf.audit import audit_candidates, write_audit_report

@@ -1,5 +1,5 @@
-import datasets
 import pytest
+from conftest import split_of
 
 from scanner_hf.candidates import (
     box_iou,
@@ -10,17 +10,6 @@ from scanner_hf.candidates import (
     non_entity_candidates,
     training_candidates,
 )
-from scanner_hf.data import _features
-
-
-def split_of(rows):
-    names = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
-    ids = {n: i for i, n in enumerate(names)}
-    return datasets.Dataset.from_list(
-        [{"id": str(i), "tokens": t, "ner_tags": [ids[x] for x in tags], "image_id": str(i)} for i, (t, tags) in enumerate(rows)],
-        features=_features(names, with_boxes=False),
-    )
-
 
 SPLIT_ROWS = [
     (["steve", "kerr", "in", "paris"], ["B-PER", "I-PER", "O", "B-LOC"]),

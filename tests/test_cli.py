@@ -3,8 +3,8 @@
 import json
 
 import pytest
+from conftest import write_recipe, write_twitter_folder
 from PIL import Image
-from test_recipe import write_recipe, write_twitter_folder
 
 from scanner_hf.cli import main, parse_overrides
 
@@ -37,6 +37,26 @@ def test_predict_prints_json_and_renders(trained, capsys):
     assert isinstance(entities, list) and out_html.read_text().startswith("<!DOCTYPE html>")
     main(["predict", "steve kerr", "--model", str(root / "run" / "scanner"), "--image", str(image), "--render", str(out_png)])
     assert Image.open(out_png).size == (80, 60)
+
+
+def test_predict_streams_a_file_to_json_lines(trained, capsys):
+    root, _ = trained
+    model = str(root / "run" / "scanner")
+    source = root / "texts.jsonl"
+    source.write_text("\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(["steve kerr in paris", "nba", "love the game"])))
+    main(["predict", "--input", str(source), "--model", model, "--output", str(root / "out.jsonl"), "--batch-size", "2"])
+    rows = [json.loads(line) for line in (root / "out.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["text"]) for r in rows] == [(0, "steve kerr in paris"), (1, "nba"), (2, "love the game")]
+    from transformers import pipeline
+
+    ner = pipeline("scanner-ner", model=model)
+    assert [r["entities"] for r in rows] == ner([r["text"] for r in rows])  # the same entities as the pipeline
+    plain = root / "texts.txt"
+    plain.write_text("steve kerr in paris\n\nnba\n")
+    main(["predict", "--input", str(plain), "--model", model])
+    assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["steve kerr in paris", "nba"]
+    with pytest.raises(SystemExit, match="give a TEXT or --input"):
+        main(["predict", "--model", model])
 
 
 def test_evaluate_and_audit(trained, capsys):

@@ -6,8 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
-from test_recipe import write_recipe, write_twitter_folder
+from conftest import REPO_ROOT, write_recipe, write_twitter_folder
 
 from scanner_hf import ScannerForMultimodalNER
 

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from test_recipe import write_recipe
+from conftest import write_recipe
 from transformers import pipeline
 
 from scanner_hf.data import load_benchmark

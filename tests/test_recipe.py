@@ -1,43 +1,13 @@
 """The training recipe: config validation at start-up and a tiny end-to-end stage-1 run."""
 
 import json
-import random
 
 import pytest
-import yaml
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, write_recipe, write_twitter_folder
 from transformers import AutoModel
 
 from scanner_hf import ScannerEntityRecognizer, ScannerSpanDetector
 from scanner_hf.recipe import RecipeError, load_recipe, run_recipe
-
-ENTITIES = [["steve", "kerr"], ["paris"], ["nba"], ["new", "york", "city"], ["john", "smith"], ["google"]]
-FILLER = ["love", "the", "game", "today", "at", "of", "and", "is", "a", "on"]
-
-
-def write_twitter_folder(root, sentences_per_split=24, seed=0):
-    """A small Twitter-2017-shaped folder (IMGID lines, tab-separated, MISC type included)."""
-    rng = random.Random(seed)
-    folder = root / "twitter2017"
-    folder.mkdir(parents=True)
-    for split in ("train", "valid", "test"):
-        lines = []
-        for index in range(sentences_per_split):
-            lines.append(f"IMGID:{split}_{index}")
-            for _ in range(3):
-                lines += [f"{word}\tO" for word in rng.sample(FILLER, 2)]
-                entity = rng.choice(ENTITIES)
-                label = rng.choice(["PER", "LOC", "ORG", "MISC"])
-                lines += [f"{word}\t{'B' if i == 0 else 'I'}-{label}" for i, word in enumerate(entity)]
-            lines.append("")
-        (folder / f"{split}.txt").write_text("\n".join(lines), encoding="utf-8")
-    return root
-
-
-def write_recipe(tmp_path, **values):
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(values))
-    return path
 
 
 def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):

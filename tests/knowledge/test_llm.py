@@ -1,5 +1,5 @@
 import pytest
-from test_candidates import split_of
+from conftest import split_of
 
 from scanner_hf.data import load_benchmark
 from scanner_hf.knowledge.llm import (
