@@ -15,6 +15,7 @@ into the caller's text) plus ``box`` / ``box_score`` for models that ground.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from transformers import Pipeline
 from .inference import predict_entities
 from .providers import DetectedObject, Knowledge, KnowledgeProvider
 from .tokenization import Word, split_words, words_from_tokens
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -237,12 +240,17 @@ class ScannerNERPipeline(Pipeline):
 
 def default_providers(settings: dict | None) -> list[KnowledgeProvider]:
     """Providers named by a checkpoint's ``knowledge`` settings (see ``scanner_hf.knowledge.factory``;
-    they need the installed scanner-hf package). A source that cannot be built on this machine is
-    skipped with a logged warning; knowledge passed with the inputs still works."""
+    they need the installed scanner-hf package). Without the package, or for a source that cannot be
+    built on this machine, the model runs without that knowledge after one logged warning saying what
+    is off and how to turn it on; knowledge passed with the inputs still works."""
     if not settings:
         return []
     try:
         from scanner_hf.knowledge.factory import providers_from_settings
     except ImportError:
-        raise ImportError("this checkpoint's knowledge settings need the scanner-hf package: pip install scanner-hf") from None
+        logger.warning(
+            "this checkpoint's knowledge (%s) is built by the scanner-hf package, which is not installed here: predicting "
+            "without it. To turn it on: pip install scanner-hf (or pass knowledge with each input)", ", ".join(sorted(settings)),
+        )
+        return []
     return providers_from_settings(settings, strict=False)

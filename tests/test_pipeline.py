@@ -167,6 +167,9 @@ REMOTE_SCRIPT = textwrap.dedent(
 
 
 def test_trust_remote_code_without_the_package(saved, tmp_path):
+    config = json.loads((saved / "config.json").read_text())
+    config["knowledge"] = {"wikipedia": ["ovos", "geonames"]}  # knowledge that only the package can build
+    (saved / "config.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
     completed = subprocess.run(
@@ -176,3 +179,4 @@ def test_trust_remote_code_without_the_package(saved, tmp_path):
     module, found = completed.stdout.strip().splitlines()[-1].split(" ", 1)
     assert module.startswith("transformers_modules")
     assert "LOC" in found and "Steve" in found
+    assert completed.stderr.count("is built by the scanner-hf package, which is not installed here") == 1
