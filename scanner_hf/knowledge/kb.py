@@ -375,13 +375,10 @@ class EntityKB:
     def __len__(self) -> int:
         return int(self.meta().get("entries", 0))
 
-    def _entries(self, matches: list[tuple[int, int, int]], match_name: str | None = None) -> list[KBEntry]:
-        # one fixed query per entry: the statement is prepared once and reused (an IN list would not be)
+    def _entries(self, rows: list[tuple], match_name: str | None = None) -> list[KBEntry]:
+        """Entries from ``(entry id, name kind, name sources, title, description, text)`` rows, with their types."""
         entries = []
-        for entry_id, kind, sources in matches:
-            title, description, text = self.connection.execute(
-                "SELECT title, description, text FROM entries WHERE id = ?", (entry_id,)
-            ).fetchone()
+        for entry_id, kind, sources, title, description, text in rows:
             types = self.connection.execute("SELECT type, sources FROM types WHERE entry_id = ?", (entry_id,)).fetchall()
             type_mask = 0
             for _, mask in types:
@@ -397,8 +394,9 @@ class EntityKB:
         bare titles, which are dropped when anything better is there; then titles before aliases,
         then merge order."""
         for key in lookup_keys(candidate):
-            matches = self.connection.execute(
-                "SELECT entry_id, kind, sources FROM names WHERE name = ? ORDER BY kind DESC, entry_id LIMIT ?", (key, limit)
+            matches = self.connection.execute(  # one statement, prepared once: names joined with their entries
+                "SELECT n.entry_id, n.kind, n.sources, e.title, e.description, e.text FROM names AS n "
+                "JOIN entries AS e ON e.id = n.entry_id WHERE n.name = ? ORDER BY n.kind DESC, n.entry_id LIMIT ?", (key, limit)
             ).fetchall()
             if not matches:
                 continue
@@ -417,7 +415,8 @@ class EntityKB:
                 "SELECT entry_id FROM names_fts WHERE names_fts MATCH ? ORDER BY rank LIMIT 1", (query,)
             ).fetchone()
             if row:
-                return self._entries([(row[0], TITLE, 0)], "fuzzy")
+                entry = self.connection.execute("SELECT title, description, text FROM entries WHERE id = ?", (row[0],)).fetchone()
+                return self._entries([(row[0], TITLE, 0, *entry)], "fuzzy")
         return []
 
     def find(self, candidate: str) -> KBEntry | None:
