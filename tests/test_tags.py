@@ -3,6 +3,8 @@ import pytest
 from scanner_hf.tags import (
     TagSpan,
     bio_label_list,
+    bioes_to_iob2,
+    detect_tag_scheme,
     iob1_to_iob2,
     rename_labels,
     repair_stray_inside,
@@ -46,3 +48,18 @@ def test_bad_tags_and_spans_raise():
 
 def test_label_list_is_stable():
     assert bio_label_list(["PER", "LOC", "PER"]) == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+
+
+def test_bioes_and_bilou_become_iob2():
+    assert bioes_to_iob2(["S-PER", "B-LOC", "I-LOC", "E-LOC", "O", "U-ORG", "B-PER", "L-PER"]) == [
+        "B-PER", "B-LOC", "I-LOC", "I-LOC", "O", "B-ORG", "B-PER", "I-PER",
+    ]
+    with pytest.raises(ValueError, match="not a BIOES tag"):
+        bioes_to_iob2(["X-PER"])
+
+
+def test_tag_scheme_detection():
+    assert detect_tag_scheme([["B-PER", "E-PER"], ["O"]]) == "bioes"
+    assert detect_tag_scheme([["I-PER", "I-PER", "O", "I-LOC"], ["I-ORG", "B-ORG"]]) == "iob1"
+    assert detect_tag_scheme([["B-PER", "I-PER", "O", "B-LOC"], ["I-ORG"]]) == "iob2"  # a stray I- in IOB2 data
+    assert detect_tag_scheme([["O", "O"]]) == "iob2"
