@@ -44,7 +44,13 @@ from ..tags import (
     tags_to_spans,
 )
 from ..tokenization import split_words
-from .benchmarks import BENCHMARKS, DataFormatError, load_benchmark, read_conll_file
+from .benchmarks import (
+    BENCHMARKS,
+    DataFormatError,
+    _features,
+    load_benchmark,
+    read_conll_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -291,12 +297,7 @@ def _to_dataset_dict(raw, label_map, image_dir, validation_size: float, seed: in
             logger.warning("split %r has entity types that train never has: %s", split, sorted(extra))
     label_names = bio_label_list(sorted(set().union(*(types(rows) for rows in raw.values()))))
     with_images = image_dir is not None or any(row.get("image") is not None for rows in raw.values() for row in rows)
-    features = {
-        "id": datasets.Value("string"),
-        "tokens": datasets.Sequence(datasets.Value("string")),
-        "ner_tags": datasets.Sequence(datasets.ClassLabel(names=label_names)),
-        "image_id": datasets.Value("string"),
-    }
+    features = dict(_features(label_names, with_boxes=False))  # the benchmark readers' schema
     if with_images:
         features["image"] = datasets.Image()
     splits = {}
