@@ -234,7 +234,7 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="unknown KB source"):
         records_for_source("wikidatta")
     with pytest.raises(FileNotFoundError):
-        build_kb_from_sources([f"jsonl:{bad}", f"gazetteers:{tmp_path / 'none'}"], tmp_path / "x.sqlite")
+        build_kb_from_sources([f"jsonl:{write_jsonl(tmp_path / 'ok.jsonl', RECORDS)}", f"gazetteers:{tmp_path / 'none'}"], tmp_path / "x.sqlite")
     dump = tmp_path / "wd.json"
     dump.write_text('[\n{"id": "Q1"},\n{broken\n]\n')
     with pytest.raises(ValueError, match="wd.json:3"):
