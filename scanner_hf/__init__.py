@@ -38,8 +38,22 @@ for _config_class, _model_class in (
 # No default checkpoint yet: pipeline("scanner-ner") needs model=<Hub id or folder>.
 PIPELINE_REGISTRY.register_pipeline("scanner-ner", pipeline_class=ScannerNERPipeline, pt_model=AutoModel, type="multimodal")
 
+_TRAINING_NAMES = {"ScannerTrainer", "ScannerTrainingArguments", "StageTraining", "KnowledgeSettings", "DistillationSettings"}
+
+
+def __getattr__(name: str):
+    """The training API loads on first use, so ``import scanner_hf`` for inference stays light."""
+    if name in _TRAINING_NAMES:
+        from . import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module 'scanner_hf' has no attribute {name!r}")
+
+
 __all__ = [
     "DetectedSpan",
+    "DistillationSettings",
+    "KnowledgeSettings",
     "ScannerConfig",
     "ScannerEntityRecognizer",
     "ScannerEntityRecognizerConfig",
@@ -50,4 +64,7 @@ __all__ = [
     "ScannerSpanDetector",
     "ScannerSpanDetectorConfig",
     "ScannerSpanDetectorOutput",
+    "ScannerTrainer",
+    "ScannerTrainingArguments",
+    "StageTraining",
 ]

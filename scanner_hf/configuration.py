@@ -22,6 +22,8 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
         encoder_config: the encoder's config (a ``PreTrainedConfig`` or its dict with ``model_type``);
             default a BERT config.
         classifier_dropout: dropout before the B/I/O head.
+        word_shapes: add a learned word-shape embedding (capitalisation, digits, ``#``/``@``, ...) at
+            each word's first sub-word: what an uncased backbone cannot see. Off for cased backbones.
 
     >>> from transformers import BertConfig
     >>> config = ScannerSpanDetectorConfig(encoder_config=BertConfig(hidden_size=32, num_hidden_layers=1,
@@ -35,6 +37,7 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
 
     encoder_config: dict | PreTrainedConfig | None = None
     classifier_dropout: float = 0.1
+    word_shapes: bool = False
 
     def __post_init__(self, **kwargs):
         kwargs.pop("num_labels", None)
@@ -44,6 +47,7 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
 
 
 NON_ENTITY = "non-entity"
+INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16")  # see scanner_hf.optimization
 
 
 class ScannerEntityRecognizerConfig(PreTrainedConfig):
@@ -101,6 +105,10 @@ class ScannerConfig(PreTrainedConfig):
             "blip2.txt"}``); precomputed knowledge passed with an input always wins.
         box_threshold: minimum overlap score for a predicted box; below it the entity is ungrounded.
         stage1_max_length: sub-words per stage-1 window (longer text is windowed, never cut).
+        candidate_threshold: stage 1's proposal threshold (``None``: arg-max decode only; a probability:
+            also the spans whose begin/inside probabilities pass it, see ``propose_spans``).
+        inference_optimization: how the pipeline runs the saved fp32 weights: ``none``, ``int8``
+            (dynamic quantisation) or ``bf16`` (see ``scanner_hf.optimization``).
     """
 
     model_type = "scanner"
@@ -114,8 +122,14 @@ class ScannerConfig(PreTrainedConfig):
     knowledge: dict | None = None
     box_threshold: float = 0.5
     stage1_max_length: int = 256
+    candidate_threshold: float | None = None
+    inference_optimization: str = "none"
 
     def __post_init__(self, **kwargs):
+        if self.inference_optimization not in INFERENCE_OPTIMIZATIONS:
+            raise ValueError(
+                f"inference_optimization must be one of {', '.join(INFERENCE_OPTIMIZATIONS)}, got {self.inference_optimization!r}"
+            )
         self._saved_pipelines = kwargs.pop("custom_pipelines", None)
         super().__post_init__(**kwargs)
 

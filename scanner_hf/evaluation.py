@@ -97,7 +97,8 @@ def entity_scores(
 
 
 def flatten_scores(scores: dict, prefix: str = "") -> dict[str, float]:
-    """``{"f1": .., "per_type": {"PER": {"f1": ..}}}`` -> ``{"f1": .., "PER_f1": ..}`` for loggers."""
+    """``{"f1": .., "per_type": {"PER": {"f1": ..}}}`` -> ``{"f1": .., "PER_f1": ..}`` for loggers
+    (settings that are not numbers, e.g. ``candidate_threshold: None``, are left out)."""
     flat = {}
     for key, value in scores.items():
         if key == "per_type":
@@ -105,7 +106,7 @@ def flatten_scores(scores: dict, prefix: str = "") -> dict[str, float]:
                 flat.update({f"{prefix}{label}_{metric}": number for metric, number in row.items()})
         elif isinstance(value, dict):
             flat.update({f"{prefix}{key}_{metric}": number for metric, number in value.items()})
-        else:
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             flat[f"{prefix}{key}"] = value
     return flat
 

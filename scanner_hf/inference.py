@@ -17,7 +17,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from .modeling_entity_recognizer import ScannerEntityRecognizer
-from .modeling_span_detector import ScannerSpanDetector, decode_bio
+from .modeling_span_detector import ScannerSpanDetector, propose_spans
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
@@ -112,12 +112,15 @@ def recognize(
     batch_size: int = 64,
     box_threshold: float = 0.5,
 ) -> list[tuple[int, float, tuple | None, float | None]]:
-    """``(label id, probability, box, box score)`` per prompt input. Prompts are sorted by length so
-    batches carry little padding; results come back in input order."""
+    """``(label id, probability, box, box score)`` per prompt input. Identical prompts (the same
+    candidate in the same text with the same knowledge, e.g. a repeated post) are encoded once; the
+    distinct ones are sorted by length so batches carry little padding; results come back in input order."""
     prompts = builder.build(items)
     collator = Stage2Collator(builder.tokenizer, model.config.max_objects)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
-    results: list = [None] * len(prompts)
+    first_of: dict[tuple[int, ...], int] = {}
+    distinct = [first_of.setdefault(tuple(prompt.input_ids), index) for index, prompt in enumerate(prompts)]
+    order = sorted(first_of.values(), key=lambda i: len(prompts[i].input_ids))
+    encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     was_training = model.training
     model.eval()
     try:
@@ -128,29 +131,48 @@ def recognize(
             probabilities = output.logits.float().softmax(-1).cpu()
             overlaps = output.overlap_logits.float().sigmoid().cpu()
             for row, index in enumerate(indices):
-                label_id = int(probabilities[row].argmax())
-                box = box_score = None
-                objects = [items[index].knowledge.objects[i] for i in prompts[index].object_indices]
-                if model.config.grounding_weight > 0 and objects:
-                    best = int(overlaps[row, : len(objects)].argmax())
-                    box_score = float(overlaps[row, best])
-                    box = objects[best].box if box_score >= box_threshold else None
-                results[index] = (label_id, float(probabilities[row, label_id]), box, box_score)
+                encoded[index] = (probabilities[row], overlaps[row])
     finally:
         model.train(was_training)
+    results = []
+    for index, item in enumerate(items):
+        probabilities, overlaps = encoded[distinct[index]]
+        label_id = int(probabilities.argmax())
+        box = box_score = None
+        objects = [item.knowledge.objects[i] for i in prompts[index].object_indices]
+        if model.config.grounding_weight > 0 and objects:
+            best = int(overlaps[: len(objects)].argmax())
+            box_score = float(overlaps[best])
+            box = objects[best].box if box_score >= box_threshold else None
+        results.append((label_id, float(probabilities[label_id]), box, box_score))
     return results
 
 
 def detect_candidates(
-    detector: ScannerSpanDetector, tokenizer: PreTrainedTokenizerBase, tokens: Sequence[Sequence[str]], **kwargs
+    detector: ScannerSpanDetector,
+    tokenizer: PreTrainedTokenizerBase,
+    tokens: Sequence[Sequence[str]],
+    *,
+    threshold: float | None = None,
+    **kwargs,
 ) -> list[Candidate]:
-    """Stage 1 over word-split sentences: every decoded span becomes a candidate."""
+    """Stage 1 over word-split sentences: every proposed span becomes a candidate (the arg-max decode;
+    with ``threshold``, also the spans :func:`propose_spans` adds, which may overlap)."""
     probabilities = detector.predict_word_probabilities(tokens, tokenizer, **kwargs)
     return [
         Candidate(index, start, end, score=score)
         for index, sentence in enumerate(probabilities)
-        for start, end, score in decode_bio(sentence)
+        for start, end, score in propose_spans(sentence, threshold)
     ]
+
+
+def resolve_overlaps(entities: Sequence[RecognizedEntity]) -> list[RecognizedEntity]:
+    """Keep the highest-scoring of overlapping entities (stage 2's probability), in text order."""
+    kept: list[RecognizedEntity] = []
+    for entity in sorted(entities, key=lambda e: -e.score):
+        if all(entity.end <= other.start or other.end <= entity.start for other in kept):
+            kept.append(entity)
+    return sorted(kept, key=lambda e: e.start)
 
 
 def predict_entities(
@@ -167,13 +189,17 @@ def predict_entities(
     batch_size: int = 64,
     box_threshold: float = 0.5,
     max_length: int | None = None,
+    candidate_threshold: float | None = None,
 ) -> list[list[RecognizedEntity]]:
     """Run both stages over word-split sentences; returns the typed entities of each sentence.
 
     Knowledge ``given`` per sentence wins over ``providers``; stage-2 prompts of all sentences are
-    batched together, sorted by length."""
+    batched together, sorted by length. ``candidate_threshold`` lets stage 1 over-propose (see
+    :func:`propose_spans`); overlapping accepted spans keep stage 2's best."""
     image_ids = image_ids if image_ids is not None else [None] * len(tokens)
-    candidates = detect_candidates(detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length)
+    candidates = detect_candidates(
+        detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length, threshold=candidate_threshold
+    )
     items = candidate_inputs(tokens, image_ids, candidates, providers, given=given, images=images)
     results = recognize(recognizer, builder, items, batch_size=batch_size, box_threshold=box_threshold)
     non_entity = recognizer.config.non_entity_id
@@ -185,7 +211,7 @@ def predict_entities(
         entities[candidate.sentence_index].append(
             RecognizedEntity(candidate.sentence_index, candidate.start, candidate.end, label, score, box, box_score)
         )
-    return entities
+    return [resolve_overlaps(found) if candidate_threshold is not None else found for found in entities]
 
 
 def entities_to_tags(entities: Sequence[RecognizedEntity], length: int) -> list[str]:

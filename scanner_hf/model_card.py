@@ -56,8 +56,8 @@ def _describe_distillation(distillation: dict) -> str:
 def build_model_card(info: CardInfo) -> ModelCard:
     """Render the card (YAML metadata with ``model-index`` + the template's body)."""
     name, version = DATASET_NAMES.get(info.dataset, (info.dataset, "unversioned"))
-    scores = info.scores
-    metric_rows = [("precision", scores["precision"]), ("recall", scores["recall"]), ("f1", scores["f1"])]
+    scores = info.scores  # empty when the run had no test split: the card then reports no numbers
+    metric_rows = [(metric, scores[metric]) for metric in ("precision", "recall", "f1") if metric in scores]
     for part in ("seen", "unseen"):
         if part in scores:
             metric_rows.append((f"{part}_f1", scores[part]["f1"]))
@@ -83,9 +83,9 @@ def build_model_card(info: CardInfo) -> ModelCard:
         + (["trust-your-teacher"] if info.distillation.get("mode", "none") != "none" else []),
         base_model=info.backbone if "/" in info.backbone and not Path(info.backbone).exists() else None,
         model_name=info.model_id,
-        eval_results=eval_results,
+        eval_results=eval_results or None,
     )
-    headline = [("precision", scores["precision"]), ("recall", scores["recall"]), ("F1", scores["f1"])]
+    headline = [(label, scores[metric]) for label, metric in (("precision", "precision"), ("recall", "recall"), ("F1", "f1")) if metric in scores]
     headline += [(f"{part} F1", scores[part]["f1"]) for part in ("seen", "unseen") if part in scores]
     headline += [("span-only F1", scores["span_f1"])] if "span_f1" in scores else []
     return ModelCard.from_template(

@@ -111,7 +111,10 @@ class ScannerEntityRecognizer(PreTrainedModel):
         if not bool(is_mask.any(-1).all()):
             raise ValueError("every prompt needs the mask token (build prompts with scanner_hf.prompting.PromptBuilder)")
         mask_positions = is_mask.int().argmax(-1)  # the first <mask> of each row
-        is_object = input_ids == self.config.object_token_id
+        if self.config.object_token_id is None:  # a text-only recogniser built without the <obj> token
+            is_object = torch.zeros_like(input_ids, dtype=torch.bool)
+        else:
+            is_object = input_ids == self.config.object_token_id
         slots = is_object.long().cumsum(-1) - 1
         rows, positions = (is_object & (slots < self.config.max_objects)).nonzero(as_tuple=True)
         return mask_positions, (rows, positions, slots[rows, positions])

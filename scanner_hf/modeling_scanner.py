@@ -82,6 +82,7 @@ class ScannerForMultimodalNER(PreTrainedModel):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         span_labels: torch.Tensor | None = None,
+        word_shape_ids: torch.Tensor | None = None,
         prompt_input_ids: torch.Tensor | None = None,
         prompt_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
@@ -95,7 +96,9 @@ class ScannerForMultimodalNER(PreTrainedModel):
         output = ScannerOutput()
         losses = []
         if input_ids is not None:
-            detected = self.span_detector(input_ids=input_ids, attention_mask=attention_mask, labels=span_labels)
+            detected = self.span_detector(
+                input_ids=input_ids, attention_mask=attention_mask, labels=span_labels, word_shape_ids=word_shape_ids
+            )
             output.span_logits = detected.logits
             losses += [detected.loss] if detected.loss is not None else []
         if prompt_input_ids is not None:

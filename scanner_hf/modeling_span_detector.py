@@ -26,7 +26,9 @@ from transformers.utils import ModelOutput
 
 from .configuration import ScannerSpanDetectorConfig
 from .tokenization import (
+    WORD_SHAPES,
     Word,
+    first_subword_shapes,
     split_words,
     subword_counts,
     word_windows,
@@ -86,7 +88,11 @@ class ScannerSpanDetector(PreTrainedModel):
         self.encoder = build_encoder(config.encoder_config)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.encoder_config.hidden_size, config.num_labels)
+        # word shapes start at zero: a new detector begins as its pretrained encoder and learns them
+        self.shape_embeddings = nn.Embedding(len(WORD_SHAPES), config.encoder_config.hidden_size) if config.word_shapes else None
         self.post_init()
+        if self.shape_embeddings is not None:
+            nn.init.zeros_(self.shape_embeddings.weight)
 
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str, **config_kwargs) -> ScannerSpanDetector:
@@ -112,11 +118,20 @@ class ScannerSpanDetector(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        word_shape_ids: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
         **kwargs,
     ) -> ScannerSpanDetectorOutput:
         """``num_items_in_batch`` (passed by the Trainer) makes the loss a sum over that many labelled
-        tokens, which keeps gradient accumulation exact."""
+        tokens, which keeps gradient accumulation exact. ``word_shape_ids`` (see
+        :func:`scanner_hf.tokenization.first_subword_shapes`) are required when ``config.word_shapes``."""
+        if self.shape_embeddings is not None:
+            if word_shape_ids is None:
+                raise ValueError("this detector was trained with word shapes: pass word_shape_ids (first_subword_shapes)")
+            if inputs_embeds is None:
+                inputs_embeds = self.encoder.get_input_embeddings()(input_ids)
+            inputs_embeds = inputs_embeds + self.shape_embeddings(word_shape_ids)
+            input_ids = None
         encoder_inputs = {"attention_mask": attention_mask, "inputs_embeds": inputs_embeds, **kwargs}
         if token_type_ids is not None:
             encoder_inputs["token_type_ids"] = token_type_ids
@@ -165,7 +180,13 @@ class ScannerSpanDetector(PreTrainedModel):
                     padding=True,
                     return_tensors="pt",
                 ).to(self.device)
-                probabilities = self(**encoded).logits.softmax(-1).float().cpu()
+                extra = {}
+                if self.config.word_shapes:
+                    shapes = [
+                        first_subword_shapes(encoded.word_ids(row), sentences[i][s:e]) for row, (i, s, e) in enumerate(batch)
+                    ]
+                    extra["word_shape_ids"] = torch.tensor(shapes, device=self.device)
+                probabilities = self(**encoded, **extra).logits.float().softmax(-1).cpu()
                 for row, (index, start, end) in enumerate(batch):
                     word_ids = encoded.word_ids(row)
                     for position, word_id in enumerate(word_ids):
@@ -224,3 +245,31 @@ def decode_bio(word_probabilities: torch.Tensor) -> list[tuple[int, int, float]]
     if start is not None:
         close(len(tags))
     return spans
+
+
+def propose_spans(word_probabilities: torch.Tensor, threshold: float | None = None) -> list[tuple[int, int, float]]:
+    """Candidate spans ``(start, end, score)``: the arg-max decode (:func:`decode_bio`) plus, with a
+    ``threshold``, every span that starts at a word with ``P(B) >= threshold`` and runs over the
+    following words with ``P(I) >= threshold`` (each maximal run, and also every shorter run that ends
+    where the arg-max decode ends a span). Over-proposal is on purpose: stage 2's ``non-entity``
+    class rejects, and overlapping accepted spans are resolved by stage 2's score. It recovers
+    entities the arg-max decode misses or cuts (``[The [World Cup]]``, ``[Mrs. [Brozik]]``)."""
+    spans = decode_bio(word_probabilities)
+    if threshold is None or not len(word_probabilities):
+        return spans
+    seen = {(start, end) for start, end, _ in spans}
+    begin, inside = word_probabilities[:, 1].tolist(), word_probabilities[:, 2].tolist()
+    argmax_ends = {end for _, end, _ in spans}
+    for start in range(len(begin)):
+        if begin[start] < threshold:
+            continue
+        end = start + 1
+        while True:
+            if (end == len(inside) or inside[end] < threshold or end in argmax_ends) and (start, end) not in seen:
+                scores = [begin[start], *inside[start + 1 : end]]
+                spans.append((start, end, sum(scores) / len(scores)))
+                seen.add((start, end))
+            if end == len(inside) or inside[end] < threshold:
+                break
+            end += 1
+    return sorted(spans)

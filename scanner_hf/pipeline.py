@@ -8,7 +8,8 @@
 
 Inputs: a string, a list of strings, pre-tokenised words (``is_split_into_words=True``), or dicts with
 ``text`` (or ``words``), ``image`` (path or PIL image), ``caption``, ``objects`` and ``knowledge``.
-Knowledge given with an input wins over the providers the checkpoint configures. Output per entity is
+Knowledge given with an input wins over the providers the checkpoint configures. ``optimize="int8"``
+(or a checkpoint saved with ``inference_optimization``) runs both stages quantised. Output per entity is
 the ``ner`` pipeline's (``entity_group``, ``score``, ``word``, ``start``, ``end``: character offsets
 into the caller's text) plus ``box`` / ``box_score`` for models that ground.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from transformers import Pipeline
 
 from .inference import predict_entities
+from .optimization import optimize_for_inference
 from .providers import DetectedObject, Knowledge, KnowledgeProvider
 from .tokenization import Word, split_words, words_from_tokens
 
@@ -134,8 +136,13 @@ class ScannerNERPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = True
 
-    def __init__(self, *args, providers: Sequence[KnowledgeProvider] | None = None, **kwargs):
+    def __init__(
+        self, *args, providers: Sequence[KnowledgeProvider] | None = None, optimize: str | None = None, **kwargs
+    ):
+        """``providers`` replace the checkpoint's knowledge settings; ``optimize`` (``none``, ``int8``,
+        ``bf16``) replaces its ``inference_optimization`` and converts the model in place."""
         super().__init__(*args, **kwargs)
+        optimize_for_inference(self.model, optimize if optimize is not None else self.model.config.inference_optimization)
         self.providers = list(providers) if providers is not None else default_providers(self.model.config.knowledge)
         self.builder = self.model.entity_recognizer.prompt_builder(self.tokenizer)
 
@@ -215,6 +222,7 @@ class ScannerNERPipeline(Pipeline):
             images=[item.image for item in prepared],
             box_threshold=config.box_threshold if box_threshold is None else box_threshold,
             max_length=config.stage1_max_length,
+            candidate_threshold=config.candidate_threshold,
         )
         grounding = config.entity_recognizer_config.grounding_weight > 0
         return [{"input": item, "entities": found, "grounding": grounding} for item, found in zip(prepared, entities)]

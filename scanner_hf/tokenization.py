@@ -83,6 +83,42 @@ def add_object_token(tokenizer: PreTrainedTokenizerBase, object_token: str = OBJ
     return tokenizer.convert_tokens_to_ids(object_token)
 
 
+# What an uncased backbone cannot see: a word's capitalisation and shape (id 0: no word / not a first sub-word).
+WORD_SHAPES: tuple[str, ...] = (
+    "none", "lower", "capitalised", "upper", "mixed", "digits", "hashtag", "mention", "url", "punctuation", "other",
+)
+_SHAPE_ID = {name: index for index, name in enumerate(WORD_SHAPES)}
+
+
+def word_shape(word: str) -> int:
+    """The :data:`WORD_SHAPES` id of a word: ``Kerr`` capitalised, ``NBA`` upper, ``iPhone`` mixed, ..."""
+    if word.startswith(("http://", "https://")):
+        return _SHAPE_ID["url"]
+    if len(word) > 1 and word[0] in "#@":
+        return _SHAPE_ID["hashtag" if word[0] == "#" else "mention"]
+    letters = [c for c in word if c.isalpha()]
+    if not letters:
+        return _SHAPE_ID["digits" if any(c.isdigit() for c in word) else "punctuation"]
+    if any(c.isdigit() for c in word):
+        return _SHAPE_ID["digits"]
+    if all(c.islower() for c in letters):
+        return _SHAPE_ID["lower"]
+    if all(c.isupper() for c in letters):
+        return _SHAPE_ID["upper" if len(letters) > 1 else "capitalised"]
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return _SHAPE_ID["capitalised"]
+    return _SHAPE_ID["mixed"] if letters else _SHAPE_ID["other"]
+
+
+def first_subword_shapes(word_ids: Sequence[int | None], words: Sequence[str]) -> list[int]:
+    """Word-shape ids aligned to sub-words: the word's shape at its first sub-word, 0 elsewhere."""
+    shapes, previous = [], None
+    for word_id in word_ids:
+        shapes.append(0 if word_id is None or word_id == previous else word_shape(words[word_id]))
+        previous = word_id
+    return shapes
+
+
 def align_first_subword_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:
     """Label the first sub-word of each word; other sub-words and special tokens get -100."""
     labels, previous = [], None
@@ -97,10 +133,12 @@ def encode_words_for_training(
     tokens: Sequence[Sequence[str]],
     labels: Sequence[Sequence[int]],
     max_length: int,
+    *,
+    word_shapes: bool = False,
 ) -> dict[str, list]:
     """Tokenise word sequences with first-sub-word labels; a sentence over ``max_length`` sub-words is
     split into consecutive word windows (logged), so no word is lost. Each row's words come back in
-    ``words`` (for scoring). For ``datasets.map(batched=True)``.
+    ``words`` (for scoring); with ``word_shapes``, ``word_shape_ids`` too. For ``datasets.map(batched=True)``.
     """
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
     pieces_tokens, pieces_labels, windowed = [], [], 0
@@ -116,5 +154,7 @@ def encode_words_for_training(
     encoded["labels"] = [
         align_first_subword_labels(encoded.word_ids(index), piece) for index, piece in enumerate(pieces_labels)
     ]
+    if word_shapes:
+        encoded["word_shape_ids"] = [first_subword_shapes(encoded.word_ids(index), piece) for index, piece in enumerate(pieces_tokens)]
     encoded["words"] = pieces_tokens
     return encoded

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import datasets
+import torch
 from transformers import (
     AutoTokenizer,
     DataCollatorForTokenClassification,
@@ -24,6 +25,7 @@ from transformers import (
 from .backbones import resolve_backbone
 from .configuration import SPAN_TAGS
 from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
+from .distillation_trainer import AWPSettings, DistillationTrainer
 from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .inference import Candidate, Stage2Collator
 from .modeling_entity_recognizer import ScannerEntityRecognizer
@@ -33,7 +35,6 @@ from .providers import KnowledgeProvider
 from .stage2_data import encode_candidates
 from .tags import split_tag
 from .tokenization import encode_words_for_training
-from .trainer import AWPSettings, ScannerTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +55,33 @@ def encode_token_classification(
     *,
     target: str,
     max_length: int,
+    word_shapes: bool = False,
 ) -> datasets.Dataset:
-    """Tokenise a split for token classification (``target`` ``"typed"`` or ``"untyped"``).
-
-    Rows keep their words in ``words``; the Trainer drops that column before the model sees it.
+    """Tokenise a split for token classification (``target`` ``"typed"`` or ``"untyped"``; with
+    ``word_shapes``, a ``word_shape_ids`` column). Rows keep their words in ``words``; the Trainer
+    drops that column before the model sees it.
     """
     to_target = label_mapper(dataset.features["ner_tags"].feature.names, target)
 
     def encode(batch: dict) -> dict:
         labels = [to_target(tag_ids) for tag_ids in batch["ner_tags"]]
-        return dict(encode_words_for_training(tokenizer, batch["tokens"], labels, max_length))
+        return dict(encode_words_for_training(tokenizer, batch["tokens"], labels, max_length, word_shapes=word_shapes))
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="tokenising")
+
+
+class TokenClassificationCollator(DataCollatorForTokenClassification):
+    """``DataCollatorForTokenClassification`` that also pads ``word_shape_ids`` (with 0) when rows have them."""
+
+    def __call__(self, features, return_tensors=None):
+        if "word_shape_ids" not in features[0]:
+            return super().__call__(features, return_tensors)
+        features = [dict(feature) for feature in features]
+        shapes = [feature.pop("word_shape_ids") for feature in features]
+        batch = super().__call__(features, return_tensors)
+        width = batch["input_ids"].shape[1]
+        batch["word_shape_ids"] = torch.tensor([list(row) + [0] * (width - len(row)) for row in shapes], dtype=torch.long)
+        return batch
 
 
 def token_classification_trainer(
@@ -91,7 +107,7 @@ def token_classification_trainer(
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=DataCollatorForTokenClassification(tokenizer),
+        data_collator=TokenClassificationCollator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         **trainer_kwargs,
@@ -116,6 +132,7 @@ def training_arguments(output_dir: str, settings, seed: int, **overrides) -> Tra
         per_device_eval_batch_size=64,
         learning_rate=settings.learning_rate,
         weight_decay=settings.weight_decay,
+        bf16=settings.bf16,
         warmup_steps=settings.warmup_ratio,
         eval_strategy="no",
         save_strategy="no",
@@ -149,8 +166,8 @@ def fit(
     awp: AWPSettings | None = None,
     eval_dataset: datasets.Dataset | None = None,
     compute_metrics: Callable | None = None,
-) -> ScannerTrainer:
-    """Train with :class:`ScannerTrainer`. With distillation, the teacher's logits are computed once
+) -> DistillationTrainer:
+    """Train with :class:`DistillationTrainer`. With distillation, the teacher's logits are computed once
     over the training set (the cached fast path; a dataset that already has a ``teacher_logits``
     column is used as it is) and the student learns with Trust Your Teacher. With an
     ``eval_dataset``, the model is scored on it after every epoch and the best epoch (by ``f1``) is
@@ -174,7 +191,7 @@ def fit(
             train_dataset = add_teacher_logits(distillation.teacher, train_dataset, collator)
         collator = WithTeacherLogits(collator)
         mode, fixed_alpha = distillation.mode, distillation.fixed_alpha
-    trainer = ScannerTrainer(
+    trainer = DistillationTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
@@ -218,22 +235,23 @@ def train_span_detector(
     distillation: Distillation | None = None,
     awp: AWPSettings | None = None,
     eval_split: datasets.Dataset | None = None,
+    word_shapes: bool = False,
 ) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
     """Fine-tune a new stage-1 detector on a split (optionally distilled from a teacher detector
-    with the same backbone, with AWP, and keeping the epoch with the best span F1 on ``eval_split``);
-    returns the model and its tokenizer."""
+    with the same backbone, with AWP, with word-shape embeddings, and keeping the epoch with the best
+    span F1 on ``eval_split``); returns the model and its tokenizer."""
     set_seed(seed)
     source = resolve_backbone(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = ScannerSpanDetector.from_encoder(source)
-    train_dataset = encode_token_classification(train_split, tokenizer, target="untyped", max_length=max_length)
+    model = ScannerSpanDetector.from_encoder(source, word_shapes=word_shapes)
+    train_dataset = encode_token_classification(train_split, tokenizer, target="untyped", max_length=max_length, word_shapes=word_shapes)
     eval_dataset = compute_metrics = None
     if eval_split is not None:
-        eval_dataset = encode_token_classification(eval_split, tokenizer, target="untyped", max_length=max_length)
+        eval_dataset = encode_token_classification(eval_split, tokenizer, target="untyped", max_length=max_length, word_shapes=word_shapes)
         compute_metrics = make_compute_metrics(model.config.id2label, tokens=eval_dataset["words"])
     args = training_arguments(output_dir, settings, seed)
     fit(
-        model, tokenizer, args, train_dataset, DataCollatorForTokenClassification(tokenizer), distillation=distillation,
+        model, tokenizer, args, train_dataset, TokenClassificationCollator(tokenizer), distillation=distillation,
         awp=awp, eval_dataset=eval_dataset, compute_metrics=compute_metrics,
     )
     return model.eval(), tokenizer

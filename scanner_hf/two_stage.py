@@ -39,6 +39,7 @@ def evaluate_two_stage(
     batch_size: int = 64,
     box_threshold: float = 0.5,
     max_length: int | None = None,
+    candidate_threshold: float | None = None,
 ) -> dict:
     """Entity scores (overall, per type, span-only, and seen/unseen given ``train_split``) of the
     two-stage system on a labelled split; for grounding models on a split with gold boxes, also the
@@ -46,7 +47,7 @@ def evaluate_two_stage(
     tokens = split["tokens"]
     entities = predict_entities(
         detector, detector_tokenizer, recognizer, builder, tokens, split["image_id"], providers,
-        batch_size=batch_size, box_threshold=box_threshold, max_length=max_length,
+        batch_size=batch_size, box_threshold=box_threshold, max_length=max_length, candidate_threshold=candidate_threshold,
     )
     names = split.features["ner_tags"].feature.names
     gold = [[names[i] for i in ids] for ids in split["ner_tags"]]
@@ -117,3 +118,29 @@ def tune_box_threshold(
         if f1 > best_f1:
             best, best_f1 = threshold, f1
     return best
+
+
+CANDIDATE_THRESHOLDS: tuple[float | None, ...] = (None, 0.4, 0.3, 0.2, 0.1)
+
+
+def tune_candidate_threshold(
+    detector: ScannerSpanDetector,
+    detector_tokenizer: PreTrainedTokenizerBase,
+    recognizer: ScannerEntityRecognizer,
+    builder: PromptBuilder,
+    split: datasets.Dataset,
+    providers: Sequence[KnowledgeProvider] = (),
+    thresholds: Sequence[float | None] = CANDIDATE_THRESHOLDS,
+    **kwargs,
+) -> tuple[float | None, dict]:
+    """The stage-1 proposal threshold (``None``: arg-max decode only) with the best final F1 on a
+    labelled split, usually the validation split (ties keep the earlier, more conservative setting),
+    and the F1 of every setting tried."""
+    results = {}
+    for threshold in thresholds:
+        scores = evaluate_two_stage(
+            detector, detector_tokenizer, recognizer, builder, split, providers=providers, candidate_threshold=threshold, **kwargs
+        )
+        results[threshold] = scores["f1"]
+    best = max(thresholds, key=lambda t: (results[t], -thresholds.index(t)))
+    return best, results

@@ -9,10 +9,19 @@ from pathlib import Path
 
 import datasets
 import pytest
+import torch
 import yaml
 from transformers import BertConfig, BertModel, BertTokenizer
 
+from scanner_hf import (
+    ScannerEntityRecognizer,
+    ScannerEntityRecognizerConfig,
+    ScannerForMultimodalNER,
+    ScannerSpanDetector,
+    ScannerSpanDetectorConfig,
+)
 from scanner_hf.data import _features
+from scanner_hf.tokenization import add_object_token
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -100,3 +109,38 @@ def split_of(rows):
         [{"id": str(i), "tokens": t, "ner_tags": [ids[x] for x in tags], "image_id": str(i)} for i, (t, tags) in enumerate(rows)],
         features=_features(names, with_boxes=False),
     )
+
+
+ENTITY_WORDS = ("steve", "kerr", "paris")
+
+
+def composite(tiny_tokenizer, tiny_encoder_config, grounding_weight=0.0):
+    """A tiny composite whose stage 1 tags words from ENTITY_WORDS and whose stage 2 says LOC."""
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
+    detector = ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config))
+    add_object_token(tokenizer)
+    encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
+    recognizer = ScannerEntityRecognizer(
+        ScannerEntityRecognizerConfig(
+            encoder_config=encoder_config, entity_types=["PER", "LOC"], grounding_weight=grounding_weight,
+            mask_token_id=tokenizer.mask_token_id, object_token_id=tokenizer.convert_tokens_to_ids("<obj>"),
+        )
+    )
+    vocab = tokenizer.get_vocab()
+    with torch.no_grad():
+        # stage 1: the word embedding itself decides the tag (B for entity words, O otherwise)
+        embeddings = detector.encoder.get_input_embeddings().weight
+        marker = torch.zeros(embeddings.shape[1])
+        marker[0] = 1.0
+        for word in ENTITY_WORDS:
+            embeddings[vocab[word]] += 50 * marker
+        detector.classifier.weight.zero_()
+        detector.classifier.weight[1, 0] = 1.0
+        detector.classifier.bias.copy_(torch.tensor([0.0, -2.0, -50.0]))
+        recognizer.classifier.weight.zero_()
+        recognizer.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+        recognizer.grounding_head.weight.zero_()
+        recognizer.grounding_head.bias.fill_(3.0)
+    detector.encoder.embeddings.LayerNorm.weight.data.fill_(1.0)
+    return ScannerForMultimodalNER.from_stages(detector, recognizer), tokenizer

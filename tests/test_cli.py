@@ -63,7 +63,11 @@ def test_evaluate_and_audit(trained, capsys):
     root, data = trained
     model = str(root / "run" / "scanner")
     main(["evaluate", "--model", model, "--dataset", "twitter2017", "--data-dir", str(data), "--output", str(root / "s.json")])
-    assert "f1" in json.loads(capsys.readouterr().out) and "per_type" in json.loads((root / "s.json").read_text())
+    scores = json.loads(capsys.readouterr().out)
+    assert "f1" in scores and "per_type" in json.loads((root / "s.json").read_text())
+    main(["evaluate", "--model", model, "--dataset", "twitter2017", "--data-dir", str(data), "--optimize", "int8", "--threads", "1"])
+    quantized = json.loads(capsys.readouterr().out)
+    assert abs(quantized["f1"] - scores["f1"]) <= 0.05  # int8 on a tiny model: same scores up to a few flipped spans
     main(["audit", "--model", model, "--dataset", "twitter2017", "--data-dir", str(data), "--top", "5", "--output", str(root / "audit" / "r")])
     assert len((root / "audit" / "r.jsonl").read_text().splitlines()) == 5
     assert capsys.readouterr().out.startswith("| rank |")

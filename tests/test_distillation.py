@@ -14,7 +14,7 @@ from scanner_hf.distillation import (
     add_teacher_logits,
     distillation_loss,
 )
-from scanner_hf.trainer import AWPSettings, ScannerTrainer
+from scanner_hf.distillation_trainer import AWPSettings, DistillationTrainer
 
 
 def test_alpha_one_is_cross_entropy_and_alpha_zero_is_kl():
@@ -73,7 +73,7 @@ def gradients_after_one_step(model, dataset, collator, tmp_path, batch, accumula
         max_steps=1, learning_rate=0.0, report_to=[], save_strategy="no", use_cpu=True, seed=0,
         dataloader_drop_last=False,
     )
-    trainer = ScannerTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, **trainer_kwargs)
+    trainer = DistillationTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator, **trainer_kwargs)
     trainer.create_optimizer_and_scheduler(num_training_steps=1)
     captured = {}
     original_step = trainer.optimizer.step
@@ -132,7 +132,7 @@ def test_live_teacher_equals_cached_logits_and_is_never_updated(tmp_path, tiny_t
 def test_distillation_without_a_teacher_is_an_error(tmp_path, tiny_tokenizer, tiny_encoder_config):
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     with pytest.raises(ValueError, match="needs teacher_model"):
-        ScannerTrainer(model=make_detector(tiny_encoder_config, 0), args=args, train_dataset=token_dataset(), distillation="tyt")
+        DistillationTrainer(model=make_detector(tiny_encoder_config, 0), args=args, train_dataset=token_dataset(), distillation="tyt")
 
 
 def test_awp_changes_weights_only_temporarily(tmp_path, tiny_tokenizer, tiny_encoder_config):

@@ -8,54 +8,11 @@ import sys
 import textwrap
 
 import pytest
-import torch
+from conftest import composite
 from PIL import Image
 from transformers import pipeline
 
-import scanner_hf  # noqa: F401
-from scanner_hf import (
-    ScannerEntityRecognizer,
-    ScannerEntityRecognizerConfig,
-    ScannerForMultimodalNER,
-    ScannerNERPipeline,
-    ScannerSpanDetector,
-    ScannerSpanDetectorConfig,
-)
-from scanner_hf.tokenization import add_object_token
-
-ENTITY_WORDS = ("steve", "kerr", "paris")
-
-
-def composite(tiny_tokenizer, tiny_encoder_config, grounding_weight=0.0):
-    """A tiny composite whose stage 1 tags words from ENTITY_WORDS and whose stage 2 says LOC."""
-    torch.manual_seed(0)
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
-    detector = ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config))
-    add_object_token(tokenizer)
-    encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
-    recognizer = ScannerEntityRecognizer(
-        ScannerEntityRecognizerConfig(
-            encoder_config=encoder_config, entity_types=["PER", "LOC"], grounding_weight=grounding_weight,
-            mask_token_id=tokenizer.mask_token_id, object_token_id=tokenizer.convert_tokens_to_ids("<obj>"),
-        )
-    )
-    vocab = tokenizer.get_vocab()
-    with torch.no_grad():
-        # stage 1: the word embedding itself decides the tag (B for entity words, O otherwise)
-        embeddings = detector.encoder.get_input_embeddings().weight
-        marker = torch.zeros(embeddings.shape[1])
-        marker[0] = 1.0
-        for word in ENTITY_WORDS:
-            embeddings[vocab[word]] += 50 * marker
-        detector.classifier.weight.zero_()
-        detector.classifier.weight[1, 0] = 1.0
-        detector.classifier.bias.copy_(torch.tensor([0.0, -2.0, -50.0]))
-        recognizer.classifier.weight.zero_()
-        recognizer.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
-        recognizer.grounding_head.weight.zero_()
-        recognizer.grounding_head.bias.fill_(3.0)
-    detector.encoder.embeddings.LayerNorm.weight.data.fill_(1.0)
-    return ScannerForMultimodalNER.from_stages(detector, recognizer), tokenizer
+from scanner_hf import ScannerNERPipeline
 
 
 @pytest.fixture()
@@ -72,7 +29,7 @@ def test_saved_folder_is_complete(saved):
     code = {name for name in files if name.endswith(".py")}
     # only what inference needs travels with the model: no data readers, metrics or training code
     assert code == {"configuration.py", "modeling_scanner.py", "modeling_span_detector.py", "modeling_entity_recognizer.py",
-                    "pipeline.py", "inference.py", "prompting.py", "providers.py", "tokenization.py", "tags.py", "backbones.py"}, code
+                    "pipeline.py", "inference.py", "optimization.py", "prompting.py", "providers.py", "tokenization.py", "tags.py", "backbones.py"}, code
     config = json.loads((saved / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_scanner.ScannerForMultimodalNER"
     assert config["custom_pipelines"]["scanner-ner"]["impl"] == "pipeline.ScannerNERPipeline"

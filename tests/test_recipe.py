@@ -62,7 +62,7 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir,
     assert isinstance(AutoModel.from_pretrained(run / "stage1"), ScannerSpanDetector)
     # each stage was scored on the validation split every epoch and its best epoch kept
     for stage in ("stage1", "stage2"):
-        [state_file] = list((run / stage / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+        [state_file] = list((run / "checkpoints" / stage).glob("checkpoint-*/trainer_state.json"))
         state = json.loads(state_file.read_text())
         assert state["best_model_checkpoint"] and state["best_metric"] is not None
         evaluations = [entry for entry in state["log_history"] if "eval_f1" in entry]

@@ -110,3 +110,67 @@ def test_long_input_is_windowed_and_every_word_scored(detector, tiny_tokenizer):
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(200))
     [short] = detector.predict_word_probabilities([words[:20]], tiny_tokenizer)
     assert short.shape == (20, 3)
+
+
+def test_word_shapes_of_tweet_words():
+    from scanner_hf.tokenization import WORD_SHAPES, first_subword_shapes, word_shape
+
+    shapes = {w: WORD_SHAPES[word_shape(w)] for w in ("kerr", "Kerr", "NBA", "iPhone", "2017", "#NBAFinals", "@nba", "!", "A", "https://t.co/x", "B2B")}
+    assert shapes == {"kerr": "lower", "Kerr": "capitalised", "NBA": "upper", "iPhone": "mixed", "2017": "digits",
+                      "#NBAFinals": "hashtag", "@nba": "mention", "!": "punctuation", "A": "capitalised",
+                      "https://t.co/x": "url", "B2B": "digits"}
+    assert first_subword_shapes([None, 0, 0, 1, None], ["Warriors", "win"]) == [0, word_shape("Warriors"), 0, word_shape("win"), 0]
+
+
+def test_word_shape_detector_learns_casing_and_round_trips(tiny_encoder_config, tiny_tokenizer, tmp_path):
+    """With shapes, an uncased encoder can tell 'Paris' (a name) from 'paris' (not here): the same
+    lower-cased sub-words, different labels only the shape can explain."""
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    from scanner_hf.recipe import StageTraining
+    from scanner_hf.training import train_span_detector
+
+    backbone = tmp_path / "backbone"
+    AutoModel.from_config(tiny_encoder_config).save_pretrained(backbone)
+    tiny_tokenizer.save_pretrained(backbone)
+    rows = [(["I", "love", "Paris"], ["O", "O", "B-LOC"]), (["i", "love", "paris"], ["O", "O", "O"])] * 24
+    names = ["O", "B-LOC", "I-LOC"]
+    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))})
+    split = Dataset.from_dict({"tokens": [r[0] for r in rows], "ner_tags": [[names.index(t) for t in r[1]] for r in rows]}, features=features)
+    settings = StageTraining(epochs=6, batch_size=8, learning_rate=5e-3, warmup_ratio=0.0)
+    for shapes in (True, False):
+        detector, tokenizer = train_span_detector(
+            split, str(backbone), settings, seed=0, max_length=16, output_dir=str(tmp_path / "out"), word_shapes=shapes
+        )
+        spans = detector.predict_spans(["I love Paris", "i love paris"], tokenizer)
+        found = [[span.text for span in sentence] for sentence in spans]
+        if shapes:
+            assert found == [["Paris"], []], found
+            detector.save_pretrained(tmp_path / "saved")
+            reloaded = ScannerSpanDetector.from_pretrained(tmp_path / "saved")
+            assert reloaded.config.word_shapes and torch.equal(reloaded.shape_embeddings.weight, detector.shape_embeddings.weight)
+            assert [[s.text for s in sentence] for sentence in reloaded.predict_spans(["I love Paris", "i love paris"], tokenizer)] == found
+            with pytest.raises(ValueError, match="word_shape_ids"):
+                reloaded(input_ids=torch.tensor([[2, 5, 3]]))
+        else:  # without shapes both sentences look the same to the uncased encoder
+            assert [[(x.start_word, x.end_word) for x in sentence] for sentence in spans] in ([[(2, 3)], [(2, 3)]], [[], []])
+
+
+def test_propose_spans_adds_what_the_argmax_decode_misses_or_cuts():
+    from scanner_hf.modeling_span_detector import propose_spans
+
+    # "The World Cup final": arg-max says [The World Cup]; "World" also looks like a beginning
+    probabilities = torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.35, 0.55], [0.1, 0.1, 0.8], [0.7, 0.2, 0.1]])
+    assert [(s, e) for s, e, _ in propose_spans(probabilities)] == [(0, 3)]
+    assert [(s, e) for s, e, _ in propose_spans(probabilities, 0.3)] == [(0, 3), (1, 3)]
+    # lower still: 'final' may begin a span too; every proposal keeps its mean begin/inside probability
+    proposals = propose_spans(probabilities, 0.15)
+    assert (3, 4) in [(s, e) for s, e, _ in proposals] and all(0 < score <= 1 for *_, score in proposals)
+    assert propose_spans(torch.zeros(0, 3), 0.2) == []
+
+
+def test_overlapping_accepted_spans_keep_stage2s_best():
+    from scanner_hf.inference import RecognizedEntity, resolve_overlaps
+
+    entities = [RecognizedEntity(0, 0, 3, "OTHER", 0.6), RecognizedEntity(0, 1, 3, "OTHER", 0.9), RecognizedEntity(0, 4, 5, "PER", 0.5)]
+    assert [(e.start, e.end) for e in resolve_overlaps(entities)] == [(1, 3), (4, 5)]

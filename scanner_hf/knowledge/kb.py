@@ -32,6 +32,7 @@ import re
 import sqlite3
 import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,14 +450,30 @@ class EntityKB:
 
 
 class KBKnowledge(KnowledgeProvider):
-    """Stage 2's ``{wikipedia}`` slot: what the entity KB says about the candidate string (memoised
-    per string; no second disk cache, since a KB lookup costs what a cache read would)."""
+    """Stage 2's ``{wikipedia}`` slot: what the entity KB says about the candidate string. A batch's
+    distinct strings are looked up once (``prefetch``); answers are kept for the ``memo_size`` most
+    recent strings, so memory stays bounded over millions of texts."""
 
-    def __init__(self, kb: EntityKB | str | Path):
+    def __init__(self, kb: EntityKB | str | Path, memo_size: int = 100_000):
         self.kb = kb if isinstance(kb, EntityKB) else EntityKB(kb)
-        self._memo: dict[str, str | None] = {}
+        self.memo_size = memo_size
+        self._memo: OrderedDict[str, str | None] = OrderedDict()
+
+    def _remember(self, candidate: str, answer: str | None) -> None:
+        self._memo[candidate] = answer
+        self._memo.move_to_end(candidate)
+        while len(self._memo) > self.memo_size:
+            self._memo.popitem(last=False)
+
+    def prefetch(self, requests: Sequence[KnowledgeRequest]) -> None:
+        missing = list(dict.fromkeys(r.candidate for r in requests if r.candidate not in self._memo))
+        for candidate, answer in zip(missing, self.kb.lookup_many(missing)):
+            self._remember(candidate, answer)
 
     def provide(self, request: KnowledgeRequest) -> Knowledge:
-        if request.candidate not in self._memo:
-            self._memo[request.candidate] = self.kb.lookup(request.candidate)
-        return Knowledge(wikipedia=self._memo[request.candidate])
+        if request.candidate in self._memo:
+            self._memo.move_to_end(request.candidate)
+            return Knowledge(wikipedia=self._memo[request.candidate])
+        answer = self.kb.lookup(request.candidate)
+        self._remember(request.candidate, answer)
+        return Knowledge(wikipedia=answer)

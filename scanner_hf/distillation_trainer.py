@@ -1,0 +1,155 @@
+"""``DistillationTrainer``: ``transformers.Trainer`` with Trust Your Teacher distillation and optional
+adversarial weight perturbation (AWP, Wu et al. 2020), for both stages or any classifier whose
+``forward`` returns ``logits`` (and, for stage 2, a ``grounding_loss``, which is added undistilled).
+
+>>> trainer = DistillationTrainer(model=student, args=args, train_dataset=with_teacher_logits,  # doctest: +SKIP
+...                          data_collator=WithTeacherLogits(collator), distillation="tyt")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel, Trainer
+
+from .distillation import DISTILLATION_MODES, TEACHER_LOGITS, distillation_loss
+
+
+@dataclass
+class AWPSettings:
+    """AWP from ``start_epoch`` on: weights move by ``learning_rate * |w| * g / |g|`` (per tensor),
+    clipped to ``epsilon * |w|`` around the original, for one extra forward/backward, then restored."""
+
+    start_epoch: float = 1.0
+    learning_rate: float = 1e-3
+    epsilon: float = 1e-2
+    parameter_filter: str = "weight"  # perturb tensors whose name contains this (not LayerNorm/bias)
+
+
+class AdversarialWeightPerturbation:
+    """Perturbs and restores a model's weights; never leaves a change behind after :meth:`restore`."""
+
+    def __init__(self, model: torch.nn.Module, settings: AWPSettings):
+        self.model = model
+        self.settings = settings
+        self.backup: dict[str, torch.Tensor] = {}
+
+    def _targets(self):
+        for name, parameter in self.model.named_parameters():
+            if (
+                parameter.requires_grad
+                and parameter.grad is not None
+                and self.settings.parameter_filter in name
+                and "LayerNorm" not in name
+                and "embeddings" not in name
+            ):
+                yield name, parameter
+
+    @torch.no_grad()
+    def perturb(self) -> None:
+        for name, parameter in self._targets():
+            self.backup[name] = parameter.detach().clone()
+            gradient_norm, weight_norm = parameter.grad.norm(), parameter.norm()
+            if gradient_norm == 0 or not torch.isfinite(gradient_norm):
+                continue
+            step = self.settings.learning_rate * parameter.grad / gradient_norm * weight_norm
+            bound = self.settings.epsilon * self.backup[name].abs()
+            parameter.add_(step)
+            parameter.copy_(torch.maximum(torch.minimum(parameter, self.backup[name] + bound), self.backup[name] - bound))
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for name, parameter in self.model.named_parameters():
+            if name in self.backup:
+                parameter.copy_(self.backup[name])
+        self.backup = {}
+
+
+class DistillationTrainer(Trainer):
+    """A Trainer with Trust Your Teacher and AWP.
+
+    Args:
+        teacher_model: a trained teacher (kept in ``eval()``, on the accelerate device, under
+            ``no_grad``); not needed when the training set carries cached ``teacher_logits``.
+        distillation: ``"tyt"`` (alpha = teacher's gold probability), ``"fixed"`` (alpha =
+            ``fixed_alpha``) or ``"none"`` (plain CE).
+        fixed_alpha: the CE weight for ``"fixed"`` (0.5: "Half"; 0: "Full" soft distillation).
+        awp: :class:`AWPSettings` to switch AWP on (the paper uses it for stage 1).
+    """
+
+    def __init__(
+        self,
+        *args,
+        teacher_model: PreTrainedModel | None = None,
+        distillation: str = "none",
+        fixed_alpha: float = 0.5,
+        awp: AWPSettings | None = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        if distillation not in DISTILLATION_MODES:
+            raise ValueError(f"distillation must be one of {DISTILLATION_MODES}, not {distillation!r}")
+        has_cache = self.train_dataset is not None and TEACHER_LOGITS in getattr(self.train_dataset, "column_names", [])
+        if distillation != "none" and teacher_model is None and not has_cache:
+            raise ValueError(f"distillation={distillation!r} needs teacher_model or a '{TEACHER_LOGITS}' column")
+        self.distillation = distillation
+        self.fixed_alpha = fixed_alpha
+        self.teacher_model = None
+        if teacher_model is not None:
+            self.teacher_model = teacher_model.to(self.accelerator.device).eval()
+            self.teacher_model.requires_grad_(False)
+        self.awp = AdversarialWeightPerturbation(self.model, awp) if awp is not None else None
+        self.awp_settings = awp
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if TEACHER_LOGITS not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, TEACHER_LOGITS]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        cached = inputs.pop(TEACHER_LOGITS, None)
+        if self.distillation == "none" or not model.training:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        labels = inputs["labels"]
+        outputs = model(**inputs, num_items_in_batch=num_items_in_batch)
+        teacher_logits = cached if cached is not None else self._teacher_logits(inputs)
+        distilled = distillation_loss(
+            outputs.logits,
+            teacher_logits,
+            labels,
+            mode=self.distillation,
+            fixed_alpha=self.fixed_alpha,
+            num_items_in_batch=num_items_in_batch,
+        )
+        loss = distilled.loss
+        grounding = getattr(outputs, "grounding_loss", None)
+        if grounding is not None:
+            loss = loss + self.accelerator.unwrap_model(model).config.grounding_weight * grounding
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss
+
+    @torch.no_grad()
+    def _teacher_logits(self, inputs: dict) -> torch.Tensor:
+        if self.teacher_model is None:
+            raise ValueError(f"a batch has no cached '{TEACHER_LOGITS}' and the trainer has no teacher_model")
+        teacher_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "iou_targets")}
+        return self.teacher_model(**teacher_inputs).logits
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, dict(inputs), num_items_in_batch)
+        epoch = self.state.epoch or 0.0
+        if self.awp is None or epoch < self.awp_settings.start_epoch:
+            return loss
+        self.awp.perturb()
+        try:
+            with self.compute_loss_context_manager():
+                adversarial = self.compute_loss(model, dict(inputs), num_items_in_batch=num_items_in_batch)
+            if num_items_in_batch is None or not self.model_accepts_loss_kwargs:
+                adversarial = adversarial / self.current_gradient_accumulation_steps
+            self.accelerator.backward(adversarial)
+        finally:
+            self.awp.restore()
+        return loss

@@ -1,0 +1,139 @@
+"""The inference fast path: int8 / bf16 close to fp32 and giving the same entities, the setting saved with
+the checkpoint, identical stage-2 prompts encoded once, KB lookups once per distinct string, threads."""
+
+import copy
+import json
+
+import pytest
+import torch
+from conftest import composite
+from transformers import pipeline
+
+from scanner_hf import (
+    ScannerEntityRecognizer,
+    ScannerEntityRecognizerConfig,
+    ScannerNERPipeline,
+)
+from scanner_hf.inference import recognize
+from scanner_hf.optimization import (
+    configure_threads,
+    optimization_of,
+    optimize_for_inference,
+)
+from scanner_hf.prompting import PromptInput
+from scanner_hf.providers import Knowledge, KnowledgeRequest
+
+TEXTS = ["Look: Steve Kerr in PARIS!", "nothing here at all", "kerr and steve love paris", "the game in paris today"]
+
+
+@pytest.fixture()
+def saved(tmp_path, tiny_tokenizer, tiny_encoder_config):
+    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    folder = tmp_path / "scanner-tiny"
+    ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def spans(results):
+    return [[(r["word"], r["entity_group"], r["start"], r["end"]) for r in entities] for entities in results]
+
+
+@pytest.mark.parametrize("mode", ["int8", "bf16"])
+def test_fast_paths_give_the_same_entities(saved, mode):
+    reference = pipeline("scanner-ner", model=str(saved))(TEXTS)
+    fast = pipeline("scanner-ner", model=str(saved), optimize=mode)
+    assert optimization_of(fast.model) == mode
+    results = fast(TEXTS)
+    assert spans(results) == spans(reference) and any(reference)
+    for mine, theirs in zip(results, reference):
+        assert all(abs(a["score"] - b["score"]) < 0.02 for a, b in zip(mine, theirs))
+    if mode == "int8":
+        quantized = [m for m in fast.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+        kept = [m for m in fast.model.modules() if type(m) is torch.nn.Linear]
+        assert len(quantized) >= 2 * 5  # q, k, v, attention output, FFN up-projection of each encoder layer
+        assert kept and all(m.in_features > m.out_features for m in kept)  # down-projections and heads stay fp32
+    else:
+        assert {p.dtype for p in fast.model.parameters()} == {torch.bfloat16}
+
+
+def test_setting_is_saved_with_the_checkpoint(saved):
+    config = json.loads((saved / "config.json").read_text())
+    assert config["inference_optimization"] == "none"
+    config["inference_optimization"] = "int8"
+    (saved / "config.json").write_text(json.dumps(config))
+    assert optimization_of(pipeline("scanner-ner", model=str(saved)).model) == "int8"
+    assert optimization_of(pipeline("scanner-ner", model=str(saved), optimize="none").model) == "none"  # the caller wins
+    config["inference_optimization"] = "int4"
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="inference_optimization must be one of"):
+        pipeline("scanner-ner", model=str(saved))
+
+
+def test_int8_logits_stay_close_on_random_weights(tiny_tokenizer, tiny_encoder_config):
+    torch.manual_seed(3)
+    model = ScannerEntityRecognizer(
+        ScannerEntityRecognizerConfig(encoder_config=tiny_encoder_config, mask_token_id=tiny_tokenizer.mask_token_id)
+    ).eval()
+    input_ids = torch.randint(5, tiny_encoder_config.vocab_size, (8, 24))
+    input_ids[:, 3] = tiny_tokenizer.mask_token_id
+    with torch.no_grad():
+        expected = model(input_ids=input_ids).logits.softmax(-1)
+        quantized = optimize_for_inference(copy.deepcopy(model), "int8")
+        found = quantized(input_ids=input_ids).logits.softmax(-1)
+    assert not torch.equal(found, expected)  # the int8 kernels really ran
+    assert (found - expected).abs().max() < 0.05
+    with pytest.raises(ValueError, match="already optimised"):
+        optimize_for_inference(quantized, "bf16")
+    with pytest.raises(ValueError, match="unknown inference optimisation"):
+        optimize_for_inference(model, "fp8")
+
+
+def test_identical_prompts_are_encoded_once(saved):
+    ner = pipeline("scanner-ner", model=str(saved))
+    recognizer, builder = ner.model.entity_recognizer, ner.builder
+    words = ["steve", "kerr", "in", "paris"]
+    items = [PromptInput(words, 0, 2, Knowledge()), PromptInput(words, 3, 4, Knowledge())] * 3
+    items.append(PromptInput(words, 3, 4, Knowledge(wikipedia="a city")))
+    rows = []
+    handle = recognizer.register_forward_pre_hook(lambda module, args, kwargs: rows.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    try:
+        results = recognize(recognizer, builder, items, batch_size=64)
+    finally:
+        handle.remove()
+    assert sum(rows) == 3  # three distinct prompts among seven
+    assert results[0] == results[2] == results[4] and results[1] == results[3] == results[5]
+    assert results == [recognize(recognizer, builder, [item])[0] for item in items]
+
+
+def test_kb_lookups_once_per_distinct_string(tmp_path):
+    from scanner_hf.knowledge.kb import KBKnowledge, KBRecord, build_kb
+
+    path = tmp_path / "kb.sqlite"
+    build_kb([KBRecord("Paris", types=["city"]), KBRecord("Steve Kerr", types=["person"])], path, source="test")
+    provider = KBKnowledge(path, memo_size=2)
+    calls = []
+    lookup_many = provider.kb.lookup_many
+    provider.kb.lookup_many = lambda strings: calls.append(list(strings)) or lookup_many(strings)
+    requests = [KnowledgeRequest("s", c) for c in ("Paris", "Steve Kerr", "Paris", "Paris")]
+    provider.prefetch(requests)
+    assert calls == [["Paris", "Steve Kerr"]]
+    assert "city" in provider.provide(requests[0]).wikipedia
+    provider.prefetch([KnowledgeRequest("s", "Paris"), KnowledgeRequest("s", "Lyon")])
+    assert calls[-1] == ["Lyon"] and len(provider._memo) == 2  # bounded: the oldest string was dropped
+    assert provider.provide(KnowledgeRequest("s", "Lyon")).wikipedia is None
+
+
+def test_threads_are_shared_between_local_processes(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.setattr("scanner_hf.optimization.available_cpus", lambda: 32)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+        assert configure_threads() == 8 and torch.get_num_threads() == 8
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert configure_threads() == 3
+        assert configure_threads(1) == 1
+        with pytest.raises(ValueError):
+            configure_threads(0)
+    finally:
+        torch.set_num_threads(before)
