@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -80,18 +81,43 @@ def read_inputs(path: Path):
 
 def predict_file(ner, source: Path, target: Path | None, batch_size: int) -> int:
     """Stream ``source`` through the pipeline ``batch_size`` inputs at a time, writing one JSON line
-    per input (in input order) to ``target`` (stdout when None), with a progress bar."""
+    per input (in input order) to ``target`` (stdout when None), with a progress bar. Under
+    ``accelerate launch`` each process takes a contiguous share of the inputs and writes a part file;
+    the main process joins the parts in input order."""
+    from accelerate import PartialState
     from tqdm.auto import tqdm
 
+    import torch
+
     records = list(read_inputs(source))
-    output = open(target, "w", encoding="utf-8") if target else sys.stdout
+    # on CPU-only machines accelerate sets up the process group only when told it runs on the CPU
+    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") or not torch.cuda.is_available()
+    state = PartialState(cpu=use_cpu)
+    if state.num_processes > 1 and target is None:
+        raise SystemExit("under accelerate launch, give --output (each process writes its share)")
+    with state.split_between_processes(list(range(len(records)))) as indices:
+        mine = [records[index] for index in indices]
+    if state.num_processes > 1:
+        logging.getLogger(__name__).info("process %d/%d predicts %d of %d texts", state.process_index, state.num_processes, len(mine), len(records))
+    part = target.with_name(f"{target.name}.part{state.process_index}") if state.num_processes > 1 else target
+    output = open(part, "w", encoding="utf-8") if part else sys.stdout
     try:
-        results = ner((inputs for inputs, _ in records), batch_size=batch_size)
-        for (inputs, extra), entities in tqdm(zip(records, results), total=len(records), desc="predicting", unit=" texts"):
+        results = ner((inputs for inputs, _ in mine), batch_size=batch_size)
+        progress = tqdm(zip(mine, results), total=len(mine), desc="predicting", unit=" texts", disable=not state.is_local_main_process)
+        for (inputs, extra), entities in progress:
             output.write(json.dumps({**extra, **inputs, "entities": entities}, ensure_ascii=False, default=str) + "\n")
     finally:
-        if target:
+        if part:
             output.close()
+    if state.num_processes > 1:
+        state.wait_for_everyone()
+        if state.is_main_process:
+            with open(target, "w", encoding="utf-8") as joined:
+                for index in range(state.num_processes):
+                    shard = target.with_name(f"{target.name}.part{index}")
+                    joined.write(shard.read_text(encoding="utf-8"))
+                    shard.unlink()
+        state.wait_for_everyone()
     return len(records)
 
 
@@ -281,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if arguments.command in ("predict", "evaluate"):
         from .optimization import configure_threads
 

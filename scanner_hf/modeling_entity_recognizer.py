@@ -21,7 +21,7 @@ from transformers.loss.loss_utils import fixed_cross_entropy
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerEntityRecognizerConfig
-from .modeling_span_detector import build_encoder
+from .modeling_base import ScannerPreTrainedModel, build_encoder
 from .prompting import PromptBuilder
 from .tokenization import add_object_token
 
@@ -47,19 +47,15 @@ class ScannerEntityRecognizerOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
-class ScannerEntityRecognizer(PreTrainedModel):
+class ScannerEntityRecognizer(ScannerPreTrainedModel):
     """An encoder with a type head on ``<mask>`` and an overlap head on each ``<obj>`` (the paper's stage 2)."""
 
     config_class = ScannerEntityRecognizerConfig
     config: ScannerEntityRecognizerConfig
-    base_model_prefix = "encoder"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
-
-    def __init__(self, config: ScannerEntityRecognizerConfig):
+    def __init__(self, config: ScannerEntityRecognizerConfig, encoder: PreTrainedModel | None = None):
+        """``encoder``: a ready encoder (e.g. pretrained) instead of a new random one from the config."""
         super().__init__(config)
-        self.encoder = build_encoder(config.encoder_config)
+        self.encoder = encoder if encoder is not None else build_encoder(config.encoder_config)
         hidden_size = config.encoder_config.hidden_size
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(hidden_size, config.num_labels)
@@ -82,8 +78,7 @@ class ScannerEntityRecognizer(PreTrainedModel):
             object_token_id=object_token_id,
             **config_kwargs,
         )
-        model = cls(config)
-        model.encoder = build_encoder(config.encoder_config, pretrained=source)
+        model = cls(config, encoder=build_encoder(config.encoder_config, pretrained=source))
         model.resize_encoder_embeddings(len(tokenizer))
         return model
 

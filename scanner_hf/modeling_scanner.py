@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerConfig
+from .modeling_base import ScannerPreTrainedModel
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
 
@@ -39,19 +39,25 @@ class ScannerOutput(ModelOutput):
     object_mask: torch.Tensor | None = None
 
 
-class ScannerForMultimodalNER(PreTrainedModel):
+class ScannerForMultimodalNER(ScannerPreTrainedModel):
     """Stage 1 (span-candidate detector) and stage 2 (entity recogniser) of SCANNER."""
 
     config_class = ScannerConfig
     config: ScannerConfig
     base_model_prefix = "scanner"
-    _supports_sdpa = True
-    _supports_flash_attn = True
 
-    def __init__(self, config: ScannerConfig):
+    def __init__(
+        self,
+        config: ScannerConfig,
+        span_detector: ScannerSpanDetector | None = None,
+        entity_recognizer: ScannerEntityRecognizer | None = None,
+    ):
+        """Trained stages may be passed in (see :meth:`from_stages`); missing ones are built from the config."""
         super().__init__(config)
-        self.span_detector = ScannerSpanDetector(config.span_detector_config)
-        self.entity_recognizer = ScannerEntityRecognizer(config.entity_recognizer_config)
+        self.span_detector = span_detector if span_detector is not None else ScannerSpanDetector(config.span_detector_config)
+        self.entity_recognizer = (
+            entity_recognizer if entity_recognizer is not None else ScannerEntityRecognizer(config.entity_recognizer_config)
+        )
         self.post_init()
 
     @classmethod
@@ -72,10 +78,7 @@ class ScannerForMultimodalNER(PreTrainedModel):
             entity_recognizer_config=entity_recognizer.config,
             **config_kwargs,
         )
-        model = cls(config)
-        model.span_detector = span_detector
-        model.entity_recognizer = entity_recognizer
-        return model.eval()
+        return cls(config, span_detector=span_detector, entity_recognizer=entity_recognizer).eval()
 
     def forward(
         self,

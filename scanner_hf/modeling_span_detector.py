@@ -7,24 +7,17 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    PreTrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.loss.loss_utils import ForTokenClassification
-from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerSpanDetectorConfig
+from .modeling_base import ScannerPreTrainedModel, build_encoder
 from .tokenization import (
     WORD_SHAPES,
     Word,
@@ -34,16 +27,6 @@ from .tokenization import (
     word_windows,
     words_from_tokens,
 )
-
-
-def build_encoder(encoder_config: PreTrainedConfig, pretrained: str | None = None) -> PreTrainedModel:
-    """The bare encoder for ``encoder_config`` (random, or from ``pretrained``), without a pooler
-    where the architecture has one: an unused pooler would hold parameters that get no gradient."""
-    encoder_class = MODEL_MAPPING[type(encoder_config)]
-    kwargs = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(encoder_class.__init__).parameters else {}
-    if pretrained is None:
-        return AutoModel.from_config(encoder_config, **kwargs)
-    return AutoModel.from_pretrained(pretrained, config=encoder_config, **kwargs)
 
 
 @dataclass
@@ -73,19 +56,16 @@ class DetectedSpan:
     score: float
 
 
-class ScannerSpanDetector(PreTrainedModel):
+class ScannerSpanDetector(ScannerPreTrainedModel):
     """Any ``AutoModel`` encoder plus a linear B/I/O head (the paper's stage 1)."""
 
     config_class = ScannerSpanDetectorConfig
     config: ScannerSpanDetectorConfig
-    base_model_prefix = "encoder"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
 
-    def __init__(self, config: ScannerSpanDetectorConfig):
+    def __init__(self, config: ScannerSpanDetectorConfig, encoder: PreTrainedModel | None = None):
+        """``encoder``: a ready encoder (e.g. pretrained) instead of a new random one from the config."""
         super().__init__(config)
-        self.encoder = build_encoder(config.encoder_config)
+        self.encoder = encoder if encoder is not None else build_encoder(config.encoder_config)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.encoder_config.hidden_size, config.num_labels)
         # word shapes start at zero: a new detector begins as its pretrained encoder and learns them
@@ -101,9 +81,7 @@ class ScannerSpanDetector(PreTrainedModel):
 
         source = resolve_backbone(encoder_name_or_path)
         config = cls.config_class(encoder_config=AutoConfig.from_pretrained(source), **config_kwargs)
-        model = cls(config)
-        model.encoder = build_encoder(config.encoder_config, pretrained=source)
-        return model
+        return cls(config, encoder=build_encoder(config.encoder_config, pretrained=source))
 
     def get_input_embeddings(self) -> nn.Module:
         return self.encoder.get_input_embeddings()

@@ -49,7 +49,12 @@ from .pipeline import ScannerNERPipeline
 from .prompting import PromptBuilder
 from .tags import OUTSIDE, split_tag
 from .training import Distillation, train_entity_recognizer, train_span_detector
-from .two_stage import evaluate_detector, evaluate_two_stage, tune_box_threshold, tune_candidate_threshold
+from .two_stage import (
+    evaluate_detector,
+    evaluate_two_stage,
+    tune_box_threshold,
+    tune_candidate_threshold,
+)
 
 logger = logging.getLogger(__name__)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")

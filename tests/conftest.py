@@ -20,7 +20,7 @@ from scanner_hf import (
     ScannerSpanDetector,
     ScannerSpanDetectorConfig,
 )
-from scanner_hf.data import _features
+from scanner_hf.data import ner_features
 from scanner_hf.tokenization import add_object_token
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ def split_of(rows):
     ids = {n: i for i, n in enumerate(names)}
     return datasets.Dataset.from_list(
         [{"id": str(i), "tokens": t, "ner_tags": [ids[x] for x in tags], "image_id": str(i)} for i, (t, tags) in enumerate(rows)],
-        features=_features(names, with_boxes=False),
+        features=ner_features(names, with_boxes=False),
     )
 
 

@@ -7,7 +7,12 @@ import pytest
 from conftest import write_twitter_folder
 
 import scanner_hf.trainer as trainer_module
-from scanner_hf import KnowledgeSettings, ScannerTrainer, ScannerTrainingArguments, StageTraining
+from scanner_hf import (
+    KnowledgeSettings,
+    ScannerTrainer,
+    ScannerTrainingArguments,
+    StageTraining,
+)
 from scanner_hf.data import load_ner_dataset
 
 FAST = {"batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0}

@@ -288,7 +288,7 @@ def attach_boxes(sentence: dict, xml_dir: Path, report: ReadReport) -> dict:
     }
 
 
-def _features(label_names: list[str], with_boxes: bool) -> datasets.Features:
+def ner_features(label_names: list[str], with_boxes: bool) -> datasets.Features:
     features = {
         "id": datasets.Value("string"),
         "tokens": datasets.Sequence(datasets.Value("string")),
@@ -346,7 +346,7 @@ def load_benchmark(
             sentences = [attach_boxes(sentence, root / spec.xml_folder, report) for sentence in sentences]
         report.log()
         rows = [_to_row(sentence, index, label_names) for index, sentence in enumerate(sentences)]
-        splits[split] = datasets.Dataset.from_list(rows, features=_features(label_names, spec.xml_folder is not None))
+        splits[split] = datasets.Dataset.from_list(rows, features=ner_features(label_names, spec.xml_folder is not None))
         reports[split] = report
     dataset_dict = datasets.DatasetDict(splits)
     return (dataset_dict, reports) if return_reports else dataset_dict

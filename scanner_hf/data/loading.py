@@ -47,8 +47,8 @@ from ..tokenization import split_words
 from .benchmarks import (
     BENCHMARKS,
     DataFormatError,
-    _features,
     load_benchmark,
+    ner_features,
     read_conll_file,
 )
 
@@ -297,7 +297,7 @@ def _to_dataset_dict(raw, label_map, image_dir, validation_size: float, seed: in
             logger.warning("split %r has entity types that train never has: %s", split, sorted(extra))
     label_names = bio_label_list(sorted(set().union(*(types(rows) for rows in raw.values()))))
     with_images = image_dir is not None or any(row.get("image") is not None for rows in raw.values() for row in rows)
-    features = dict(_features(label_names, with_boxes=False))  # the benchmark readers' schema
+    features = dict(ner_features(label_names, with_boxes=False))  # the benchmark readers' schema
     if with_images:
         features["image"] = datasets.Image()
     splits = {}

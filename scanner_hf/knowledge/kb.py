@@ -40,7 +40,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
-from .kb_sources import _SENTENCE_END, KBRecord, KnowledgeBaseError, records_for_source
+from .kb_sources import SENTENCE_END, KBRecord, KnowledgeBaseError, records_for_source
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def summary(description: str, text: str, max_chars: int) -> str:
     if head and not head.endswith((".", "!", "?")) and len(head) < max_chars:
         head += "."
     pieces, used = ([head], len(head)) if head else ([], 0)
-    for sentence in _SENTENCE_END.split(" ".join(text.split())) if text else []:
+    for sentence in SENTENCE_END.split(" ".join(text.split())) if text else []:
         extra = len(sentence) + (1 if pieces else 0)
         if used + extra > max_chars:
             room = max_chars - used - (1 if pieces else 0)

@@ -40,7 +40,7 @@ from xml.etree import ElementTree
 
 logger = logging.getLogger(__name__)
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
 class KnowledgeBaseError(RuntimeError):
@@ -110,7 +110,7 @@ def gazetteer_type(file_name: str) -> str:
 
 
 def first_sentence(text: str) -> str:
-    return _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0] if text else ""
+    return SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0] if text else ""
 
 
 # ---- readers -------------------------------------------------------------------------------------
