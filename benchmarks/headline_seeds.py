@@ -12,19 +12,15 @@ fit the CPU budget), so SCANNER's spread is stage 2's. Cached under benchmarks/c
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import statistics
 import tempfile
-from pathlib import Path
 
 from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 from scanner_mner import RESULTS_FILE as SCANNER_RESULTS
-from scanner_mner import benchmark_stage1, train_and_score_variant
+from scanner_mner import train_and_score_variant
 from token_classification import Budget, train_and_score
-
-from scanner_hf.data import load_benchmark
 
 FULL = "caption+wiki+tyt"
 
@@ -51,19 +47,12 @@ def main() -> None:
         runs = raw["results"].setdefault(name, {"baseline": {}, "scanner": {}})
         runs["baseline"]["42"] = baseline_42[name]
         runs["scanner"]["42"] = scanner_42["results"][f"{name}/{FULL}"]
-        splits = load_benchmark(name)
-        recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1(name, settings, splits)
-        cache = Path(recipe.output_dir)
         for seed in arguments.seeds:
             if str(seed) not in runs["baseline"]:
                 with tempfile.TemporaryDirectory() as output_dir:
                     runs["baseline"][str(seed)] = train_and_score(name, "typed", Budget(seed=seed), output_dir)
             if str(seed) not in runs["scanner"]:
-                folder = cache / f"seed-{seed}"
-                folder.mkdir(parents=True, exist_ok=True)
-                runs["scanner"][str(seed)] = train_and_score_variant(
-                    dataclasses.replace(recipe, seed=seed), FULL, splits, detector, detector_tokenizer, fold_spans, folder
-                )
+                runs["scanner"][str(seed)] = train_and_score_variant(name, settings, FULL, seed)
             rows = []
             for dataset, systems in raw["results"].items():
                 for system, label in (("baseline", "token classification baseline"), ("scanner", "SCANNER full (caption + Wikipedia + TYT)")):

@@ -106,13 +106,14 @@ def stage(epochs: float) -> StageTraining:
     return StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
 
 
-def benchmark_trainer(name: str, settings: dict, variant: str = "text") -> ScannerTrainer:
+def benchmark_trainer(name: str, settings: dict, variant: str = "text", seed: int | None = None) -> ScannerTrainer:
     """The benchmark's :class:`ScannerTrainer` for a dataset and a stage-2 variant, with its stage 1
     trained (or reloaded). Every variant shares the cache benchmarks/cache/<name>: stage 1, the
-    cross-fold non-entity spans, and one stage-2 folder per variant (``stage2_folder``)."""
+    cross-fold non-entity spans, and one stage-2 folder per variant (``stage2_folder``). ``seed``
+    (default: the recorded one) seeds stage 2; stage 1 and the spans stay the cached ones."""
     parts, tyt = parse_variant(variant)
     recipe = Recipe(
-        dataset=name, output_dir=str(BENCHMARK_DIR / "cache" / name), seed=settings["seed"], max_length=128,
+        dataset=name, output_dir=str(BENCHMARK_DIR / "cache" / name), seed=settings["seed"] if seed is None else seed, max_length=128,
         max_prompt_length=128, stage1=stage(settings["stage1_epochs"]), stage2=stage(settings["stage2_epochs"]),
         fold_epochs=settings["fold_epochs"], max_objects=15, select_best_on_dev=False,
         knowledge=knowledge_for(name, parts), distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"]),
@@ -122,19 +123,21 @@ def benchmark_trainer(name: str, settings: dict, variant: str = "text") -> Scann
     return trainer
 
 
-def stage2_folder(trainer: ScannerTrainer, variant: str):
-    return trainer.output_dir / f"stage2-{variant}"
+def stage2_folder(trainer: ScannerTrainer, variant: str, subfolder: str | None = None):
+    return trainer.output_dir / (subfolder or "") / f"stage2-{variant}"
 
 
-def train_and_score_variant(name: str, settings: dict, variant: str) -> dict:
+def train_and_score_variant(name: str, settings: dict, variant: str, seed: int | None = None) -> dict:
     """Train stage 2 of one variant (cached; a ``+tyt`` variant's teacher is the plain run of the same
-    knowledge, reused when it exists) and score both stages on the test split."""
+    knowledge, reused when it exists) and score both stages on the test split. Another ``seed`` than
+    the recorded one trains in ``seed-<n>/`` of the cache."""
     parts, tyt = parse_variant(variant)
-    trainer = benchmark_trainer(name, settings, variant)
+    trainer = benchmark_trainer(name, settings, variant, seed)
+    subfolder = f"seed-{seed}" if seed is not None and seed != settings["seed"] else None
     plain = "+".join(p for p in PARTS if p in parts)
     start = time.perf_counter()
     trainer.train_entity_recognizer(
-        stage2_folder(trainer, variant), teacher_folder=stage2_folder(trainer, plain) if tyt else None
+        stage2_folder(trainer, variant, subfolder), teacher_folder=stage2_folder(trainer, plain, subfolder) if tyt else None
     )
     seconds = time.perf_counter() - start
     scores = trainer.evaluate()

@@ -20,11 +20,10 @@ import tempfile
 import time
 
 from common import percent, write_section
-from scanner_mner import FOLD_EPOCHS, STAGE1_EPOCHS, benchmark_stage1, stage
+from scanner_mner import FOLD_EPOCHS, STAGE1_EPOCHS, benchmark_trainer, stage
 
 from scanner_hf.candidates import training_candidates
 from scanner_hf.configuration import NON_ENTITY
-from scanner_hf.data import load_benchmark
 from scanner_hf.distillation import add_teacher_logits
 from scanner_hf.inference import Stage2Collator
 from scanner_hf.stage2_data import encode_candidates
@@ -59,12 +58,12 @@ def main() -> None:
     from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
 
     stage2 = stage(arguments.epochs)
-    splits = load_benchmark("twitter2017")
-    train, test = splits["train"], splits["test"]
     # the same stage 1 and cross-fold spans as scanner_mner.py (shared cache, same settings)
     settings = {"seed": arguments.seed, "stage1_epochs": STAGE1_EPOCHS, "fold_epochs": FOLD_EPOCHS, "stage2_epochs": arguments.epochs}
-    recipe, detector, detector_tokenizer, fold_spans = benchmark_stage1("twitter2017", settings, splits)
-    source = resolve_backbone(recipe.backbone)
+    trainer = benchmark_trainer("twitter2017", settings)
+    train, test = trainer.train_dataset, trainer.test_dataset
+    detector, detector_tokenizer, fold_spans = trainer.detector, trainer.detector_tokenizer, trainer.non_entity_spans()
+    source = resolve_backbone(trainer.args.backbone)
     rows, raw = [], {"settings": vars(arguments), "results": {}}
     for rate in arguments.noise:
         candidates = training_candidates(train, fold_spans)

@@ -53,7 +53,8 @@ def test_grounded_recipe_reports_gmner_and_pipeline_returns_boxes(synthetic, tmp
     for mode in ("gmner_candidate", "gmner_box"):
         assert {"precision", "recall", "f1", "mner", "eeg", "coverage"} <= set(scores[mode])
         assert scores[mode]["coverage"] == 1.0  # the synthetic regions always include the true shapes
-    assert 0.0 <= scores["grounding_accuracy"] <= 1.0
+    counts = scores["gmner_candidate"]["counts"]
+    assert counts["mner"] > 0 and scores["grounding_accuracy"] == counts["gmner"] / counts["mner"]
     assert 0.0 < scores["box_threshold"] <= 0.5  # chosen on the validation split
     config = json.loads((tmp_path / "run" / "scanner" / "config.json").read_text())
     assert config["box_threshold"] == scores["box_threshold"]
