@@ -10,6 +10,7 @@ still be saved or loaded alone; the composite adds one config, one tokenizer for
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -73,9 +74,11 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         if detector_vocab < vocab_size:
             span_detector.resize_token_embeddings(vocab_size, mean_resizing=False)
             span_detector.config.encoder_config.vocab_size = vocab_size
+        # copies: building the composite resets its sub-configs' attention settings, which must not
+        # reach the trained stages (their encoders would lose their attention implementation)
         config = cls.config_class(
-            span_detector_config=span_detector.config,
-            entity_recognizer_config=entity_recognizer.config,
+            span_detector_config=copy.deepcopy(span_detector.config),
+            entity_recognizer_config=copy.deepcopy(entity_recognizer.config),
             **config_kwargs,
         )
         return cls(config, span_detector=span_detector, entity_recognizer=entity_recognizer).eval()

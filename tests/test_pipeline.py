@@ -137,3 +137,27 @@ def test_trust_remote_code_without_the_package(saved, tmp_path):
     assert module.startswith("transformers_modules")
     assert "LOC" in found and "Steve" in found
     assert completed.stderr.count("is built by the scanner-hf package, which is not installed here") == 1
+
+
+def test_composing_the_stages_changes_none_of_their_outputs(tmp_path, tiny_tokenizer, tiny_encoder_config):
+    """Regression: building the composite must not reset the trained (loaded) stages' attention settings."""
+    import torch
+
+    from scanner_hf import ScannerEntityRecognizer, ScannerForMultimodalNER, ScannerSpanDetector
+
+    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    model.span_detector.save_pretrained(tmp_path / "stage1")
+    model.entity_recognizer.save_pretrained(tmp_path / "stage2")
+    detector = ScannerSpanDetector.from_pretrained(tmp_path / "stage1").eval()
+    recognizer = ScannerEntityRecognizer.from_pretrained(tmp_path / "stage2").eval()
+    implementations = (detector.encoder.config._attn_implementation, recognizer.encoder.config._attn_implementation)
+    words = [["steve", "kerr", "in", "paris"], ["the", "game"]]
+    before = detector.predict_word_probabilities(words, tokenizer)
+    ids = tokenizer(["the entity is [MASK] for steve in this sentence . steve kerr"], return_tensors="pt")
+    with torch.no_grad():
+        logits = recognizer(**ids).logits
+        rebuilt = ScannerForMultimodalNER.from_stages(detector, recognizer)
+        assert (rebuilt.span_detector.encoder.config._attn_implementation, rebuilt.entity_recognizer.encoder.config._attn_implementation) == implementations
+        assert torch.equal(rebuilt.entity_recognizer(**ids).logits, logits)
+    after = rebuilt.span_detector.predict_word_probabilities(words, tokenizer)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
