@@ -171,13 +171,14 @@ def main() -> None:
     parser.add_argument("--spacy-python", default=os.environ.get("SPACY_PYTHON", sys.executable),
                         help="the Python that has spaCy and en_core_web_sm (default: $SPACY_PYTHON, else this one)")
     parser.add_argument("--skip-long", action="store_true", help="no long-text pass (for the slow bf16 rows on CPUs without bf16)")
+    parser.add_argument("--render", action="store_true", help="rewrite the RESULTS.md section from the recorded rows, run nothing")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # one row, in a child process
     parser.add_argument("--texts", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.row:
         print("ROW-RESULT " + json.dumps(run_row(arguments.row, arguments.texts, arguments.repeats, arguments.skip_long)))
         return
-    from common import cpu_vector_flags, write_section
+    from common import commands_note, cpu_vector_flags, merged_commands, write_section
 
     from scanner_hf.data import entity_strings, load_benchmark
     from scanner_hf.evaluation import entity_scores
@@ -195,6 +196,9 @@ def main() -> None:
            "long_documents": len(documents), "long_words": sum(len(d.split()) for d in documents) / len(documents)}
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    raw["commands"] = previous.get("commands", []) if arguments.render else merged_commands(previous)
+    if arguments.render:
+        arguments.rows = []
     with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as handle:
         json.dump({"texts": texts, "documents": documents}, handle)
     for row in arguments.rows:
@@ -242,7 +246,8 @@ def main() -> None:
         f"{len(documents)} documents of {raw['long_words']:.0f} words on average (consecutive test tweets), one pass."
         "\n\n| pipeline | seconds | x tokcls | F1 | unseen F1 | peak MB | long texts/s | run |\n|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + "\n\nGoal: scanner-ner's fast path within 1.2x of tokcls-fp32's time, F1 within 0.3 of scanner-fp32. ONNX Runtime "
+        + "\n\n" + commands_note(raw["commands"])
+        + "\nGoal: scanner-ner's fast path within 1.2x of tokcls-fp32's time, F1 within 0.3 of scanner-fp32. ONNX Runtime "
         "through optimum is not a row: optimum-onnx 0.1.0, the newest on the registry, requires transformers<4.58, and "
         "scanner-hf is on transformers 5."
     )

@@ -142,6 +142,8 @@ def training_arguments(output_dir: str, settings, seed: int, **overrides) -> Tra
         # batches of similar length: far less padding, which matters on CPU (stage-2 prompts vary a lot)
         train_sampling_strategy="group_by_length",
     )
+    if settings.bf16 and not torch.cuda.is_available():
+        values["use_cpu"] = True  # the Trainer accepts bf16 without a GPU only when told it runs on the CPU
     values.update(overrides)
     return TrainingArguments(**values)
 

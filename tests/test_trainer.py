@@ -60,3 +60,11 @@ def test_bad_arguments_fail_before_training(tmp_path):
         ScannerTrainingArguments(output_dir=str(tmp_path), stages="stage3")
     with pytest.raises(ValueError, match="caption file"):
         ScannerTrainingArguments(output_dir=str(tmp_path), knowledge=KnowledgeSettings(captions=str(tmp_path / "none.txt")))
+
+
+def test_bf16_stage_setting_builds_cpu_training_arguments(tmp_path):
+    from scanner_hf.training import training_arguments
+
+    args = training_arguments(str(tmp_path), StageTraining(bf16=True), seed=0)
+    assert args.bf16 and args.use_cpu
+    assert not training_arguments(str(tmp_path), StageTraining(), seed=0).bf16
