@@ -376,59 +376,104 @@ class EntityKB:
     def __len__(self) -> int:
         return int(self.meta().get("entries", 0))
 
-    def _entries(self, rows: list[tuple], match_name: str | None = None) -> list[KBEntry]:
-        """Entries from ``(entry id, name kind, name sources, title, description, text)`` rows, with their types."""
-        entries = []
-        for entry_id, kind, sources, title, description, text in rows:
-            types = self.connection.execute("SELECT type, sources FROM types WHERE entry_id = ?", (entry_id,)).fetchall()
-            type_mask = 0
-            for _, mask in types:
-                type_mask |= mask
-            entries.append(KBEntry(title, description or "", text or "", [t for t, _ in types],
-                                   match_name or _MATCH_NAMES[kind], sources, type_mask))
-        return entries
+    _IN_BATCH = 500  # keys / ids per IN (...) query, well under SQLite's variable limit
+
+    def _names(self, keys: Sequence[str]) -> dict[str, list[tuple]]:
+        """Rows ``(entry id, name kind, name sources, title, description, text)`` per name key, best
+        kind first, then entry order: one joined query per batch of keys."""
+        found: dict[str, list[tuple]] = {}
+        keys = list(dict.fromkeys(keys))
+        for offset in range(0, len(keys), self._IN_BATCH):
+            batch = keys[offset : offset + self._IN_BATCH]
+            rows = self.connection.execute(
+                "SELECT n.name, n.entry_id, n.kind, n.sources, e.title, e.description, e.text FROM names AS n "
+                f"JOIN entries AS e ON e.id = n.entry_id WHERE n.name IN ({','.join('?' * len(batch))})", batch
+            ).fetchall()
+            for name, *row in rows:
+                found.setdefault(name, []).append(tuple(row))
+        for rows in found.values():
+            rows.sort(key=lambda row: (-row[1], row[0]))
+        return found
+
+    def _types(self, entry_ids: Sequence[int]) -> dict[int, list[tuple[str, int]]]:
+        """``(type, sources)`` per entry, in type order: one query per batch of ids."""
+        found: dict[int, list[tuple[str, int]]] = {}
+        ids = list(dict.fromkeys(entry_ids))
+        for offset in range(0, len(ids), self._IN_BATCH):
+            batch = ids[offset : offset + self._IN_BATCH]
+            rows = self.connection.execute(
+                f"SELECT entry_id, type, sources FROM types WHERE entry_id IN ({','.join('?' * len(batch))}) ORDER BY entry_id, type", batch
+            ).fetchall()
+            for entry_id, type_name, mask in rows:
+                found.setdefault(entry_id, []).append((type_name, mask))
+        return found
+
+    @staticmethod
+    def _entry(row: tuple, types: list[tuple[str, int]], match_name: str) -> KBEntry:
+        _, _, sources, title, description, text = row
+        type_mask = 0
+        for _, mask in types:
+            type_mask |= mask
+        return KBEntry(title, description or "", text or "", [t for t, _ in types], match_name, sources, type_mask)
+
+    def _best_for_key(self, key: str, matches: list[tuple], types: dict[int, list]) -> list[KBEntry]:
+        """The entries of one matched key, best first (see :meth:`find_all`)."""
+        if matches[0][1] > JOINED:
+            matches = [match for match in matches if match[1] > JOINED]
+        entries = [self._entry(match, types.get(match[0], []), _MATCH_NAMES[match[1]]) for match in matches]
+        informative = [bool(e.types or e.description or e.text or normalise(e.title) != key) for e in entries]
+        order = sorted(range(len(entries)), key=lambda i: (not informative[i], -matches[i][1], i))
+        if any(informative):
+            order = [i for i in order if informative[i]]
+        return [entries[i] for i in order]
+
+    def _fuzzy(self, candidate: str) -> list[KBEntry]:
+        key = normalise(candidate)
+        if not (key and self.has_full_text):
+            return []
+        query = " ".join('"' + word.replace('"', '""') + '"' for word in key.split())
+        row = self.connection.execute("SELECT entry_id FROM names_fts WHERE names_fts MATCH ? ORDER BY rank LIMIT 1", (query,)).fetchone()
+        if not row:
+            return []
+        entry = self.connection.execute("SELECT title, description, text FROM entries WHERE id = ?", (row[0],)).fetchone()
+        return [self._entry((row[0], TITLE, 0, *entry), self._types([row[0]]).get(row[0], []), "fuzzy")]
+
+    def find_many(self, candidates: Sequence[str], *, fuzzy: bool | None = None, limit: int = 10) -> list[list[KBEntry]]:
+        """:meth:`find_all` for many candidates with a few batched queries (names, then types); only
+        the candidates no name matches go to the full-text fallback one by one."""
+        keys = {candidate: lookup_keys(candidate) for candidate in dict.fromkeys(candidates)}
+        names = self._names([key for candidate_keys in keys.values() for key in candidate_keys])
+        chosen = {}
+        for candidate, candidate_keys in keys.items():
+            key = next((key for key in candidate_keys if key in names), None)
+            chosen[candidate] = (key, names[key][:limit]) if key else None
+        types = self._types([row[0] for hit in chosen.values() if hit for row in hit[1]])
+        use_fuzzy = self.fuzzy if fuzzy is None else fuzzy
+        answers = {}
+        for candidate, hit in chosen.items():
+            if hit:
+                answers[candidate] = self._best_for_key(hit[0], hit[1], types)
+            else:
+                answers[candidate] = self._fuzzy(candidate) if use_fuzzy else []
+        return [answers[candidate] for candidate in candidates]
 
     def find_all(self, candidate: str, *, fuzzy: bool | None = None, limit: int = 10) -> list[KBEntry]:
         """The entries a candidate names, best first. The first lookup key with any match wins. Words
         written together count only when no title or alias matches. Entries that say something
         (types, a description, lead text, or a title other than the candidate itself) come before
         bare titles, which are dropped when anything better is there; then titles before aliases,
-        then merge order."""
-        for key in lookup_keys(candidate):
-            matches = self.connection.execute(  # one statement, prepared once: names joined with their entries
-                "SELECT n.entry_id, n.kind, n.sources, e.title, e.description, e.text FROM names AS n "
-                "JOIN entries AS e ON e.id = n.entry_id WHERE n.name = ? ORDER BY n.kind DESC, n.entry_id LIMIT ?", (key, limit)
-            ).fetchall()
-            if not matches:
-                continue
-            if matches[0][1] > JOINED:
-                matches = [match for match in matches if match[1] > JOINED]
-            entries = self._entries(matches)
-            informative = [bool(e.types or e.description or e.text or normalise(e.title) != key) for e in entries]
-            order = sorted(range(len(entries)), key=lambda i: (not informative[i], -matches[i][1], i))
-            if any(informative):
-                order = [i for i in order if informative[i]]
-            return [entries[i] for i in order]
-        key = normalise(candidate)
-        if key and self.has_full_text and (self.fuzzy if fuzzy is None else fuzzy):
-            query = " ".join('"' + word.replace('"', '""') + '"' for word in key.split())
-            row = self.connection.execute(
-                "SELECT entry_id FROM names_fts WHERE names_fts MATCH ? ORDER BY rank LIMIT 1", (query,)
-            ).fetchone()
-            if row:
-                entry = self.connection.execute("SELECT title, description, text FROM entries WHERE id = ?", (row[0],)).fetchone()
-                return self._entries([(row[0], TITLE, 0, *entry)], "fuzzy")
-        return []
+        then merge order. No name match: the full-text fallback over titles (when on)."""
+        return self.find_many([candidate], fuzzy=fuzzy, limit=limit)[0]
 
     def find(self, candidate: str) -> KBEntry | None:
         """The best entry for a candidate string, or None."""
         found = self.find_all(candidate, limit=self.max_entries)
         return found[0] if found else None
 
-    def lookup(self, candidate: str) -> str | None:
-        """What the prompt says about a candidate: the best entry described (types, description, lead),
-        then other entries of the same surface as ``title (types)``, within ``max_chars``."""
-        entries = self.find_all(candidate)[: self.max_entries]
+    def describe_entries(self, entries: Sequence[KBEntry]) -> str | None:
+        """What the prompt says for found entries: the best one described (types, description,
+        lead), then other entries of the same surface as ``title (types)``, within ``max_chars``."""
+        entries = list(entries)[: self.max_entries]
         if not entries:
             return None
         others = ["; " + entry.head() for entry in entries[1:]]
@@ -440,13 +485,13 @@ class EntityKB:
             text += piece
         return text
 
+    def lookup(self, candidate: str) -> str | None:
+        """What the prompt says about a candidate (see :meth:`describe_entries`), or None."""
+        return self.describe_entries(self.find_all(candidate))
+
     def lookup_many(self, candidates: Sequence[str]) -> list[str | None]:
-        """Batch lookup; each distinct string is looked up once."""
-        answers: dict[str, str | None] = {}
-        for candidate in candidates:
-            if candidate not in answers:
-                answers[candidate] = self.lookup(candidate)
-        return [answers[candidate] for candidate in candidates]
+        """Batch lookup with batched queries (see :meth:`find_many`); each distinct string once."""
+        return [self.describe_entries(entries) for entries in self.find_many(candidates)]
 
 
 class KBKnowledge(KnowledgeProvider):

@@ -253,3 +253,16 @@ def test_provider_fills_wikipedia(kb_path):
     knowledge = provider.provide(KnowledgeRequest(sentence="Steve Kerr praises the Warriors", candidate="Warriors"))
     assert knowledge.wikipedia.startswith("Golden State Warriors: NBA team.")
     assert provider.provide(KnowledgeRequest(sentence="x", candidate="zzz")).wikipedia is None
+
+
+def test_batched_lookups_answer_as_single_ones(kb_path, monkeypatch):
+    """lookup_many reads names and types with a few IN (...) queries; its answers must be exactly the
+    one-by-one answers (hits, aliases, misses, the full-text fallback, repeats), whatever the batch size."""
+    candidates = ["steve KERR", "#Dubs", "Warriors Golden State", "nothing like this", "steve kerr", "#Dubs", "GoldenStateWarriors"]
+    single = [EntityKB(kb_path).lookup(candidate) for candidate in candidates]
+    assert single[0] and single[3] is None and single[2]  # a hit, a miss, a fuzzy hit
+    monkeypatch.setattr(EntityKB, "_IN_BATCH", 2)
+    assert EntityKB(kb_path).lookup_many(candidates) == single
+    assert [[e.title for e in found] for found in EntityKB(kb_path).find_many(candidates)] == [
+        [e.title for e in EntityKB(kb_path).find_all(c)] for c in candidates
+    ]
