@@ -8,6 +8,8 @@ adversarial weight perturbation (AWP, Wu et al. 2020), for both stages or any cl
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +68,19 @@ class AdversarialWeightPerturbation:
         self.backup = {}
 
 
+def has_teacher_logits(dataset) -> bool:
+    return dataset is not None and TEACHER_LOGITS in getattr(dataset, "column_names", [])
+
+
+def model_columns_only(dataset, model: torch.nn.Module, keep: tuple[str, ...] = ()):
+    """``dataset`` without the columns ``model.forward`` does not take (what the Trainer's
+    ``remove_unused_columns`` does), keeping ``keep``."""
+    if not hasattr(dataset, "remove_columns"):
+        return dataset
+    accepted = set(inspect.signature(model.forward).parameters) | {"label", "label_ids", "labels", *keep}
+    return dataset.remove_columns([column for column in dataset.column_names if column not in accepted])
+
+
 class DistillationTrainer(Trainer):
     """A Trainer with Trust Your Teacher and AWP.
 
@@ -87,7 +102,17 @@ class DistillationTrainer(Trainer):
         awp: AWPSettings | None = None,
         **kwargs,
     ):
-        super().__init__(*args, **kwargs)
+        if args:
+            raise TypeError("DistillationTrainer takes keyword arguments only (model=..., args=..., train_dataset=...)")
+        training_args = kwargs.get("args")
+        # cached teacher logits are a dataset column the model's forward does not take: keep it with the
+        # public switch (remove_unused_columns=False) and drop the other unused columns here instead
+        if training_args is not None and training_args.remove_unused_columns and has_teacher_logits(kwargs.get("train_dataset")):
+            kwargs["args"] = dataclasses.replace(training_args, remove_unused_columns=False)
+            for name in ("train_dataset", "eval_dataset"):
+                if kwargs.get(name) is not None:
+                    kwargs[name] = model_columns_only(kwargs[name], kwargs["model"], keep=(TEACHER_LOGITS,))
+        super().__init__(**kwargs)
         if distillation not in DISTILLATION_MODES:
             raise ValueError(f"distillation must be one of {DISTILLATION_MODES}, not {distillation!r}")
         has_cache = self.train_dataset is not None and TEACHER_LOGITS in getattr(self.train_dataset, "column_names", [])
@@ -101,11 +126,6 @@ class DistillationTrainer(Trainer):
             self.teacher_model.requires_grad_(False)
         self.awp = AdversarialWeightPerturbation(self.model, awp) if awp is not None else None
         self.awp_settings = awp
-
-    def _set_signature_columns_if_needed(self):
-        super()._set_signature_columns_if_needed()
-        if TEACHER_LOGITS not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, TEACHER_LOGITS]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
@@ -127,6 +147,7 @@ class DistillationTrainer(Trainer):
         grounding = getattr(outputs, "grounding_loss", None)
         if grounding is not None:
             loss = loss + self.accelerator.unwrap_model(model).config.grounding_weight * grounding
+        # as Trainer.compute_loss does for a model's own loss when tokens are averaged across devices
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
