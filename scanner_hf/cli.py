@@ -84,10 +84,9 @@ def predict_file(ner, source: Path, target: Path | None, batch_size: int) -> int
     per input (in input order) to ``target`` (stdout when None), with a progress bar. Under
     ``accelerate launch`` each process takes a contiguous share of the inputs and writes a part file;
     the main process joins the parts in input order."""
+    import torch
     from accelerate import PartialState
     from tqdm.auto import tqdm
-
-    import torch
 
     records = list(read_inputs(source))
     # on CPU-only machines accelerate sets up the process group only when told it runs on the CPU
