@@ -25,7 +25,7 @@ from typing import Any
 from transformers import Pipeline
 
 from .inference import predict_entities
-from .optimization import optimize_for_inference
+from .optimization import optimization_of, optimize_for_inference
 from .providers import DetectedObject, Knowledge, KnowledgeProvider
 from .tokenization import Word, split_words, words_from_tokens
 
@@ -140,9 +140,13 @@ class ScannerNERPipeline(Pipeline):
         self, *args, providers: Sequence[KnowledgeProvider] | None = None, optimize: str | None = None, **kwargs
     ):
         """``providers`` replace the checkpoint's knowledge settings; ``optimize`` (``none``, ``int8``,
-        ``bf16``) replaces its ``inference_optimization`` and converts the model in place."""
+        ``bf16``) replaces its ``inference_optimization`` and converts the model in place. Without it, a
+        model already optimised (e.g. by ``scanner-ner --optimize``) is run as it is."""
         super().__init__(*args, **kwargs)
-        optimize_for_inference(self.model, optimize if optimize is not None else self.model.config.inference_optimization)
+        if optimize is None:
+            already = optimization_of(self.model)
+            optimize = already if already != "none" else self.model.config.inference_optimization
+        optimize_for_inference(self.model, optimize)
         self.providers = list(providers) if providers is not None else default_providers(self.model.config.knowledge)
         self.builder = self.model.entity_recognizer.prompt_builder(self.tokenizer)
 

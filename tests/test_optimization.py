@@ -63,6 +63,12 @@ def test_setting_is_saved_with_the_checkpoint(saved):
     (saved / "config.json").write_text(json.dumps(config))
     assert optimization_of(pipeline("scanner-ner", model=str(saved)).model) == "int8"
     assert optimization_of(pipeline("scanner-ner", model=str(saved), optimize="none").model) == "none"  # the caller wins
+    config["inference_optimization"] = "none"
+    (saved / "config.json").write_text(json.dumps(config))
+    from scanner_hf import ScannerForMultimodalNER
+
+    quantized = optimize_for_inference(ScannerForMultimodalNER.from_pretrained(saved), "int8")  # as `scanner-ner --optimize int8` does
+    assert optimization_of(pipeline("scanner-ner", model=quantized, tokenizer=str(saved)).model) == "int8"  # kept, not an error
     config["inference_optimization"] = "int4"
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="inference_optimization must be one of"):
