@@ -144,3 +144,14 @@ def composite(tiny_tokenizer, tiny_encoder_config, grounding_weight=0.0):
         recognizer.grounding_head.bias.fill_(3.0)
     detector.encoder.embeddings.LayerNorm.weight.data.fill_(1.0)
     return ScannerForMultimodalNER.from_stages(detector, recognizer), tokenizer
+
+
+@pytest.fixture()
+def saved(tmp_path, tiny_tokenizer, tiny_encoder_config) -> Path:
+    """The tiny composite of :func:`composite`, saved through the pipeline as a checkpoint folder."""
+    from scanner_hf import ScannerNERPipeline
+
+    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    folder = tmp_path / "scanner-tiny"
+    ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
+    return folder

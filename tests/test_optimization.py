@@ -6,13 +6,11 @@ import json
 
 import pytest
 import torch
-from conftest import composite
 from transformers import pipeline
 
 from scanner_hf import (
     ScannerEntityRecognizer,
     ScannerEntityRecognizerConfig,
-    ScannerNERPipeline,
 )
 from scanner_hf.inference import recognize
 from scanner_hf.optimization import (
@@ -24,14 +22,6 @@ from scanner_hf.prompting import PromptInput
 from scanner_hf.providers import Knowledge, KnowledgeRequest
 
 TEXTS = ["Look: Steve Kerr in PARIS!", "nothing here at all", "kerr and steve love paris", "the game in paris today"]
-
-
-@pytest.fixture()
-def saved(tmp_path, tiny_tokenizer, tiny_encoder_config):
-    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
-    folder = tmp_path / "scanner-tiny"
-    ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
 
 
 def spans(results):

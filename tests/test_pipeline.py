@@ -15,14 +15,6 @@ from transformers import pipeline
 from scanner_hf import ScannerNERPipeline
 
 
-@pytest.fixture()
-def saved(tmp_path, tiny_tokenizer, tiny_encoder_config):
-    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
-    folder = tmp_path / "scanner-tiny"
-    ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
-
-
 def test_saved_folder_is_complete(saved):
     files = set(os.listdir(saved))
     assert {"config.json", "model.safetensors", "tokenizer_config.json", "pipeline.py", "modeling_scanner.py", "inference.py"} <= files
@@ -143,7 +135,11 @@ def test_composing_the_stages_changes_none_of_their_outputs(tmp_path, tiny_token
     """Regression: building the composite must not reset the trained (loaded) stages' attention settings."""
     import torch
 
-    from scanner_hf import ScannerEntityRecognizer, ScannerForMultimodalNER, ScannerSpanDetector
+    from scanner_hf import (
+        ScannerEntityRecognizer,
+        ScannerForMultimodalNER,
+        ScannerSpanDetector,
+    )
 
     model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
     model.span_detector.save_pretrained(tmp_path / "stage1")
