@@ -13,45 +13,14 @@ sets use PER / LOC / ORG / OTHER (Twitter-2015's MISC read as OTHER).
 from __future__ import annotations
 
 import logging
-import tempfile
 
 from common import BENCHMARK_DIR, percent, write_section
-from pipeline_speed import char_entities_to_tags
-from token_classification import Budget, train_and_score
-from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+from pipeline_speed import build_runner, char_entities_to_tags
 
-from scanner_hf import (
-    ScannerEntityRecognizer,
-    ScannerForMultimodalNER,
-    ScannerNERPipeline,
-    ScannerSpanDetector,
-)
 from scanner_hf.data import entity_strings, load_benchmark
 from scanner_hf.evaluation import entity_scores
 
 DATASETS = ("twitter2017", "twitter2015")
-
-
-def tokcls(name: str):
-    folder = BENCHMARK_DIR / "cache" / name / "tokcls"
-    if not (folder / "config.json").exists():
-        with tempfile.TemporaryDirectory() as output_dir:
-            train_and_score(name, "typed", Budget(), output_dir, save_dir=str(folder))
-    classifier = pipeline(
-        "token-classification", model=AutoModelForTokenClassification.from_pretrained(folder),
-        tokenizer=AutoTokenizer.from_pretrained(folder), aggregation_strategy="first", stride=64,
-    )
-    return lambda texts: [[{"label": e["entity_group"], "start": e["start"], "end": e["end"]} for e in found] for found in classifier(texts, batch_size=64)]
-
-
-def scanner(name: str):
-    cache = BENCHMARK_DIR / "cache" / name
-    model = ScannerForMultimodalNER.from_stages(
-        ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(cache / "stage2-text"),
-        stage1_max_length=128,
-    )
-    ner = ScannerNERPipeline(model=model, tokenizer=AutoTokenizer.from_pretrained(cache / "stage2-text"), providers=[])
-    return lambda texts: [[{"label": e["entity_group"], "start": e["start"], "end": e["end"]} for e in found] for found in ner(texts, batch_size=64)]
 
 
 def main() -> None:
@@ -60,8 +29,8 @@ def main() -> None:
     raw, rows = {}, []
     for source in DATASETS:
         seen = entity_strings(data[source]["train"])
-        for system, build in (("token classification baseline", tokcls), ("SCANNER (text-only stage 2)", scanner)):
-            run = build(source)
+        for system, row in (("token classification baseline", "tokcls-fp32"), ("SCANNER (text-only stage 2)", "scanner-fp32")):
+            run = build_runner(row, BENCHMARK_DIR / "cache" / source)
             for target in DATASETS:
                 test = data[target]["test"]
                 names = test.features["ner_tags"].feature.names

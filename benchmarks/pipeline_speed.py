@@ -72,19 +72,21 @@ def long_documents(texts: list[str], words: int = 500) -> list[str]:
     return documents
 
 
-def tokcls_folder() -> str:
-    """The Twitter-2017 typed-BIO token classifier (trained once with baseline_tokcls.py's budget)."""
-    folder = CACHE / "tokcls"
+def tokcls_folder(cache: Path = CACHE) -> str:
+    """The typed-BIO token classifier of the dataset whose cache this is (trained once with
+    baseline_tokcls.py's budget)."""
+    folder = cache / "tokcls"
     if not (folder / "config.json").exists():
         from token_classification import Budget, train_and_score
 
         with tempfile.TemporaryDirectory() as output_dir:
-            train_and_score("twitter2017", "typed", Budget(), output_dir, save_dir=str(folder))
+            train_and_score(cache.name, "typed", Budget(), output_dir, save_dir=str(folder))
     return str(folder)
 
 
-def build_runner(row: str):
-    """A function from texts to entities (``label``, ``start``, ``end``) per text, for one row."""
+def build_runner(row: str, cache: Path = CACHE):
+    """A function from texts to entities (``label``, ``start``, ``end``) per text, for one row, with
+    the models of the dataset whose benchmark cache is ``cache``."""
     family, _, mode = row.partition("-")
     if family == "scanner":
         from transformers import AutoTokenizer
@@ -96,9 +98,9 @@ def build_runner(row: str):
             ScannerSpanDetector,
         )
 
-        tokenizer = AutoTokenizer.from_pretrained(CACHE / "stage2-text")
+        tokenizer = AutoTokenizer.from_pretrained(cache / "stage2-text")
         model = ScannerForMultimodalNER.from_stages(
-            ScannerSpanDetector.from_pretrained(CACHE / "stage1"), ScannerEntityRecognizer.from_pretrained(CACHE / "stage2-text")
+            ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(cache / "stage2-text")
         )
         ner = ScannerNERPipeline(model=model, tokenizer=tokenizer, providers=[], optimize="none" if mode == "fp32" else mode)
         return lambda texts: [
@@ -113,7 +115,7 @@ def build_runner(row: str):
 
         from scanner_hf.optimization import optimize_for_inference
 
-        folder = str(CACHE / "tokcls")
+        folder = tokcls_folder(cache)
         model = optimize_for_inference(AutoModelForTokenClassification.from_pretrained(folder), "none" if mode == "fp32" else mode)
         classifier = pipeline(
             "token-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(folder), aggregation_strategy="first", stride=64
