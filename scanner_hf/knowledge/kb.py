@@ -94,17 +94,40 @@ def parse_sources(setting: str | Sequence[str]) -> list[str]:
 
 def sources_fingerprint(sources: Sequence[str]) -> str:
     """Identifies a KB by what built it: the schema, the source specs and, for files and folders,
-    their resolved path, size and modification time."""
+    what they hold (see :func:`content_fingerprint`), so a copied or re-downloaded source finds
+    its KB while an edited one gets a new build."""
     parts = [SCHEMA_VERSION]
     for source in sources:
         kind, _, location = source.partition(":")
         path = Path(location) if location else None
         if path is not None and path.exists():
-            stat = path.stat()
-            parts.append(f"{kind}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+            parts.append(f"{kind}:{content_fingerprint(path)}")
         else:
             parts.append(source)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+FULL_HASH_BYTES = 64 * 2**20  # files up to this size are hashed whole; larger ones by size, head and tail
+
+
+def content_fingerprint(path: Path) -> str:
+    """A hash of a file's or folder's contents (relative names, sizes and bytes), independent of
+    where it lives and of modification times. Files over ``FULL_HASH_BYTES`` (dumps of many GB)
+    contribute their size and first and last MiB, which keeps the check to milliseconds."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{size}\n".encode())
+        with open(file, "rb") as handle:
+            if size <= FULL_HASH_BYTES:
+                for block in iter(lambda: handle.read(2**20), b""):
+                    digest.update(block)
+            else:
+                digest.update(handle.read(2**20))
+                handle.seek(size - 2**20)
+                digest.update(handle.read(2**20))
+    return digest.hexdigest()
 
 
 def default_kb_path(sources: str | Sequence[str] = "ovos") -> Path:

@@ -11,6 +11,7 @@ from scanner_hf.knowledge.kb import (
     KBKnowledge,
     build_kb,
     build_kb_from_sources,
+    default_kb_path,
     lookup_keys,
     normalise,
     summary,
@@ -129,6 +130,21 @@ def test_build_is_idempotent_and_atomic(kb_path, tmp_path):
     kb = EntityKB(kb_path)
     assert len(kb) == 4 and not (tmp_path / "kb.sqlite.building").exists()
     assert not kb.has_full_text and kb.find("Hilton") is None
+
+
+def test_default_kb_path_follows_contents_not_location_or_time(gazetteers, tmp_path, monkeypatch):
+    """A copied or re-downloaded source (new path, new mtimes) finds its KB; an edited one does not."""
+    import os
+    import shutil
+
+    monkeypatch.setenv("SCANNER_HF_CACHE", str(tmp_path / "cache"))
+    original = default_kb_path([f"gazetteers:{gazetteers}", "geonames"])
+    copy = shutil.copytree(gazetteers, tmp_path / "elsewhere" / "gazetteers")
+    os.utime(copy / "music_artists.txt", (1, 1))
+    assert default_kb_path([f"gazetteers:{copy}", "geonames"]) == original
+    (copy / "music_artists.txt").write_text("Spurs\nMetallica\n")
+    assert default_kb_path([f"gazetteers:{copy}", "geonames"]) != original
+    assert default_kb_path(["geonames", f"gazetteers:{gazetteers}"]) != original  # order decides which entry wins
 
 
 def test_abstract_dump_is_streamed(tmp_path):
