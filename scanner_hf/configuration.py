@@ -62,6 +62,8 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         max_prompt_length: prompt length in tokens; knowledge is shortened to fit (never the sentence).
         mask_token_id / object_token_id: the slot tokens (set from the tokenizer).
         classifier_dropout: dropout before both heads.
+        word_shapes: add a learned word-shape embedding at the first sub-word of each word of the
+            candidate and the sentence in the prompt (see ``ScannerSpanDetectorConfig``); off for cased backbones.
 
     >>> config = ScannerEntityRecognizerConfig(entity_types=["PER", "LOC"])
     >>> config.id2label
@@ -79,6 +81,7 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
     mask_token_id: int | None = None
     object_token_id: int | None = None
     classifier_dropout: float = 0.1
+    word_shapes: bool = False
 
     def __post_init__(self, **kwargs):
         kwargs.pop("num_labels", None)

@@ -78,6 +78,16 @@ class Stage2Collator:
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
+        if features[0].get("word_shape_ids") is not None:
+            shapes = torch.zeros_like(batch["input_ids"])
+            left = self.tokenizer.padding_side == "left"
+            for row, feature in enumerate(features):
+                values = torch.tensor(feature["word_shape_ids"], dtype=torch.long)
+                if left:
+                    shapes[row, shapes.shape[1] - len(values) :] = values
+                else:
+                    shapes[row, : len(values)] = values
+            batch["word_shape_ids"] = shapes
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         if "iou_targets" in features[0]:
@@ -117,8 +127,10 @@ def recognize(
     distinct ones are sorted by length so batches carry little padding; results come back in input order."""
     prompts = builder.build(items)
     collator = Stage2Collator(builder.tokenizer, model.config.max_objects)
-    first_of: dict[tuple[int, ...], int] = {}
-    distinct = [first_of.setdefault(tuple(prompt.input_ids), index) for index, prompt in enumerate(prompts)]
+    first_of: dict[tuple, int] = {}
+    distinct = [
+        first_of.setdefault((tuple(prompt.input_ids), tuple(prompt.word_shape_ids or ())), index) for index, prompt in enumerate(prompts)
+    ]
     order = sorted(first_of.values(), key=lambda i: len(prompts[i].input_ids))
     encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     was_training = model.training
@@ -126,7 +138,7 @@ def recognize(
     try:
         for offset in range(0, len(order), batch_size):
             indices = order[offset : offset + batch_size]
-            batch = collator([{"input_ids": prompts[i].input_ids} for i in indices])
+            batch = collator([{"input_ids": prompts[i].input_ids, "word_shape_ids": prompts[i].word_shape_ids} for i in indices])
             output = model(**{key: value.to(model.device) for key, value in batch.items()})
             probabilities = output.logits.float().softmax(-1).cpu()
             overlaps = output.overlap_logits.float().sigmoid().cpu()

@@ -23,7 +23,7 @@ from transformers.utils import ModelOutput
 from .configuration import ScannerEntityRecognizerConfig
 from .modeling_base import ScannerPreTrainedModel, build_encoder
 from .prompting import PromptBuilder
-from .tokenization import add_object_token
+from .tokenization import WORD_SHAPES, add_object_token
 
 
 @dataclass
@@ -60,7 +60,11 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(hidden_size, config.num_labels)
         self.grounding_head = nn.Linear(hidden_size, 1)
+        # word shapes start at zero: a new recogniser begins as its pretrained encoder and learns them
+        self.shape_embeddings = nn.Embedding(len(WORD_SHAPES), hidden_size) if config.word_shapes else None
         self.post_init()
+        if self.shape_embeddings is not None:
+            nn.init.zeros_(self.shape_embeddings.weight)
 
     @classmethod
     def from_encoder(
@@ -88,7 +92,7 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         max_length = min(
             self.config.max_prompt_length, self.config.encoder_config.max_position_embeddings, tokenizer.model_max_length
         )
-        return PromptBuilder(tokenizer, max_length=max_length, max_objects=self.config.max_objects)
+        return PromptBuilder(tokenizer, max_length=max_length, max_objects=self.config.max_objects, word_shapes=self.config.word_shapes)
 
     def resize_encoder_embeddings(self, vocab_size: int) -> None:
         """Resize the encoder's token embeddings and record the size in the nested encoder config."""
@@ -121,16 +125,25 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         iou_targets: torch.Tensor | None = None,
+        word_shape_ids: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
         **kwargs,
     ) -> ScannerEntityRecognizerOutput:
         """``labels``: ``(batch,)`` label ids; ``iou_targets``: ``(batch, max_objects)`` gold IoU per
-        object slot, negative for padding. ``num_items_in_batch`` (from the Trainer) turns the type
-        loss into a sum over that many candidates, which keeps gradient accumulation exact."""
+        object slot, negative for padding. ``word_shape_ids`` (from a ``word_shapes`` prompt builder)
+        are required when ``config.word_shapes`` and ignored otherwise. ``num_items_in_batch`` (from
+        the Trainer) turns the type loss into a sum over that many candidates, which keeps gradient
+        accumulation exact."""
         encoder_inputs = {"attention_mask": attention_mask, **kwargs}
         if token_type_ids is not None:
             encoder_inputs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(input_ids, return_dict=True, **encoder_inputs)
+        encoder_ids = input_ids
+        if self.shape_embeddings is not None:
+            if word_shape_ids is None:
+                raise ValueError("this recogniser was trained with word shapes: pass word_shape_ids (model.prompt_builder)")
+            encoder_inputs["inputs_embeds"] = self.encoder.get_input_embeddings()(input_ids) + self.shape_embeddings(word_shape_ids)
+            encoder_ids = None
+        hidden = self.encoder(encoder_ids, return_dict=True, **encoder_inputs)
         states = hidden.last_hidden_state
         mask_positions, (rows, positions, slots) = self._slot_positions(input_ids)
         batch = torch.arange(states.shape[0], device=states.device)

@@ -16,6 +16,11 @@ shortened anything.
 
 User text is tokenised with ``split_special_tokens=True``: a literal ``[MASK]`` or ``<obj>`` in a
 tweet stays text and cannot fake a slot.
+
+With ``word_shapes`` (for uncased backbones), each prompt also carries ``word_shape_ids``: the shape
+(capitalisation, digits, ``#``/``@``, ...; see :func:`~.tokenization.word_shape`) of every word of the
+candidate and of the sentence at its first sub-word, 0 elsewhere (template and knowledge), found from
+the fast tokenizer's character offsets so the token ids stay exactly those of a prompt without shapes.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from .providers import Knowledge
-from .tokenization import OBJECT_TOKEN
+from .tokenization import OBJECT_TOKEN, word_shape, words_from_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ class EncodedPrompt:
     input_ids: list[int]
     object_indices: list[int]  # which of knowledge.objects got an <obj> slot, in prompt order
     sentence_window: tuple[int, int]  # the words of the sentence the prompt holds
+    word_shape_ids: list[int] | None = None  # aligned with input_ids (builders with word_shapes only)
 
 
 class PromptBuilder:
@@ -101,11 +107,15 @@ class PromptBuilder:
         max_length: int = 256,
         max_objects: int = 15,
         object_token: str = OBJECT_TOKEN,
+        word_shapes: bool = False,
     ):
         if tokenizer.mask_token_id is None:
             raise ValueError("stage 2 needs a tokenizer with a mask token (the <mask> slot)")
         if object_token not in tokenizer.get_vocab():
             raise ValueError(f"{object_token!r} is not in the tokenizer: call add_object_token(tokenizer) first")
+        if word_shapes and not tokenizer.is_fast:
+            raise ValueError("word shapes in prompts need a fast tokenizer (character offsets of sub-words)")
+        self.word_shapes = word_shapes
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.max_objects = max_objects
@@ -122,10 +132,30 @@ class PromptBuilder:
             return []
         return self.tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
+    def _shaped_ids(self, word_lists: Sequence[Sequence[str]], prefix: str = "", suffix: str = "") -> tuple[list[list[int]], list[list[int] | None]]:
+        """Token ids of ``prefix + " ".join(words) + suffix`` per item and, with ``word_shapes``, the
+        shape of each word at the sub-word that starts it (0 elsewhere)."""
+        texts = [prefix + " ".join(words) + suffix for words in word_lists]
+        if not self.word_shapes:
+            return self._ids(texts), [None] * len(texts)
+        if not texts:
+            return [], []
+        encoded = self.tokenizer(texts, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
+        shapes = []
+        for words, offsets in zip(word_lists, encoded["offset_mapping"]):
+            starts = {len(prefix) + word.start: word_shape(word.text) for word in words_from_tokens(words)[1]}
+            row, previous_start = [], None
+            for start, end in offsets:
+                row.append(starts.get(start, 0) if start != previous_start and end > start else 0)
+                previous_start = start
+            shapes.append(row)
+        return encoded["input_ids"], shapes
+
     def build(self, items: Sequence[PromptInput]) -> list[EncodedPrompt]:
         """Encode many candidates at once (each part tokenised in one batched call)."""
-        heads = self._ids([HEAD_AFTER_MASK.format(entity=" ".join(item.words[item.start : item.end])) for item in items])
-        sentences = self._ids([" ".join(item.words) for item in items])
+        before, _, after = HEAD_AFTER_MASK.partition("{entity}")
+        heads, head_shapes = self._shaped_ids([item.words[item.start : item.end] for item in items], before, after)
+        sentences, sentence_shapes = self._shaped_ids([item.words for item in items])
         wikipedia = self._ids([item.knowledge.wikipedia or "" for item in items])
         llm = self._ids([
             focus_on_candidate(item.knowledge.llm, " ".join(item.words[item.start : item.end])) if item.knowledge.llm else ""
@@ -134,15 +164,16 @@ class PromptBuilder:
         captions = self._ids([item.knowledge.caption or "" for item in items])
         object_texts = [[obj.text() for obj in item.knowledge.objects[: self.max_objects]] for item in items]
         flat_objects = self._ids([text for texts in object_texts for text in texts])
-        before = Counter(self.stats)
+        counted_before = Counter(self.stats)
         prompts, cursor = [], 0
         for index, item in enumerate(items):
             objects = flat_objects[cursor : cursor + len(object_texts[index])]
             cursor += len(object_texts[index])
-            prompts.append(
-                self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects)
-            )
-        shortened = self.stats - before
+            prompt = self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects)
+            if self.word_shapes:
+                prompt.word_shape_ids = self._prompt_shapes(item, prompt, head_shapes[index], sentence_shapes[index])
+            prompts.append(prompt)
+        shortened = self.stats - counted_before
         if shortened:
             logger.warning(
                 "%d of %d prompts were shortened to fit %d tokens (knowledge first; the sentence only by windowing): %s",
@@ -185,6 +216,17 @@ class PromptBuilder:
         if len(fixed) + len(body) + len(self.suffix) < len(fixed) + full_length + len(self.suffix):
             self.stats["prompts_shortened"] += 1
         return EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
+
+    def _prompt_shapes(self, item: PromptInput, prompt: EncodedPrompt, head: list[int], sentence: list[int]) -> list[int]:
+        """Shape ids for an assembled prompt: the head's and the sentence's (or its window's), 0 elsewhere."""
+        if prompt.sentence_window != (0, len(item.words)):
+            start, end = prompt.sentence_window
+            words = list(item.words[start:end])  # a window is tokenised word by word (_sentence_window)
+            sentence = [
+                shape for word, ids in zip(words, self._ids(words)) for shape in ([word_shape(word)] + [0] * (len(ids) - 1) if ids else [])
+            ]
+        leading = [0] * (len(self.prefix) + len(self.before_mask) + 1) + head + sentence
+        return leading + [0] * (len(prompt.input_ids) - len(leading))
 
     def _sentence_window(self, item: PromptInput, room: int) -> tuple[tuple[int, int], list[int]]:
         """The widest word window around the entity whose tokens fit ``room``."""

@@ -28,17 +28,22 @@ def encode_candidates(
     providers: Sequence[KnowledgeProvider] = (),
 ) -> datasets.Dataset:
     """A dataset of ``input_ids``, ``labels`` and ``iou_targets`` (one per ``<obj>`` slot: the object's
-    best IoU with the entity's gold boxes) for labelled candidates."""
+    best IoU with the entity's gold boxes) for labelled candidates; ``word_shape_ids`` too when the
+    builder makes them."""
     unknown = {c.label for c in candidates} - set(label2id)
     if unknown:
         raise ValueError(f"candidate labels {sorted(map(str, unknown))} are not model labels {sorted(label2id)}")
     tokens, image_ids = split["tokens"], split["image_id"]
     rows: dict[str, list] = {"input_ids": [], "labels": [], "iou_targets": []}
+    if builder.word_shapes:
+        rows["word_shape_ids"] = []
     for offset in tqdm(range(0, len(candidates), CHUNK), desc="building prompts", disable=len(candidates) <= CHUNK):
         chunk = candidates[offset : offset + CHUNK]
         items = candidate_inputs(tokens, image_ids, chunk, providers)
         for candidate, item, prompt in zip(chunk, items, builder.build(items)):
             rows["input_ids"].append(prompt.input_ids)
+            if builder.word_shapes:
+                rows["word_shape_ids"].append(prompt.word_shape_ids)
             rows["labels"].append(label2id[candidate.label])
             rows["iou_targets"].append(
                 [max_iou(item.knowledge.objects[i].box, candidate.boxes) for i in prompt.object_indices]

@@ -105,7 +105,7 @@ class ScannerTrainingArguments:
     backbone: str = "sentence-transformers/all-MiniLM-L6-v2"
     seed: int = 42
     max_length: int = 256  # stage-1 window, in sub-words
-    word_shapes: bool = False  # stage 1 sees each word's capitalisation / shape (for uncased backbones)
+    word_shapes: bool | list[str] = False  # the stages that see each word's capitalisation / shape (uncased backbones): true = both, or e.g. [stage1]
     candidate_threshold: float | None = None  # stage-1 over-proposal (propose_spans) for training candidates and inference
     tune_candidate_threshold: bool = False  # choose the inference proposal threshold on the validation split
     stages: str = "both"  # "stage1" stops after the detector
@@ -132,6 +132,10 @@ class ScannerTrainingArguments:
             raise ValueError(f"distillation.mode must be one of {DISTILLATION_MODES}, not {self.distillation.mode!r}")
         if set(self.distillation.stages) - {"stage1", "stage2"}:
             raise ValueError("distillation.stages may hold 'stage1' and 'stage2' only")
+        if not isinstance(self.word_shapes, bool) and (
+            not isinstance(self.word_shapes, (list, tuple)) or set(self.word_shapes) - {"stage1", "stage2"}
+        ):
+            raise ValueError(f"word_shapes must be true, false or a list of 'stage1' / 'stage2', not {self.word_shapes!r}")
         if self.knowledge.wikipedia:
             check_kb_setting(self.knowledge.wikipedia)
         if self.knowledge.objects and not Path(self.knowledge.objects).is_dir():
@@ -142,6 +146,10 @@ class ScannerTrainingArguments:
 
     def distilled(self, stage: str) -> bool:
         return self.distillation.mode != "none" and stage in self.distillation.stages
+
+    def shaped(self, stage: str) -> bool:
+        """Whether ``stage`` gets word-shape embeddings."""
+        return self.word_shapes if isinstance(self.word_shapes, bool) else stage in self.word_shapes
 
 
 def as_list(value: str | list[str] | None) -> list[str]:
@@ -285,7 +293,7 @@ class ScannerTrainer:
                 select_first(self.train_dataset, settings.max_train_samples), self.args.backbone, settings, seed=self.args.seed,
                 max_length=self.args.max_length, output_dir=str(self._checkpoints(folder)), distillation=distillation,
                 awp=None if plain else self.args.awp, eval_split=select_first(self.eval_dataset, settings.max_eval_samples),
-                word_shapes=self.args.word_shapes,
+                word_shapes=self.args.shaped("stage1"),
             )
             self._save_step(detector, tokenizer, folder)
         if not plain:
@@ -309,7 +317,7 @@ class ScannerTrainer:
         def train_and_predict(part, held_out):
             detector, tokenizer = train_span_detector(
                 part, self.args.backbone, settings, seed=self.args.seed, max_length=self.args.max_length,
-                output_dir=str(self._checkpoints(cache.with_name("folds"))), word_shapes=self.args.word_shapes,
+                output_dir=str(self._checkpoints(cache.with_name("folds"))), word_shapes=self.args.shaped("stage1"),
             )
             found = detect_candidates(detector, tokenizer, held_out["tokens"], threshold=self.args.candidate_threshold)
             return spans_by_sentence(found, len(held_out))
@@ -366,6 +374,7 @@ class ScannerTrainer:
                 providers=providers, distillation=distillation, eval_split=dev[0] if dev else None,
                 eval_candidates=dev[1] if dev else None, max_objects=self.args.max_objects,
                 grounding_weight=self.args.grounding_weight, max_prompt_length=self.args.max_prompt_length,
+                word_shapes=self.args.shaped("stage2"),
             )
             self._save_step(model, tokenizer, folder)
         if not plain:

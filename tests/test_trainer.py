@@ -33,7 +33,7 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     args = ScannerTrainingArguments(
         output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48,
         non_entity_folds=0, stage1=StageTraining(epochs=8, **FAST), stage2=StageTraining(epochs=2, **FAST, max_train_samples=10),
-        knowledge=KnowledgeSettings(),
+        knowledge=KnowledgeSettings(), word_shapes=True,  # both stages: the composite and pipeline carry shape ids
     )
     seen_sizes = []
     real = trainer_module.train_entity_recognizer
@@ -53,11 +53,20 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     assert "holds no complete model (an interrupted run?): retraining this step" in caplog.text
     assert (run / "stage2" / "model.safetensors").exists() and seen_sizes == [10, 10]
     assert again["scanner"]["f1"] == scores["scanner"]["f1"]  # same seed, same data: the same model again
+    from transformers import pipeline
+
+    ner = pipeline("scanner-ner", model=str(run / "scanner"))
+    assert ner.model.span_detector.config.word_shapes and ner.model.entity_recognizer.config.word_shapes
+    assert isinstance(ner("Steve Kerr praises the Warriors"), list)
 
 
 def test_bad_arguments_fail_before_training(tmp_path):
     with pytest.raises(ValueError, match="stages must be"):
         ScannerTrainingArguments(output_dir=str(tmp_path), stages="stage3")
+    with pytest.raises(ValueError, match="word_shapes must be"):
+        ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage3"])
+    only_stage1 = ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage1"])
+    assert only_stage1.shaped("stage1") and not only_stage1.shaped("stage2")
     with pytest.raises(ValueError, match="caption file"):
         ScannerTrainingArguments(output_dir=str(tmp_path), knowledge=KnowledgeSettings(captions=str(tmp_path / "none.txt")))
 
