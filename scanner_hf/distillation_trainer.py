@@ -112,9 +112,13 @@ class DistillationTrainer(Trainer):
             for name in ("train_dataset", "eval_dataset"):
                 if kwargs.get(name) is not None:
                     kwargs[name] = model_columns_only(kwargs[name], kwargs["model"], keep=(TEACHER_LOGITS,))
-        super().__init__(**kwargs)
         if distillation not in DISTILLATION_MODES:
             raise ValueError(f"distillation must be one of {DISTILLATION_MODES}, not {distillation!r}")
+        if distillation != "none":  # the Trainer's public loss hook; it also scales for accumulation and devices
+            if kwargs.get("compute_loss_func") is not None:
+                raise ValueError("DistillationTrainer brings its own compute_loss_func (the blended TYT loss)")
+            kwargs["compute_loss_func"] = self.blended_loss
+        super().__init__(**kwargs)
         has_cache = self.train_dataset is not None and TEACHER_LOGITS in getattr(self.train_dataset, "column_names", [])
         if distillation != "none" and teacher_model is None and not has_cache:
             raise ValueError(f"distillation={distillation!r} needs teacher_model or a '{TEACHER_LOGITS}' column")
@@ -126,31 +130,30 @@ class DistillationTrainer(Trainer):
             self.teacher_model.requires_grad_(False)
         self.awp = AdversarialWeightPerturbation(self.model, awp) if awp is not None else None
         self.awp_settings = awp
+        self._batch_teacher_logits: torch.Tensor | None = None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Sets aside the batch's teacher logits (the cached column, or the teacher's forward pass) for
+        :meth:`blended_loss`; the Trainer does the rest."""
         inputs = dict(inputs)
         cached = inputs.pop(TEACHER_LOGITS, None)
-        if self.distillation == "none" or not model.training:
-            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
-        labels = inputs["labels"]
-        outputs = model(**inputs, num_items_in_batch=num_items_in_batch)
-        teacher_logits = cached if cached is not None else self._teacher_logits(inputs)
-        distilled = distillation_loss(
-            outputs.logits,
-            teacher_logits,
-            labels,
-            mode=self.distillation,
-            fixed_alpha=self.fixed_alpha,
-            num_items_in_batch=num_items_in_batch,
-        )
-        loss = distilled.loss
+        self._batch_teacher_logits = None
+        if self.distillation != "none" and model.training:
+            self._batch_teacher_logits = cached if cached is not None else self._teacher_logits(inputs)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def blended_loss(self, outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor:
+        """``compute_loss_func``: the TYT / fixed blend of CE and KL in training (plain CE in
+        evaluation), plus the model's grounding loss for stage 2."""
+        teacher_logits = self._batch_teacher_logits
+        loss = distillation_loss(
+            outputs.logits, teacher_logits, labels, mode=self.distillation if teacher_logits is not None else "none",
+            fixed_alpha=self.fixed_alpha, num_items_in_batch=num_items_in_batch,
+        ).loss
         grounding = getattr(outputs, "grounding_loss", None)
         if grounding is not None:
-            loss = loss + self.accelerator.unwrap_model(model).config.grounding_weight * grounding
-        # as Trainer.compute_loss does for a model's own loss when tokens are averaged across devices
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            loss = loss * self.accelerator.num_processes
-        return (loss, outputs) if return_outputs else loss
+            loss = loss + self.accelerator.unwrap_model(self.model).config.grounding_weight * grounding
+        return loss
 
     @torch.no_grad()
     def _teacher_logits(self, inputs: dict) -> torch.Tensor:
@@ -160,17 +163,15 @@ class DistillationTrainer(Trainer):
         return self.teacher_model(**teacher_inputs).logits
 
     def training_step(self, model, inputs, num_items_in_batch=None):
+        """With AWP (from its start epoch): a second step at the perturbed weights, whose gradients add
+        to the clean step's before the optimizer steps; the Trainer scales and back-propagates both."""
         loss = super().training_step(model, dict(inputs), num_items_in_batch)
         epoch = self.state.epoch or 0.0
         if self.awp is None or epoch < self.awp_settings.start_epoch:
             return loss
         self.awp.perturb()
         try:
-            with self.compute_loss_context_manager():
-                adversarial = self.compute_loss(model, dict(inputs), num_items_in_batch=num_items_in_batch)
-            if num_items_in_batch is None or not self.model_accepts_loss_kwargs:
-                adversarial = adversarial / self.current_gradient_accumulation_steps
-            self.accelerator.backward(adversarial)
+            super().training_step(model, dict(inputs), num_items_in_batch)
         finally:
             self.awp.restore()
         return loss

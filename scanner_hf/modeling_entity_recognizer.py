@@ -157,13 +157,12 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         overlap_logits = self.grounding_head(self.dropout(object_states)).squeeze(-1)
 
         loss = classification_loss = grounding_loss = None
+        if iou_targets is not None and self.config.grounding_weight > 0:  # also for a Trainer loss function (no labels)
+            grounding_loss = self.grounding_loss(overlap_logits, object_mask, iou_targets, num_items_in_batch or iou_targets.shape[0])
         if labels is not None:
             classification_loss = fixed_cross_entropy(logits.float(), labels, num_items_in_batch=num_items_in_batch)
             loss = classification_loss
-            if iou_targets is not None and self.config.grounding_weight > 0:
-                grounding_loss = self.grounding_loss(
-                    overlap_logits, object_mask, iou_targets, num_items_in_batch or labels.shape[0]
-                )
+            if grounding_loss is not None:
                 loss = loss + self.config.grounding_weight * grounding_loss
         return ScannerEntityRecognizerOutput(
             loss=loss,
