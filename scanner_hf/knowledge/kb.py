@@ -52,9 +52,10 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-
 
 def normalise(name: str) -> str:
     """Case-, accent-, punctuation- and underscore-insensitive key: ``"#Steve_Kerr!"`` -> ``"steve kerr"``."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(_NON_WORD.sub(" ", stripped.casefold()).split())
+    if not name.isascii():  # ASCII (most names) has no accents to strip: skip the decomposition
+        decomposed = unicodedata.normalize("NFKD", name)
+        name = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(_NON_WORD.sub(" ", name.casefold()).split())
 
 
 def lookup_keys(candidate: str) -> list[str]:
