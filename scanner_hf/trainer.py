@@ -491,6 +491,8 @@ class ScannerTrainer:
         hyperparameters.update(
             seed=args.seed, non_entity_folds=args.non_entity_folds, max_prompt_length=args.max_prompt_length,
             max_objects=args.max_objects, grounding_weight=args.grounding_weight, awp=args.awp is not None,
+            word_shapes=[stage for stage in ("stage1", "stage2") if args.shaped(stage)] or False,
+            candidate_threshold=self.candidate_threshold,
         )
         wikipedia = (model.config.knowledge or {}).get("wikipedia")
         return CardInfo(
