@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import torch
+from torch import nn
 from transformers import AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
@@ -26,3 +28,26 @@ class ScannerPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _supports_flash_attn = True
+
+
+class WordShapeEmbedding(nn.Embedding):
+    """A learned embedding per word shape (``tokenization.WORD_SHAPES``), added to the token embeddings
+    at each word's first sub-word: what an uncased encoder cannot see. Starts at zero (call
+    :meth:`zero` after ``post_init``), so a new model begins as its pretrained encoder."""
+
+    def __init__(self, hidden_size: int):
+        from .tokenization import WORD_SHAPES
+
+        super().__init__(len(WORD_SHAPES), hidden_size)
+
+    def zero(self) -> None:
+        nn.init.zeros_(self.weight)
+
+    def add_to(self, encoder: PreTrainedModel, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None,
+               word_shape_ids: torch.Tensor | None) -> torch.Tensor:
+        """The encoder's input embeddings plus the shapes' (``word_shape_ids`` required)."""
+        if word_shape_ids is None:
+            raise ValueError("this model was trained with word shapes: pass word_shape_ids")
+        if inputs_embeds is None:
+            inputs_embeds = encoder.get_input_embeddings()(input_ids)
+        return inputs_embeds + self(word_shape_ids)

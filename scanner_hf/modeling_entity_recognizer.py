@@ -21,9 +21,9 @@ from transformers.loss.loss_utils import fixed_cross_entropy
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerEntityRecognizerConfig
-from .modeling_base import ScannerPreTrainedModel, build_encoder
+from .modeling_base import ScannerPreTrainedModel, WordShapeEmbedding, build_encoder
 from .prompting import PromptBuilder
-from .tokenization import WORD_SHAPES, add_object_token
+from .tokenization import add_object_token
 
 
 @dataclass
@@ -61,10 +61,10 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         self.classifier = nn.Linear(hidden_size, config.num_labels)
         self.grounding_head = nn.Linear(hidden_size, 1)
         # word shapes start at zero: a new recogniser begins as its pretrained encoder and learns them
-        self.shape_embeddings = nn.Embedding(len(WORD_SHAPES), hidden_size) if config.word_shapes else None
+        self.shape_embeddings = WordShapeEmbedding(hidden_size) if config.word_shapes else None
         self.post_init()
         if self.shape_embeddings is not None:
-            nn.init.zeros_(self.shape_embeddings.weight)
+            self.shape_embeddings.zero()
 
     @classmethod
     def from_encoder(
@@ -139,9 +139,7 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
             encoder_inputs["token_type_ids"] = token_type_ids
         encoder_ids = input_ids
         if self.shape_embeddings is not None:
-            if word_shape_ids is None:
-                raise ValueError("this recogniser was trained with word shapes: pass word_shape_ids (model.prompt_builder)")
-            encoder_inputs["inputs_embeds"] = self.encoder.get_input_embeddings()(input_ids) + self.shape_embeddings(word_shape_ids)
+            encoder_inputs["inputs_embeds"] = self.shape_embeddings.add_to(self.encoder, input_ids, None, word_shape_ids)
             encoder_ids = None
         hidden = self.encoder(encoder_ids, return_dict=True, **encoder_inputs)
         states = hidden.last_hidden_state

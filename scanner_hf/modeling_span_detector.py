@@ -17,9 +17,8 @@ from transformers.loss.loss_utils import ForTokenClassification
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerSpanDetectorConfig
-from .modeling_base import ScannerPreTrainedModel, build_encoder
+from .modeling_base import ScannerPreTrainedModel, WordShapeEmbedding, build_encoder
 from .tokenization import (
-    WORD_SHAPES,
     Word,
     first_subword_shapes,
     split_words,
@@ -69,10 +68,10 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.encoder_config.hidden_size, config.num_labels)
         # word shapes start at zero: a new detector begins as its pretrained encoder and learns them
-        self.shape_embeddings = nn.Embedding(len(WORD_SHAPES), config.encoder_config.hidden_size) if config.word_shapes else None
+        self.shape_embeddings = WordShapeEmbedding(config.encoder_config.hidden_size) if config.word_shapes else None
         self.post_init()
         if self.shape_embeddings is not None:
-            nn.init.zeros_(self.shape_embeddings.weight)
+            self.shape_embeddings.zero()
 
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str, **config_kwargs) -> ScannerSpanDetector:
@@ -104,11 +103,7 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         tokens, which keeps gradient accumulation exact. ``word_shape_ids`` (see
         :func:`scanner_hf.tokenization.first_subword_shapes`) are required when ``config.word_shapes``."""
         if self.shape_embeddings is not None:
-            if word_shape_ids is None:
-                raise ValueError("this detector was trained with word shapes: pass word_shape_ids (first_subword_shapes)")
-            if inputs_embeds is None:
-                inputs_embeds = self.encoder.get_input_embeddings()(input_ids)
-            inputs_embeds = inputs_embeds + self.shape_embeddings(word_shape_ids)
+            inputs_embeds = self.shape_embeddings.add_to(self.encoder, input_ids, inputs_embeds, word_shape_ids)
             input_ids = None
         encoder_inputs = {"attention_mask": attention_mask, "inputs_embeds": inputs_embeds, **kwargs}
         if token_type_ids is not None:
