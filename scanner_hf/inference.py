@@ -21,6 +21,7 @@ from .modeling_span_detector import ScannerSpanDetector, propose_spans
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
+from .tokenization import pad_word_shapes
 
 
 @dataclass
@@ -79,15 +80,9 @@ class Stage2Collator:
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
         if features[0].get("word_shape_ids") is not None:
-            shapes = torch.zeros_like(batch["input_ids"])
-            left = self.tokenizer.padding_side == "left"
-            for row, feature in enumerate(features):
-                values = torch.tensor(feature["word_shape_ids"], dtype=torch.long)
-                if left:
-                    shapes[row, shapes.shape[1] - len(values) :] = values
-                else:
-                    shapes[row, : len(values)] = values
-            batch["word_shape_ids"] = shapes
+            batch["word_shape_ids"] = pad_word_shapes(
+                [f["word_shape_ids"] for f in features], batch["input_ids"].shape[1], self.tokenizer.padding_side
+            )
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         if "iou_targets" in features[0]:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
 from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,17 @@ def first_subword_shapes(word_ids: Sequence[int | None], words: Sequence[str]) -
         shapes.append(0 if word_id is None or word_id == previous else word_shape(words[word_id]))
         previous = word_id
     return shapes
+
+
+def pad_word_shapes(rows: Sequence[Sequence[int]], width: int, padding_side: str = "right") -> torch.Tensor:
+    """Shape-id rows padded with 0 (no word) to ``width`` on the tokenizer's padding side: the
+    ``word_shape_ids`` beside a batch's padded ``input_ids``."""
+    padded = torch.zeros(len(rows), width, dtype=torch.long)
+    for index, row in enumerate(rows):
+        if len(row):
+            columns = slice(width - len(row), width) if padding_side == "left" else slice(0, len(row))
+            padded[index, columns] = torch.tensor(list(row), dtype=torch.long)
+    return padded
 
 
 def align_first_subword_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:

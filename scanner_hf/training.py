@@ -34,7 +34,7 @@ from .prompting import PromptBuilder
 from .providers import KnowledgeProvider
 from .stage2_data import encode_candidates
 from .tags import split_tag
-from .tokenization import encode_words_for_training
+from .tokenization import encode_words_for_training, pad_word_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,7 @@ class TokenClassificationCollator(DataCollatorForTokenClassification):
         features = [dict(feature) for feature in features]
         shapes = [feature.pop("word_shape_ids") for feature in features]
         batch = super().__call__(features, return_tensors)
-        width = batch["input_ids"].shape[1]
-        batch["word_shape_ids"] = torch.tensor([list(row) + [0] * (width - len(row)) for row in shapes], dtype=torch.long)
+        batch["word_shape_ids"] = pad_word_shapes(shapes, batch["input_ids"].shape[1], self.tokenizer.padding_side)
         return batch
 
 
