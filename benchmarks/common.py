@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -83,3 +84,10 @@ def write_section(name: str, title: str, body: str, raw: dict) -> None:
 
 def percent(value: float) -> str:
     return f"{100 * value:.2f}"
+
+
+def spread(values: list[float]) -> str:
+    """Mean ± sample standard deviation, in percent (over seeds)."""
+    mean = statistics.mean(values)
+    deviation = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{percent(mean)} ± {percent(deviation)}"

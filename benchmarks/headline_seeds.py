@@ -14,21 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import tempfile
 
-from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
+from common import (
+    BENCHMARK_DIR,
+    commands_note,
+    merged_commands,
+    percent,
+    spread,
+    write_section,
+)
 from scanner_mner import RESULTS_FILE as SCANNER_RESULTS
 from scanner_mner import train_and_score_variant
 from token_classification import Budget, train_and_score
 
 FULL = "caption+wiki+tyt"
-
-
-def spread(values: list[float]) -> str:
-    mean = statistics.mean(values)
-    deviation = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{percent(mean)} ± {percent(deviation)}"
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ earlier invocations are kept (results/scanner_mner.json), so variants can be run
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -106,11 +107,10 @@ def stage(epochs: float) -> StageTraining:
     return StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
 
 
-def benchmark_trainer(name: str, settings: dict, variant: str = "text", seed: int | None = None) -> ScannerTrainer:
-    """The benchmark's :class:`ScannerTrainer` for a dataset and a stage-2 variant, with its stage 1
-    trained (or reloaded). Every variant shares the cache benchmarks/cache/<name>: stage 1, the
-    cross-fold non-entity spans, and one stage-2 folder per variant (``stage2_folder``). ``seed``
-    (default: the recorded one) seeds stage 2; stage 1 and the spans stay the cached ones."""
+def benchmark_recipe(name: str, settings: dict, variant: str = "text", seed: int | None = None, **overrides) -> Recipe:
+    """The benchmark's :class:`Recipe` for a dataset and a stage-2 variant on the MiniLM CPU budget
+    (cache benchmarks/cache/<name>); ``overrides`` replace Recipe fields (e.g. ``output_dir``,
+    ``word_shapes``, ``candidate_threshold``) so other benchmarks share the same budget."""
     parts, tyt = parse_variant(variant)
     recipe = Recipe(
         dataset=name, output_dir=str(BENCHMARK_DIR / "cache" / name), seed=settings["seed"] if seed is None else seed, max_length=128,
@@ -118,7 +118,15 @@ def benchmark_trainer(name: str, settings: dict, variant: str = "text", seed: in
         fold_epochs=settings["fold_epochs"], max_objects=15, select_best_on_dev=False,
         knowledge=knowledge_for(name, parts), distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"]),
     )
-    trainer = recipe_trainer(recipe)
+    return dataclasses.replace(recipe, **overrides)
+
+
+def benchmark_trainer(name: str, settings: dict, variant: str = "text", seed: int | None = None) -> ScannerTrainer:
+    """The benchmark's :class:`ScannerTrainer` for a dataset and a stage-2 variant, with its stage 1
+    trained (or reloaded). Every variant shares the cache benchmarks/cache/<name>: stage 1, the
+    cross-fold non-entity spans, and one stage-2 folder per variant (``stage2_folder``). ``seed``
+    (default: the recorded one) seeds stage 2; stage 1 and the spans stay the cached ones."""
+    trainer = recipe_trainer(benchmark_recipe(name, settings, variant, seed))
     trainer.train_span_detector()
     return trainer
 
