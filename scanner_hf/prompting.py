@@ -169,10 +169,10 @@ class PromptBuilder:
         for index, item in enumerate(items):
             objects = flat_objects[cursor : cursor + len(object_texts[index])]
             cursor += len(object_texts[index])
-            prompt = self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects)
-            if self.word_shapes:
-                prompt.word_shape_ids = self._prompt_shapes(item, prompt, head_shapes[index], sentence_shapes[index])
-            prompts.append(prompt)
+            prompts.append(self._assemble(
+                item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects,
+                shapes=(head_shapes[index], sentence_shapes[index]) if self.word_shapes else None,
+            ))
         shortened = self.stats - counted_before
         if shortened:
             logger.warning(
@@ -181,7 +181,8 @@ class PromptBuilder:
             )
         return prompts
 
-    def _assemble(self, item, head, sentence, wikipedia, llm, caption, objects) -> EncodedPrompt:
+    def _assemble(self, item, head, sentence, wikipedia, llm, caption, objects, shapes=None) -> EncodedPrompt:
+        """One prompt within ``max_length``; ``shapes`` = (head, sentence) word-shape ids when on."""
         fixed = self.prefix + self.before_mask + [self.mask_token_id] + head
         room = self.max_length - len(fixed) - len(self.suffix)
         if room < 0:
@@ -191,7 +192,11 @@ class PromptBuilder:
         full_length = len(sentence) + len(wikipedia) + len(llm) + len(caption) + sum(len(ids) + 1 for ids in objects)
         window = (0, len(item.words))
         if len(sentence) > room:
-            window, sentence = self._sentence_window(item, room)
+            window, window_ids = self._sentence_window(item, room)
+            sentence = [i for ids in window_ids for i in ids]
+            if shapes:  # the window's words were tokenised one by one: each starts at its first id
+                words = item.words[window[0] : window[1]]
+                shapes = (shapes[0], [shape for word, ids in zip(words, window_ids) for shape in ([word_shape(word)] + [0] * (len(ids) - 1) if ids else [])])
             self.stats["sentence_windowed"] += 1
         room -= len(sentence)
         object_slots = [[self.object_token_id] + ids for ids in objects]
@@ -215,21 +220,14 @@ class PromptBuilder:
         body = sentence + wikipedia + llm + caption + [i for slot in object_slots[:kept_objects] for i in slot]
         if len(fixed) + len(body) + len(self.suffix) < len(fixed) + full_length + len(self.suffix):
             self.stats["prompts_shortened"] += 1
-        return EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
+        prompt = EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
+        if shapes:  # the head's and the sentence's (or its window's) shapes, 0 elsewhere
+            leading = [0] * (len(self.prefix) + len(self.before_mask) + 1) + shapes[0] + shapes[1]
+            prompt.word_shape_ids = leading + [0] * (len(prompt.input_ids) - len(leading))
+        return prompt
 
-    def _prompt_shapes(self, item: PromptInput, prompt: EncodedPrompt, head: list[int], sentence: list[int]) -> list[int]:
-        """Shape ids for an assembled prompt: the head's and the sentence's (or its window's), 0 elsewhere."""
-        if prompt.sentence_window != (0, len(item.words)):
-            start, end = prompt.sentence_window
-            words = list(item.words[start:end])  # a window is tokenised word by word (_sentence_window)
-            sentence = [
-                shape for word, ids in zip(words, self._ids(words)) for shape in ([word_shape(word)] + [0] * (len(ids) - 1) if ids else [])
-            ]
-        leading = [0] * (len(self.prefix) + len(self.before_mask) + 1) + head + sentence
-        return leading + [0] * (len(prompt.input_ids) - len(leading))
-
-    def _sentence_window(self, item: PromptInput, room: int) -> tuple[tuple[int, int], list[int]]:
-        """The widest word window around the entity whose tokens fit ``room``."""
+    def _sentence_window(self, item: PromptInput, room: int) -> tuple[tuple[int, int], list[list[int]]]:
+        """The widest word window around the entity whose tokens fit ``room``, with each window word's ids."""
         word_ids = self._ids(list(item.words))
         start, end = item.start, item.end
         used = sum(len(ids) for ids in word_ids[start:end])
@@ -247,5 +245,5 @@ class PromptBuilder:
                     used += len(word_ids[end])
                     end += 1
                     grew = True
-        return (start, end), [i for ids in word_ids[start:end] for i in ids]
+        return (start, end), word_ids[start:end]
 
