@@ -24,6 +24,7 @@ from pipeline_speed import build_runner, char_entities_to_tags, tokcls_folder
 
 from scanner_hf.data import entity_strings, load_benchmark
 from scanner_hf.evaluation import entity_scores
+from scanner_hf.tokenization import first_subword_positions
 
 DATASETS = ("twitter2017", "twitter2015")
 SYSTEMS = {
@@ -44,14 +45,12 @@ def tagger_on_words(folder: str, batch_size: int = 64) -> Callable[[list[list[st
         tags = []
         for offset in range(0, len(sentences), batch_size):
             batch = sentences[offset : offset + batch_size]
-            encoded = tokenizer(batch, is_split_into_words=True, truncation=True, padding=True, return_tensors="pt")
+            encoded = tokenizer(batch, is_split_into_words=True, padding=True, return_tensors="pt")  # tweets: no window needed
             predicted = model(**encoded).logits.argmax(-1).tolist()
             for row, words in enumerate(batch):
-                labels, previous = ["O"] * len(words), None
-                for position, word in enumerate(encoded.word_ids(row)):
-                    if word is not None and word != previous:
-                        labels[word] = model.config.id2label[predicted[row][position]]
-                    previous = word
+                labels = ["O"] * len(words)
+                for position, word in first_subword_positions(encoded.word_ids(row)):
+                    labels[word] = model.config.id2label[predicted[row][position]]
                 tags.append(labels)
         return tags
 

@@ -20,6 +20,7 @@ from .configuration import ScannerSpanDetectorConfig
 from .modeling_base import ScannerPreTrainedModel, WordShapeEmbedding, build_encoder
 from .tokenization import (
     Word,
+    first_subword_positions,
     first_subword_shapes,
     split_words,
     subword_counts,
@@ -161,10 +162,7 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
                     extra["word_shape_ids"] = torch.tensor(shapes, device=self.device)
                 probabilities = self(**encoded, **extra).logits.float().softmax(-1).cpu()
                 for row, (index, start, end) in enumerate(batch):
-                    word_ids = encoded.word_ids(row)
-                    for position, word_id in enumerate(word_ids):
-                        if word_id is None or (position > 0 and word_ids[position - 1] == word_id):
-                            continue
+                    for position, word_id in first_subword_positions(encoded.word_ids(row)):
                         word = start + word_id
                         margin = min(word - start, end - 1 - word) if (start > 0 or end < len(sentences[index])) else 0
                         if margin > best_margin[index][word]:

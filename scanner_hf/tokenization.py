@@ -111,12 +111,22 @@ def word_shape(word: str) -> int:
     return _SHAPE_ID["mixed"] if letters else _SHAPE_ID["other"]
 
 
+def first_subword_positions(word_ids: Sequence[int | None]) -> list[tuple[int, int]]:
+    """``(position, word)`` for the first sub-word of each word (a fast tokenizer's ``word_ids()``):
+    where a word is labelled, scored and given its shape."""
+    positions, previous = [], None
+    for position, word_id in enumerate(word_ids):
+        if word_id is not None and word_id != previous:
+            positions.append((position, word_id))
+        previous = word_id
+    return positions
+
+
 def first_subword_shapes(word_ids: Sequence[int | None], words: Sequence[str]) -> list[int]:
     """Word-shape ids aligned to sub-words: the word's shape at its first sub-word, 0 elsewhere."""
-    shapes, previous = [], None
-    for word_id in word_ids:
-        shapes.append(0 if word_id is None or word_id == previous else word_shape(words[word_id]))
-        previous = word_id
+    shapes = [0] * len(word_ids)
+    for position, word_id in first_subword_positions(word_ids):
+        shapes[position] = word_shape(words[word_id])
     return shapes
 
 
@@ -133,10 +143,9 @@ def pad_word_shapes(rows: Sequence[Sequence[int]], width: int, padding_side: str
 
 def align_first_subword_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:
     """Label the first sub-word of each word; other sub-words and special tokens get -100."""
-    labels, previous = [], None
-    for word_id in word_ids:
-        labels.append(IGNORE_INDEX if word_id is None or word_id == previous else word_labels[word_id])
-        previous = word_id
+    labels = [IGNORE_INDEX] * len(word_ids)
+    for position, word_id in first_subword_positions(word_ids):
+        labels[position] = word_labels[word_id]
     return labels
 
 
