@@ -6,6 +6,8 @@ from scanner_hf.tokenization import (
     IGNORE_INDEX,
     SequenceTooLongError,
     align_first_subword_labels,
+    first_subword_positions,
+    first_subword_shapes,
     encode_words_for_training,
     split_words,
     word_windows,
@@ -42,7 +44,11 @@ def test_word_windows_cover_everything_with_overlap():
 
 def test_first_subword_alignment():
     word_ids = [None, 0, 0, 1, 2, 2, None]
+    assert first_subword_positions(word_ids) == [(1, 0), (3, 1), (4, 2)]
     assert align_first_subword_labels(word_ids, [1, 0, 2]) == [IGNORE_INDEX, 1, IGNORE_INDEX, 0, 2, IGNORE_INDEX, IGNORE_INDEX]
+    shapes = first_subword_shapes(word_ids, ["Kerr", "nba", "NBA"])
+    assert shapes[1] and shapes[3] and shapes[4] and shapes[1] != shapes[3] != shapes[4]
+    assert [shapes[i] for i in (0, 2, 5, 6)] == [0, 0, 0, 0]
 
 
 def test_long_sentences_are_windowed_not_cut(tiny_tokenizer, caplog):
