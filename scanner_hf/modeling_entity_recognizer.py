@@ -68,16 +68,24 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
 
     @classmethod
     def from_encoder(
-        cls, encoder_name_or_path: str, tokenizer: PreTrainedTokenizerBase, **config_kwargs
+        cls, encoder_name_or_path: str, tokenizer: PreTrainedTokenizerBase, *, encoder_layers: int | None = None, **config_kwargs
     ) -> ScannerEntityRecognizer:
         """A new recogniser on a pretrained encoder (Hub id or folder). Adds ``<obj>`` to ``tokenizer``
-        (in place) and sizes the embeddings to it; save that tokenizer with the model."""
+        (in place) and sizes the embeddings to it; save that tokenizer with the model. ``encoder_layers``
+        keeps only the encoder's first N layers (the rest are not loaded): each prompt costs about N / all
+        of the full encoder, the usual way to a cheaper fine-tuned encoder."""
         from .backbones import resolve_backbone
 
         source = resolve_backbone(encoder_name_or_path)
+        encoder_config = AutoConfig.from_pretrained(source)
+        if encoder_layers is not None:
+            available = getattr(encoder_config, "num_hidden_layers", None)
+            if available is None or not 1 <= encoder_layers <= available:
+                raise ValueError(f"encoder_layers={encoder_layers}: {encoder_name_or_path} has {available} layers")
+            encoder_config.num_hidden_layers = encoder_layers
         object_token_id = add_object_token(tokenizer)
         config = cls.config_class(
-            encoder_config=AutoConfig.from_pretrained(source),
+            encoder_config=encoder_config,
             mask_token_id=tokenizer.mask_token_id,
             object_token_id=object_token_id,
             **config_kwargs,

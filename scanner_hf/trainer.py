@@ -117,6 +117,7 @@ class ScannerTrainingArguments:
     max_objects: int = 15
     grounding_weight: float = 0.0
     max_prompt_length: int = 256
+    stage2_encoder_layers: int | None = None  # stage 2 keeps only the backbone's first N layers: a cheaper recogniser; None: all
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None  # stage 1 only, as in the paper
@@ -136,6 +137,9 @@ class ScannerTrainingArguments:
             not isinstance(self.word_shapes, (list, tuple)) or set(self.word_shapes) - {"stage1", "stage2"}
         ):
             raise ValueError(f"word_shapes must be true, false or a list of 'stage1' / 'stage2', not {self.word_shapes!r}")
+        layers = self.stage2_encoder_layers
+        if layers is not None and (type(layers) is not int or layers < 1):
+            raise ValueError(f"stage2_encoder_layers must be a positive number of layers, not {self.stage2_encoder_layers!r}")
         if self.knowledge.wikipedia:
             check_kb_setting(self.knowledge.wikipedia)
         if self.knowledge.objects and not Path(self.knowledge.objects).is_dir():
@@ -374,7 +378,7 @@ class ScannerTrainer:
                 providers=providers, distillation=distillation, eval_split=dev[0] if dev else None,
                 eval_candidates=dev[1] if dev else None, max_objects=self.args.max_objects,
                 grounding_weight=self.args.grounding_weight, max_prompt_length=self.args.max_prompt_length,
-                word_shapes=self.args.shaped("stage2"),
+                word_shapes=self.args.shaped("stage2"), encoder_layers=self.args.stage2_encoder_layers,
             )
             self._save_step(model, tokenizer, folder)
         if not plain:
@@ -494,6 +498,8 @@ class ScannerTrainer:
             word_shapes=[stage for stage in ("stage1", "stage2") if args.shaped(stage)] or False,
             candidate_threshold=self.candidate_threshold,
         )
+        if args.stage2_encoder_layers is not None:
+            hyperparameters["stage2_encoder_layers"] = args.stage2_encoder_layers
         wikipedia = (model.config.knowledge or {}).get("wikipedia")
         return CardInfo(
             model_id=args.model_id or args.push_to_hub or self.output_dir.name,

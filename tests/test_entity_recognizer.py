@@ -112,6 +112,27 @@ def test_from_encoder_adds_obj_and_round_trips(tmp_path, tiny_backbone_dir, tiny
     assert loaded.config.id2label == {0: "PER", 1: "non-entity"}
 
 
+def test_fewer_encoder_layers_keep_the_first_ones_and_round_trip(tmp_path, tiny_backbone_dir, tiny_tokenizer):
+    """``encoder_layers`` (the trainer's ``stage2_encoder_layers``): a cheaper recogniser made of the
+    backbone's first layers, with their pretrained weights, that saves and loads as it is."""
+    from transformers import BertModel
+
+    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()))
+    model = ScannerEntityRecognizer.from_encoder(str(tiny_backbone_dir), tokenizer, entity_types=["PER"], encoder_layers=1).eval()
+    backbone = BertModel.from_pretrained(tiny_backbone_dir)
+    assert model.config.encoder_config.num_hidden_layers == 1 and len(model.encoder.encoder.layer) == 1
+    torch.testing.assert_close(model.encoder.encoder.layer[0].state_dict(), backbone.encoder.layer[0].state_dict())
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert len(loaded.encoder.encoder.layer) == 1
+    batch = batch_for(tokenizer, [Knowledge()])
+    torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits)
+    for wrong in (0, 3):
+        with pytest.raises(ValueError, match="layers"):
+            ScannerEntityRecognizer.from_encoder(str(tiny_backbone_dir), tokenizer, entity_types=["PER"], encoder_layers=wrong)
+
+
 def test_non_entity_is_not_a_type():
     with pytest.raises(ValueError, match="non-entity"):
         ScannerEntityRecognizerConfig(entity_types=["PER", "non-entity"])

@@ -34,6 +34,7 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
         output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48,
         non_entity_folds=0, stage1=StageTraining(epochs=8, **FAST), stage2=StageTraining(epochs=2, **FAST, max_train_samples=10),
         knowledge=KnowledgeSettings(), word_shapes=True,  # both stages: the composite and pipeline carry shape ids
+        stage2_encoder_layers=1,  # of the tiny backbone's 2
     )
     seen_sizes = []
     real = trainer_module.train_entity_recognizer
@@ -57,6 +58,9 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
 
     ner = pipeline("scanner-ner", model=str(run / "scanner"))
     assert ner.model.span_detector.config.word_shapes and ner.model.entity_recognizer.config.word_shapes
+    assert ner.model.entity_recognizer.config.encoder_config.num_hidden_layers == 1
+    assert ner.model.span_detector.config.encoder_config.num_hidden_layers == 2
+    assert "stage2_encoder_layers" in (run / "scanner" / "README.md").read_text()
     assert isinstance(ner("Steve Kerr praises the Warriors"), list)
 
 
@@ -65,6 +69,8 @@ def test_bad_arguments_fail_before_training(tmp_path):
         ScannerTrainingArguments(output_dir=str(tmp_path), stages="stage3")
     with pytest.raises(ValueError, match="word_shapes must be"):
         ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage3"])
+    with pytest.raises(ValueError, match="stage2_encoder_layers"):
+        ScannerTrainingArguments(output_dir=str(tmp_path), stage2_encoder_layers=0)
     only_stage1 = ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage1"])
     assert only_stage1.shaped("stage1") and not only_stage1.shaped("stage2")
     with pytest.raises(ValueError, match="caption file"):
