@@ -30,7 +30,12 @@ from pathlib import Path
 # no module-level imports of torch / scanner-hf: spaCy's row runs in spaCy's own environment
 CACHE = Path(__file__).resolve().parent / "cache" / "twitter2017"
 RAW_FILE = Path(__file__).resolve().parent / "results" / "pipeline_speed.json"
-ROWS = ("scanner-fp32", "scanner-int8", "scanner-bf16", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "spacy-sm")
+ROWS = (
+    "scanner-fp32", "scanner-int8", "scanner-bf16", "scanner_l2-fp32", "scanner_l2-int8",
+    "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "spacy-sm",
+)
+# scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers, stage2_layers.py)
+STAGE2_FOLDERS = {"scanner": "stage2-text", "scanner_l2": "stage2-text-L2"}
 SPACY_LABELS = {
     "PERSON": "PER", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "ORG": "ORG",
     "NORP": "OTHER", "EVENT": "OTHER", "WORK_OF_ART": "OTHER", "PRODUCT": "OTHER", "LAW": "OTHER", "LANGUAGE": "OTHER",
@@ -88,7 +93,7 @@ def build_runner(row: str, cache: Path = CACHE):
     """A function from texts to entities (``label``, ``start``, ``end``) per text, for one row, with
     the models of the dataset whose benchmark cache is ``cache``."""
     family, _, mode = row.partition("-")
-    if family == "scanner":
+    if family in STAGE2_FOLDERS:
         from transformers import AutoTokenizer
 
         from scanner_hf import (
@@ -98,9 +103,10 @@ def build_runner(row: str, cache: Path = CACHE):
             ScannerSpanDetector,
         )
 
-        tokenizer = AutoTokenizer.from_pretrained(cache / "stage2-text")
+        stage2 = cache / STAGE2_FOLDERS[family]
+        tokenizer = AutoTokenizer.from_pretrained(stage2)
         model = ScannerForMultimodalNER.from_stages(
-            ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(cache / "stage2-text")
+            ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(stage2)
         )
         ner = ScannerNERPipeline(model=model, tokenizer=tokenizer, providers=[], optimize="none" if mode == "fp32" else mode)
         return lambda texts: [
@@ -241,7 +247,8 @@ def main() -> None:
     body = (
         f"Twitter-2017 test, {len(texts)} tweets, 2 torch threads, batch {BATCH_SIZE}, best of --repeats (the run column); each row in its "
         f"own process. CPU vector extensions: {', '.join(raw['cpu_flags']) or 'none found'}. scanner-ner = text-only stage 2 "
-        "(no knowledge providers) over stage 1; tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
+        "(no knowledge providers) over stage 1; scanner_l2 = the same with a stage 2 of MiniLM's first 2 layers "
+        "(`stage2_encoder_layers: 2`, stage2_layers.py); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "
         "run (rows run separately, e.g. the slow bf16 ones, give no ratio). Long texts: "
