@@ -16,7 +16,10 @@ Each trained configuration is scored on the test split at every inference propos
 one a checkpoint would ship with (``tune_candidate_threshold``). Reference rows (same knowledge, uncased
 stage 1) come from scanner_mner.py's results. Cache: benchmarks/cache/<dataset>-shapes.
 
-    python benchmarks/unseen_bar.py [--datasets twitter2017 twitter2015] [--configs over argmax] [--variant caption+kb]
+Other seeds (``--seeds 43 44``) retrain stage 2 only, on the recorded seed's stage 1 and cross-fold spans
+(as headline_seeds.py does); the section then adds a table over seeds at each seed's dev-chosen setting.
+
+    python benchmarks/unseen_bar.py [--datasets twitter2017 twitter2015] [--configs over argmax] [--variant caption+kb] [--seeds 43 44]
 """
 
 from __future__ import annotations
