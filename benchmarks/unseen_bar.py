@@ -107,11 +107,12 @@ def table(raw: dict) -> list[str]:
             lines.append(f"| {name} | token classification baseline (MiniLM) | | | | {percent(b['f1'])} | {percent(b['seen']['f1'])} | {percent(b['unseen']['f1'])} |")
         for key, result in runs.items():
             variant, config = key.split("/")[1:]
-            if f"{name}/{variant}" in reference:
-                r = reference[f"{name}/{variant}"]
-                row = f"| {name} | SCANNER {variant}, uncased stage 1 | arg-max | arg-max | | {percent(r['f1'])} | {percent(r['seen']['f1'])} | {percent(r['unseen']['f1'])} |"
-                if row not in lines:
-                    lines.append(row)
+            for known in dict.fromkeys(("text", "text+kb", variant)):  # scanner_mner.py's rows: uncased stage 1, arg-max
+                if f"{name}/{known}" in reference:
+                    r = reference[f"{name}/{known}"]
+                    row = f"| {name} | SCANNER {known}, uncased stage 1 | arg-max | arg-max | | {percent(r['f1'])} | {percent(r['seen']['f1'])} | {percent(r['unseen']['f1'])} |"
+                    if row not in lines:
+                        lines.append(row)
             for threshold, scores in result["per_threshold"].items():
                 mark = " (chosen on dev)" if threshold == result["chosen"] else ""
                 proposals = "arg-max" if threshold == "None" else f"threshold {threshold}"
