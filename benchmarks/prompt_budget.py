@@ -55,13 +55,14 @@ def main() -> None:
         builder = model.prompt_builder(tokenizer)
         prompts = builder.build(items)
         stats = Counter(builder.stats)
-        lengths = sorted(len(p.input_ids) for p in prompts)
+        by_length = sorted(prompts, key=lambda prompt: len(prompt.input_ids))
+        lengths = [len(prompt.input_ids) for prompt in by_length]
         collator = Stage2Collator(tokenizer, model.config.max_objects)
-        batches = [lengths[i : i + 16] for i in range(0, len(lengths), 16)]
+        batches = [by_length[i : i + 16] for i in range(0, len(by_length), 16)]
         picked = [batches[int(k * (len(batches) - 1) / max(1, arguments.steps - 1))] for k in range(arguments.steps)]
         start = time.perf_counter()
-        for batch_lengths in picked:
-            batch = collator([{"input_ids": [tokenizer.cls_token_id] * n, "labels": 0} for n in batch_lengths])
+        for batch_prompts in picked:
+            batch = collator([{"input_ids": prompt.input_ids, "labels": 0} for prompt in batch_prompts])
             loss = model(**batch).loss
             loss.backward()
             optimizer.zero_grad()
