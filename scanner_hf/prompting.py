@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from .providers import Knowledge
-from .tokenization import OBJECT_TOKEN, word_shape, words_from_tokens
+from .tokenization import OBJECT_TOKEN, first_subword_shapes, word_shape, words_from_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,8 @@ class PromptBuilder:
             sentence = [i for ids in window_ids for i in ids]
             if shapes:  # the window's words were tokenised one by one: each starts at its first id
                 words = item.words[window[0] : window[1]]
-                shapes = (shapes[0], [shape for word, ids in zip(words, window_ids) for shape in ([word_shape(word)] + [0] * (len(ids) - 1) if ids else [])])
+                window_word_ids = [index for index, ids in enumerate(window_ids) for _ in ids]
+                shapes = (shapes[0], first_subword_shapes(window_word_ids, words))
             self.stats["sentence_windowed"] += 1
         room -= len(sentence)
         object_slots = [[self.object_token_id] + ids for ids in objects]
