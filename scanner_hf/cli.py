@@ -125,7 +125,7 @@ def predict_command(arguments: argparse.Namespace) -> None:
     from .visualize import render_html, render_image
 
     model, tokenizer = _load(arguments.model, arguments.optimize)
-    ner = ScannerNERPipeline(model=model, tokenizer=tokenizer)
+    ner = ScannerNERPipeline(model=model, tokenizer=tokenizer, max_context_words=arguments.max_context_words)
     if arguments.input:
         if arguments.text or arguments.render:
             raise SystemExit("--input takes the texts from a file: give no TEXT and no --render")
@@ -251,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--render", help="write a picture: out.png (needs --image) or out.html")
     predict.add_argument("--optimize", choices=INFERENCE_OPTIMIZATIONS, help="see evaluate --optimize")
     predict.add_argument("--threads", type=int, help="see evaluate --threads")
+    predict.add_argument("--max-context-words", type=int, help="words of a long text one stage-2 prompt holds: each candidate sees the sentences around it (0: all; default: the checkpoint's setting)")
     predict.set_defaults(run=predict_command)
     optimize_help = "run the model as none (fp32), int8 (dynamic quantisation) or bf16 (default: the checkpoint's setting)"
     threads_help = "torch threads (default: OMP_NUM_THREADS, else this process's share of the available CPUs)"

@@ -60,6 +60,9 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         max_objects: objects per prompt (the paper: 15 for MNER, 18 for GMNER).
         grounding_weight: lambda, the weight of the grounding BCE (1 for GMNER, 0 for NER/MNER).
         max_prompt_length: prompt length in tokens; knowledge is shortened to fit (never the sentence).
+        max_context_words: words of the input one prompt holds at most (None: all). A longer input (a
+            document) gives each candidate the sentences around it instead, so a candidate in a document
+            costs what one in a tweet does; the pipeline can set it per run.
         mask_token_id / object_token_id: the slot tokens (set from the tokenizer).
         classifier_dropout: dropout before both heads.
         word_shapes: add a learned word-shape embedding at the first sub-word of each word of the
@@ -78,6 +81,7 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
     max_objects: int = 15
     grounding_weight: float = 0.0
     max_prompt_length: int = 256
+    max_context_words: int | None = None
     mask_token_id: int | None = None
     object_token_id: int | None = None
     classifier_dropout: float = 0.1

@@ -100,7 +100,10 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         max_length = min(
             self.config.max_prompt_length, self.config.encoder_config.max_position_embeddings, tokenizer.model_max_length
         )
-        return PromptBuilder(tokenizer, max_length=max_length, max_objects=self.config.max_objects, word_shapes=self.config.word_shapes)
+        return PromptBuilder(
+            tokenizer, max_length=max_length, max_objects=self.config.max_objects, word_shapes=self.config.word_shapes,
+            max_context_words=self.config.max_context_words,
+        )
 
     def resize_encoder_embeddings(self, vocab_size: int) -> None:
         """Resize the encoder's token embeddings and record the size in the nested encoder config."""

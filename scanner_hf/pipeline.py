@@ -137,12 +137,23 @@ class ScannerNERPipeline(Pipeline):
     _load_tokenizer = True
 
     def __init__(
-        self, *args, providers: Sequence[KnowledgeProvider] | None = None, optimize: str | None = None, **kwargs
+        self,
+        *args,
+        providers: Sequence[KnowledgeProvider] | None = None,
+        optimize: str | None = None,
+        max_context_words: int | None = None,
+        **kwargs,
     ):
         """``providers`` replace the checkpoint's knowledge settings; ``optimize`` (``none``, ``int8``,
         ``bf16``) replaces its ``inference_optimization`` and converts the model in place. Without it, a
-        model already optimised (e.g. by ``scanner-ner --optimize``) is run as it is."""
+        model already optimised (e.g. by ``scanner-ner --optimize``) is run as it is.
+        ``max_context_words`` replaces the checkpoint's limit on the words one stage-2 prompt holds (0:
+        no limit): for documents, each candidate then sees only the sentences around it."""
         super().__init__(*args, **kwargs)
+        if max_context_words is not None:
+            if type(max_context_words) is not int or max_context_words < 0:
+                raise ValueError(f"max_context_words must be a number of words (0: no limit), not {max_context_words!r}")
+            self.model.entity_recognizer.config.max_context_words = max_context_words or None
         if optimize is None:
             already = optimization_of(self.model)
             optimize = already if already != "none" else self.model.config.inference_optimization

@@ -10,7 +10,10 @@ its share is kept whole and passes what it does not use to the others, and a lon
 its share from the end. So a short caption survives next to long LLM text, and each source keeps its
 most useful part: its start (a KB entry's title and types come first) and, for LLM text, the
 sentences about this candidate, which are moved to the front before shortening. A sentence that alone
-does not fit is replaced by a window of words around the entity. Every shortening is counted in
+does not fit is replaced by a window of words around the entity. With ``max_context_words``, a longer
+input (a document) gives each candidate only the sentences around it, whole sentences where they fit,
+so a candidate in a document costs what one in a tweet does (counted as ``context_limited``, logged
+at info level: it is the configured behaviour, not a cut). Every shortening is counted in
 :attr:`PromptBuilder.stats` and logged (as a warning) by every :meth:`PromptBuilder.build` call that
 shortened anything.
 
@@ -79,6 +82,52 @@ class PromptTooLongError(ValueError):
     """The entity alone does not fit the encoder."""
 
 
+_SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
+_NOT_AN_END = re.compile(r"^(?:(?:[A-Za-z]\.)+|(?:mr|mrs|ms|dr|st|jr|sr|prof|vs|no|inc|ltd|co|corp|gen|gov|sen|rep)\.)$", re.IGNORECASE)
+
+
+def sentence_spans(words: Sequence[str]) -> list[tuple[int, int]]:
+    """Word spans ``[start, end)`` of the sentences of ``words``: a sentence ends at a word ending in
+    ``.``, ``!``, ``?`` or an ellipsis (closing quotes and brackets allowed), except initials, dotted
+    acronyms and common abbreviations (``J.``, ``U.S.``, ``Mr.``). Errs towards longer sentences."""
+    spans, start = [], 0
+    for index, word in enumerate(words):
+        if _SENTENCE_END.search(word) and not _NOT_AN_END.match(word):
+            spans.append((start, index + 1))
+            start = index + 1
+    if start < len(words):
+        spans.append((start, len(words)))
+    return spans
+
+
+def context_window(words: Sequence[str], start: int, end: int, max_words: int | None) -> tuple[int, int]:
+    """The words ``[lo, hi)`` a prompt for the candidate ``[start, end)`` holds: all of them when they
+    are at most ``max_words`` (or no limit is set); else the candidate's sentence(s), widened by whole
+    neighbouring sentences (nearest first) while within ``max_words``; a sentence longer than that is
+    cut to ``max_words`` words centred on the candidate (never the candidate itself)."""
+    if not max_words or len(words) <= max_words:
+        return 0, len(words)
+    spans = sentence_spans(words)
+    first = next(i for i, (lo, hi) in enumerate(spans) if lo <= start < hi)
+    last = next(i for i, (lo, hi) in enumerate(spans) if lo < end <= hi)
+    lo, hi = spans[first][0], spans[last][1]
+    if hi - lo > max_words:
+        spare = max(0, max_words - (end - start))
+        lo = max(lo, start - spare // 2)
+        hi = min(hi, max(end, lo + max_words))
+        lo = max(spans[first][0], min(lo, hi - max_words, start))
+        return lo, hi
+    before, after = first - 1, last + 1
+    grew = True
+    while grew:
+        grew = False
+        if before >= 0 and hi - spans[before][0] <= max_words:
+            lo, before, grew = spans[before][0], before - 1, True
+        if after < len(spans) and spans[after][1] - lo <= max_words:
+            hi, after, grew = spans[after][1], after + 1, True
+    return lo, hi
+
+
 @dataclass
 class PromptInput:
     """One candidate: the sentence's words, the candidate's word span ``[start, end)``, its knowledge."""
@@ -98,7 +147,8 @@ class EncodedPrompt:
 
 
 class PromptBuilder:
-    """Builds stage-2 prompts for one tokenizer, within ``max_length`` tokens and ``max_objects``."""
+    """Builds stage-2 prompts for one tokenizer, within ``max_length`` tokens and ``max_objects``;
+    ``max_context_words`` (None or 0: no limit) bounds the words of the input one prompt holds."""
 
     def __init__(
         self,
@@ -108,6 +158,7 @@ class PromptBuilder:
         max_objects: int = 15,
         object_token: str = OBJECT_TOKEN,
         word_shapes: bool = False,
+        max_context_words: int | None = None,
     ):
         if tokenizer.mask_token_id is None:
             raise ValueError("stage 2 needs a tokenizer with a mask token (the <mask> slot)")
@@ -116,6 +167,7 @@ class PromptBuilder:
         if word_shapes and not tokenizer.is_fast:
             raise ValueError("word shapes in prompts need a fast tokenizer (character offsets of sub-words)")
         self.word_shapes = word_shapes
+        self.max_context_words = max_context_words or None
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.max_objects = max_objects
@@ -174,6 +226,10 @@ class PromptBuilder:
                 shapes=(head_shapes[index], sentence_shapes[index]) if self.word_shapes else None,
             ))
         shortened = self.stats - counted_before
+        limited = shortened.pop("context_limited", 0)
+        if limited:
+            logger.info("%d of %d prompts hold only the sentences around their candidate (max_context_words=%d)",
+                        limited, len(items), self.max_context_words)
         if shortened:
             logger.warning(
                 "%d of %d prompts were shortened to fit %d tokens (knowledge first; the sentence only by windowing): %s",
@@ -189,16 +245,21 @@ class PromptBuilder:
             raise PromptTooLongError(
                 f"the entity {' '.join(item.words[item.start:item.end])!r} alone needs more than {self.max_length} tokens"
             )
-        full_length = len(sentence) + len(wikipedia) + len(llm) + len(caption) + sum(len(ids) + 1 for ids in objects)
-        window = (0, len(item.words))
-        if len(sentence) > room:
-            window, window_ids = self._sentence_window(item, room)
+        knowledge_full = len(wikipedia) + len(llm) + len(caption) + sum(len(ids) + 1 for ids in objects)
+        full_length = len(sentence) + knowledge_full
+        window = bounds = context_window(item.words, item.start, item.end, self.max_context_words)
+        if bounds != (0, len(item.words)) or len(sentence) > room:
+            window, window_ids, bounded_length = self._sentence_window(item, room, bounds)
             sentence = [i for ids in window_ids for i in ids]
             if shapes:  # the window's words were tokenised one by one: each starts at its first id
                 words = item.words[window[0] : window[1]]
                 window_word_ids = [index for index, ids in enumerate(window_ids) for _ in ids]
                 shapes = (shapes[0], first_subword_shapes(window_word_ids, words))
-            self.stats["sentence_windowed"] += 1
+            if bounds != (0, len(item.words)):
+                self.stats["context_limited"] += 1
+                full_length = bounded_length + knowledge_full
+            if window != bounds:
+                self.stats["sentence_windowed"] += 1
         room -= len(sentence)
         object_slots = [[self.object_token_id] + ids for ids in objects]
         kept_objects = len(object_slots)
@@ -227,9 +288,14 @@ class PromptBuilder:
             prompt.word_shape_ids = leading + [0] * (len(prompt.input_ids) - len(leading))
         return prompt
 
-    def _sentence_window(self, item: PromptInput, room: int) -> tuple[tuple[int, int], list[list[int]]]:
-        """The widest word window around the entity whose tokens fit ``room``, with each window word's ids."""
-        word_ids = self._ids(list(item.words))
+    def _sentence_window(
+        self, item: PromptInput, room: int, bounds: tuple[int, int]
+    ) -> tuple[tuple[int, int], list[list[int]], int]:
+        """The widest word window around the entity within ``bounds`` whose tokens fit ``room``, with
+        each window word's ids, and the token length of all of ``bounds``."""
+        lower, upper = bounds
+        word_ids = self._ids(list(item.words[lower:upper]))
+        word_ids = [[]] * lower + word_ids
         start, end = item.start, item.end
         used = sum(len(ids) for ids in word_ids[start:end])
         if used > room:
@@ -238,13 +304,13 @@ class PromptBuilder:
         while grew:
             grew = False
             for side in ("left", "right"):
-                if side == "left" and start > 0 and used + len(word_ids[start - 1]) <= room:
+                if side == "left" and start > lower and used + len(word_ids[start - 1]) <= room:
                     start -= 1
                     used += len(word_ids[start])
                     grew = True
-                if side == "right" and end < len(word_ids) and used + len(word_ids[end]) <= room:
+                if side == "right" and end < upper and used + len(word_ids[end]) <= room:
                     used += len(word_ids[end])
                     end += 1
                     grew = True
-        return (start, end), word_ids[start:end]
+        return (start, end), word_ids[start:end], sum(len(ids) for ids in word_ids[lower:upper])
 

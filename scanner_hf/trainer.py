@@ -117,6 +117,7 @@ class ScannerTrainingArguments:
     max_objects: int = 15
     grounding_weight: float = 0.0
     max_prompt_length: int = 256
+    max_context_words: int | None = None  # words of a long input one stage-2 prompt holds (the sentences around the candidate); None: all
     stage2_encoder_layers: int | None = None  # stage 2 keeps only the backbone's first N layers: a cheaper recogniser; None: all
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
@@ -140,6 +141,8 @@ class ScannerTrainingArguments:
         layers = self.stage2_encoder_layers
         if layers is not None and (type(layers) is not int or layers < 1):
             raise ValueError(f"stage2_encoder_layers must be a positive number of layers, not {self.stage2_encoder_layers!r}")
+        if self.max_context_words is not None and (type(self.max_context_words) is not int or self.max_context_words < 1):
+            raise ValueError(f"max_context_words must be a positive number of words or None, not {self.max_context_words!r}")
         if self.knowledge.wikipedia:
             check_kb_setting(self.knowledge.wikipedia)
         if self.knowledge.objects and not Path(self.knowledge.objects).is_dir():
@@ -378,6 +381,7 @@ class ScannerTrainer:
                 providers=providers, distillation=distillation, eval_split=dev[0] if dev else None,
                 eval_candidates=dev[1] if dev else None, max_objects=self.args.max_objects,
                 grounding_weight=self.args.grounding_weight, max_prompt_length=self.args.max_prompt_length,
+                max_context_words=self.args.max_context_words,
                 word_shapes=self.args.shaped("stage2"), encoder_layers=self.args.stage2_encoder_layers,
             )
             self._save_step(model, tokenizer, folder)
@@ -498,8 +502,9 @@ class ScannerTrainer:
             word_shapes=[stage for stage in ("stage1", "stage2") if args.shaped(stage)] or False,
             candidate_threshold=self.candidate_threshold,
         )
-        if args.stage2_encoder_layers is not None:
-            hyperparameters["stage2_encoder_layers"] = args.stage2_encoder_layers
+        for optional in ("stage2_encoder_layers", "max_context_words"):
+            if getattr(args, optional) is not None:
+                hyperparameters[optional] = getattr(args, optional)
         wikipedia = (model.config.knowledge or {}).get("wikipedia")
         return CardInfo(
             model_id=args.model_id or args.push_to_hub or self.output_dir.name,

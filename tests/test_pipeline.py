@@ -66,6 +66,21 @@ def test_long_text_is_windowed_not_cut(saved):
     assert result and result[-1]["word"] == "paris" and result[-1]["end"] == len(text)
 
 
+def test_documents_give_each_candidate_only_its_sentences(saved, caplog):
+    text = " ".join(["love the game ."] * 30 + ["steve kerr praises the warriors in paris ."] + ["go warriors !"] * 30)
+    whole = pipeline("scanner-ner", model=str(saved))
+    assert whole.model.entity_recognizer.config.max_context_words is None
+    limited = pipeline("scanner-ner", model=str(saved), max_context_words=12)
+    assert limited.builder.max_context_words == 12
+    with caplog.at_level("INFO", logger="scanner_hf.prompting"):
+        found = limited(text)
+    assert "hold only the sentences around their candidate (max_context_words=12)" in caplog.text
+    assert all(text[e["start"] : e["end"]] == e["word"] for e in found)
+    assert pipeline("scanner-ner", model=str(saved), max_context_words=0).builder.max_context_words is None
+    with pytest.raises(ValueError, match="max_context_words"):
+        pipeline("scanner-ner", model=str(saved), max_context_words=-1)
+
+
 def test_bad_inputs_give_clear_errors(saved, tmp_path):
     ner = pipeline("scanner-ner", model=str(saved))
     with pytest.raises(ValueError, match="empty"):

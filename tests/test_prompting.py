@@ -8,8 +8,10 @@ from scanner_hf.prompting import (
     PromptBuilder,
     PromptInput,
     PromptTooLongError,
+    context_window,
     fair_shares,
     focus_on_candidate,
+    sentence_spans,
 )
 from scanner_hf.tokenization import add_object_token
 
@@ -112,6 +114,42 @@ def test_sentence_is_windowed_around_the_entity_never_cut_silently(tokenizer):
     assert len(prompt.input_ids) <= 40
     assert builder.stats["sentence_windowed"] == 1 and builder.stats["objects_dropped"] == 3
     assert builder.stats["caption_dropped"] == 1 and builder.stats["wikipedia_dropped"] == 1
+
+
+def test_sentence_spans_skip_initials_acronyms_and_titles():
+    words = "Mr. Smith met J. Doe in the U.S. today . Great game ! \"Go Spurs!\" he said".split()
+    assert [" ".join(words[a:b]) for a, b in sentence_spans(words)] == [
+        "Mr. Smith met J. Doe in the U.S. today .", "Great game !", '"Go Spurs!"', "he said",
+    ]
+
+
+def test_context_window_keeps_whole_sentences_around_the_candidate():
+    words = "a b c . d e f g . h i . j k l m n o p q r s t u v w x y z".split()
+    assert context_window(words, 5, 6, None) == (0, len(words))
+    assert context_window(words, 5, 6, 100) == (0, len(words))  # short input: all of it
+    assert context_window(words, 5, 6, 7) == (4, 9)  # its sentence (d e f g .); h i . would make 8
+    assert context_window(words, 5, 6, 8) == (4, 12)  # + h i . (a b c . would make 9)
+    assert context_window(words, 5, 6, 9) == (0, 9)  # the sentence before is tried first
+    lo, hi = context_window(words, 20, 22, 6)  # inside a 17-word sentence: 6 words around the candidate
+    assert hi - lo == 6 and lo <= 20 and hi >= 22 and lo >= 11
+    assert context_window(words, 12, 26, 4) == (12, 26)  # the candidate itself is never cut
+
+
+def test_long_inputs_give_each_candidate_its_sentences_without_a_warning(tokenizer, caplog):
+    first = ["love", "the", "game", "."] * 10
+    words = first + ["steve", "kerr", "at", "the", "game", "."] + ["go", "warriors", "!"] * 10
+    limited = PromptBuilder(tokenizer, max_length=512, max_context_words=12)
+    with caplog.at_level("INFO", logger="scanner_hf.prompting"):
+        [prompt] = limited.build([PromptInput(words, 40, 42, Knowledge())])
+    assert prompt.sentence_window == (36, 46)  # its sentence and the one before (10 words; 13 with the next)
+    decoded = tokenizer.decode(prompt.input_ids, skip_special_tokens=True)
+    assert decoded.endswith("for steve kerr in this sentence. love the game. steve kerr at the game.") and "warriors" not in decoded
+    assert limited.stats == {"context_limited": 1} and "max_context_words=12" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    unlimited = PromptBuilder(tokenizer, max_length=512)
+    short = PromptInput(SENTENCE, 0, 2, knowledge())
+    assert limited.build([short])[0].input_ids == unlimited.build([short])[0].input_ids  # tweets are unchanged
+    assert len(unlimited.build([PromptInput(words, 40, 42, Knowledge())])[0].input_ids) > len(prompt.input_ids)
 
 
 def test_entity_that_cannot_fit_is_an_error(tokenizer):

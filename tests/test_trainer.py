@@ -71,6 +71,8 @@ def test_bad_arguments_fail_before_training(tmp_path):
         ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage3"])
     with pytest.raises(ValueError, match="stage2_encoder_layers"):
         ScannerTrainingArguments(output_dir=str(tmp_path), stage2_encoder_layers=0)
+    with pytest.raises(ValueError, match="max_context_words"):
+        ScannerTrainingArguments(output_dir=str(tmp_path), max_context_words=0)
     only_stage1 = ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage1"])
     assert only_stage1.shaped("stage1") and not only_stage1.shaped("stage2")
     with pytest.raises(ValueError, match="caption file"):
