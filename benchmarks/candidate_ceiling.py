@@ -21,7 +21,7 @@ import json
 import logging
 import time
 
-from common import BENCHMARK_DIR, percent, write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 from scanner_mner import RESULTS_FILE, benchmark_trainer
 
 from scanner_hf.data import entity_strings
@@ -86,6 +86,9 @@ def shapes(name: str, settings: dict) -> dict:
     model, _, builder = trainer.train_entity_recognizer(trainer.output_dir / "stage2-text")
     seen = entity_strings(trainer.train_dataset)
     folder = trainer.output_dir / "stage1-shapes"
+    bar_stage1 = trainer.output_dir.with_name(f"{name}-shapes") / "stage1"  # unseen_bar.py's: same data, budget, seed and code
+    if not (folder / "model.safetensors").exists() and (bar_stage1 / "model.safetensors").exists():
+        folder = bar_stage1  # on Twitter-2017 the two were trained separately and are bit-identical
     if (folder / "model.safetensors").exists():
         from transformers import AutoTokenizer
 
@@ -120,6 +123,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
     raw = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
+    if arguments.datasets:
+        raw["commands"] = merged_commands(raw)
     for name in arguments.datasets:
         raw.setdefault(arguments.part, {})[name] = (proposals if arguments.part == "proposals" else shapes)(name, settings)
         RAW_FILE.parent.mkdir(exist_ok=True)
@@ -157,6 +162,7 @@ def main() -> None:
         + "\n\nWord shapes (stage 1 retrained with `word_shapes: true`, same budget and seed; arg-max decode; the same "
         "cached text-only stage 2):\n\n| dataset | stage 1 | recall | seen | unseen | test F1 | unseen F1 |\n"
         "|---|---|---|---|---|---|---|\n" + "\n".join(shape_lines)
+        + "\n\n" + commands_note(raw.get("commands") or [raw.get("command", "")])
     )
     write_section("candidate_ceiling", "Candidate ceiling: proposal threshold and word shapes (stage 1)", body, raw)
 
