@@ -57,6 +57,11 @@ def test_predict_streams_a_file_to_json_lines(trained, capsys):
     assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["steve kerr in paris", "nba"]
     with pytest.raises(SystemExit, match="give a TEXT or --input"):
         main(["predict", "--model", model])
+    document = "love the game . steve kerr in paris . nba today !"
+    plain.write_text(document + "\n")
+    main(["predict", "--input", str(plain), "--model", model, "--max-context-words", "4"])
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["entities"] == pipeline("scanner-ner", model=model, max_context_words=4)(document)
 
 
 def test_evaluate_and_audit(trained, capsys):
