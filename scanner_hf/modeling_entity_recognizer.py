@@ -94,15 +94,16 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         model.resize_encoder_embeddings(len(tokenizer))
         return model
 
-    def prompt_builder(self, tokenizer: PreTrainedTokenizerBase) -> PromptBuilder:
+    def prompt_builder(self, tokenizer: PreTrainedTokenizerBase, max_context_words: int | None = None) -> PromptBuilder:
         """The prompt builder for this model: its object budget, and its prompt length capped by what
-        the encoder and tokenizer can take."""
+        the encoder and tokenizer can take. ``max_context_words`` replaces the config's limit for this
+        builder only (0: no limit; None: the config's)."""
         max_length = min(
             self.config.max_prompt_length, self.config.encoder_config.max_position_embeddings, tokenizer.model_max_length
         )
         return PromptBuilder(
             tokenizer, max_length=max_length, max_objects=self.config.max_objects, word_shapes=self.config.word_shapes,
-            max_context_words=self.config.max_context_words,
+            max_context_words=self.config.max_context_words if max_context_words is None else max_context_words,
         )
 
     def resize_encoder_embeddings(self, vocab_size: int) -> None:

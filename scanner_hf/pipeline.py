@@ -148,18 +148,18 @@ class ScannerNERPipeline(Pipeline):
         ``bf16``) replaces its ``inference_optimization`` and converts the model in place. Without it, a
         model already optimised (e.g. by ``scanner-ner --optimize``) is run as it is.
         ``max_context_words`` replaces the checkpoint's limit on the words one stage-2 prompt holds (0:
-        no limit): for documents, each candidate then sees only the sentences around it."""
+        no limit) for this pipeline only (the model's config is left as it is): for documents, each
+        candidate then sees only the sentences around it."""
         super().__init__(*args, **kwargs)
         if max_context_words is not None:
             if type(max_context_words) is not int or max_context_words < 0:
                 raise ValueError(f"max_context_words must be a number of words (0: no limit), not {max_context_words!r}")
-            self.model.entity_recognizer.config.max_context_words = max_context_words or None
         if optimize is None:
             already = optimization_of(self.model)
             optimize = already if already != "none" else self.model.config.inference_optimization
         optimize_for_inference(self.model, optimize)
         self.providers = list(providers) if providers is not None else default_providers(self.model.config.knowledge)
-        self.builder = self.model.entity_recognizer.prompt_builder(self.tokenizer)
+        self.builder = self.model.entity_recognizer.prompt_builder(self.tokenizer, max_context_words=max_context_words)
 
     def _sanitize_parameters(self, image=None, is_split_into_words=None, box_threshold=None, **kwargs):
         preprocess = {}

@@ -77,6 +77,10 @@ def test_documents_give_each_candidate_only_its_sentences(saved, caplog):
     assert "hold only the sentences around their candidate (max_context_words=12)" in caplog.text
     assert all(text[e["start"] : e["end"]] == e["word"] for e in found)
     assert pipeline("scanner-ner", model=str(saved), max_context_words=0).builder.max_context_words is None
+    shared = ScannerNERPipeline(model=whole.model, tokenizer=whole.tokenizer, max_context_words=12)
+    assert shared.builder.max_context_words == 12
+    assert whole.model.entity_recognizer.config.max_context_words is None  # the option is this pipeline's only
+    assert ScannerNERPipeline(model=whole.model, tokenizer=whole.tokenizer).builder.max_context_words is None
     with pytest.raises(ValueError, match="max_context_words"):
         pipeline("scanner-ner", model=str(saved), max_context_words=-1)
 
