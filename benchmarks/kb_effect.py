@@ -4,7 +4,7 @@ entities of the test split. An entity counts as right when a prediction has its 
 "helped" = wrong without the KB, right with it; "misled" = the reverse; each split by whether the KB
 had an entry for the entity string. Examples list what the prompt said.
 
-    python benchmarks/kb_effect.py [--datasets twitter2017 twitter2015]
+    python benchmarks/kb_effect.py [--datasets twitter2017 twitter2015] [--kb-variant text+kb-geonames]
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import logging
 from collections import Counter, defaultdict
 
 from common import write_section
-from scanner_mner import benchmark_trainer, stage2_folder
+from scanner_mner import LABELS, benchmark_trainer, stage2_folder
 
 from scanner_hf.inference import predict_entities
 from scanner_hf.tags import tags_to_spans
-
-VARIANTS = ("text", "text+kb")
 
 
 def gold_entities(split) -> list[tuple[int, int, int, str]]:
@@ -34,6 +32,7 @@ def gold_entities(split) -> list[tuple[int, int, int, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
+    parser.add_argument("--kb-variant", default="text+kb", help="the scanner_mner.py variant compared with text only")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import json
@@ -45,7 +44,7 @@ def main() -> None:
     for name in arguments.datasets:
         right: dict[str, set] = {}
         kb_text: dict[str, str | None] = {}
-        for variant in VARIANTS:
+        for variant in ("text", arguments.kb_variant):
             trainer = benchmark_trainer(name, settings, variant)
             test, providers = trainer.test_dataset, trainer.providers
             folder = stage2_folder(trainer, variant)
@@ -65,7 +64,7 @@ def main() -> None:
         for entity in gold_entities(test):
             string = " ".join(test["tokens"][entity[0]][entity[1] : entity[2]])
             hit = "hit" if kb_text.get(string) else "miss"
-            before, after = entity in right["text"], entity in right["text+kb"]
+            before, after = entity in right["text"], entity in right[arguments.kb_variant]
             outcome = "helped" if after and not before else "misled" if before and not after else "same"
             table[entity[3]][f"{outcome}_{hit}"] += 1
             table[entity[3]][f"entities_{hit}"] += 1
@@ -83,13 +82,17 @@ def main() -> None:
             + "".join(f"- {line}\n" for line in examples["helped"]) + "\nMisled, with what the KB said:\n"
             + "".join(f"- {line}\n" for line in examples["misled"])
         )
+    label = LABELS.get(arguments.kb_variant, arguments.kb_variant).lstrip("+ ")
     body = (
-        "SCANNER text-only vs SCANNER + merged KB (seed 42; same stage 1; stage 2 trained with and without the KB). "
+        f"SCANNER text-only vs SCANNER + {label} (seed 42; same stage 1; stage 2 trained with and without the KB). "
         "Counts of gold test entities; an entity is right when predicted with its exact span and type.\n\n" + "\n".join(parts)
     )
     print(body)
-    write_section("kb_effect", "Entity KB: where lookups helped and where they misled", body, raw)
-
+    if arguments.kb_variant == "text+kb":
+        write_section("kb_effect", "Entity KB: where lookups helped and where they misled", body, raw)
+    else:
+        name = "kb_effect_" + arguments.kb_variant.replace("+", "_").replace("-", "_")
+        write_section(name, f"Entity KB ({label}): where lookups helped and where they misled", body, raw)
 
 if __name__ == "__main__":
     main()

@@ -35,7 +35,7 @@ from scanner_hf.two_stage import evaluate_detector
 
 CAPTIONS = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
 TYPES = ("PER", "LOC", "ORG", "OTHER")
-PARTS = ("text", "caption", "wiki", "kb", "llm", "tyt")
+PARTS = ("text", "caption", "wiki", "kb", "kb-geonames", "llm", "tyt")  # kb-geonames: the merged KB without GeoNames
 # Row order and labels of the table; the paper's names in brackets.
 LABELS = {
     "text": "text only",
@@ -51,6 +51,8 @@ LABELS = {
     "text+kb": "+ merged KB",
     "caption+kb": "+ caption + merged KB",
     "caption+kb+tyt": "+ caption + merged KB + TYT",
+    "text+kb-geonames": "+ merged KB without GeoNames",
+    "caption+kb-geonames": "+ caption + merged KB without GeoNames",
 }
 RESULTS_FILE = BENCHMARK_DIR / "results" / "scanner_mner.json"
 # Stage 1 and cross-fold epochs of the shared cache (benchmarks/cache/<dataset>); other benchmarks reuse it.
@@ -71,12 +73,13 @@ def merged_kb_sources() -> list[str]:
 
 
 def knowledge_for(dataset: str, parts: set[str]) -> KnowledgeSettings:
-    if {"wiki", "kb"} <= parts:
-        raise argparse.ArgumentTypeError("'wiki' (ovos KB) and 'kb' (merged KB) are alternatives")
+    if len(parts & {"wiki", "kb", "kb-geonames"}) > 1:
+        raise argparse.ArgumentTypeError("'wiki' (ovos KB), 'kb' (merged KB) and 'kb-geonames' are alternatives")
     captions = str(default_data_dir() / "knowledge" / "pgim" / "blip2_captions" / CAPTIONS[dataset])
     return KnowledgeSettings(
         captions=captions if "caption" in parts else None,
-        wikipedia="ovos" if "wiki" in parts else merged_kb_sources() if "kb" in parts else None,
+        wikipedia="ovos" if "wiki" in parts else merged_kb_sources() if "kb" in parts
+        else [source for source in merged_kb_sources() if source != "geonames"] if "kb-geonames" in parts else None,
         llm="llm" in parts,
     )
 

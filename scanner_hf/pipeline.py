@@ -151,9 +151,8 @@ class ScannerNERPipeline(Pipeline):
         no limit) for this pipeline only (the model's config is left as it is): for documents, each
         candidate then sees only the sentences around it."""
         super().__init__(*args, **kwargs)
-        if max_context_words is not None:
-            if type(max_context_words) is not int or max_context_words < 0:
-                raise ValueError(f"max_context_words must be a number of words (0: no limit), not {max_context_words!r}")
+        if max_context_words is not None and (type(max_context_words) is not int or max_context_words < 0):
+            raise ValueError(f"max_context_words must be a number of words (0: no limit), not {max_context_words!r}")
         if optimize is None:
             already = optimization_of(self.model)
             optimize = already if already != "none" else self.model.config.inference_optimization

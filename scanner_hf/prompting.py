@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from .providers import Knowledge
-from .tokenization import OBJECT_TOKEN, first_subword_shapes, word_shape, words_from_tokens
+from .tokenization import (
+    OBJECT_TOKEN,
+    first_subword_shapes,
+    sentence_spans,
+    word_shape,
+    words_from_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,24 +86,6 @@ def fair_shares(lengths: Sequence[int], room: int) -> list[int]:
 
 class PromptTooLongError(ValueError):
     """The entity alone does not fit the encoder."""
-
-
-_SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
-_NOT_AN_END = re.compile(r"^(?:(?:[A-Za-z]\.)+|(?:mr|mrs|ms|dr|st|jr|sr|prof|vs|no|inc|ltd|co|corp|gen|gov|sen|rep)\.)$", re.IGNORECASE)
-
-
-def sentence_spans(words: Sequence[str]) -> list[tuple[int, int]]:
-    """Word spans ``[start, end)`` of the sentences of ``words``: a sentence ends at a word ending in
-    ``.``, ``!``, ``?`` or an ellipsis (closing quotes and brackets allowed), except initials, dotted
-    acronyms and common abbreviations (``J.``, ``U.S.``, ``Mr.``). Errs towards longer sentences."""
-    spans, start = [], 0
-    for index, word in enumerate(words):
-        if _SENTENCE_END.search(word) and not _NOT_AN_END.match(word):
-            spans.append((start, index + 1))
-            start = index + 1
-    if start < len(words):
-        spans.append((start, len(words)))
-    return spans
 
 
 def context_window(words: Sequence[str], start: int, end: int, max_words: int | None) -> tuple[int, int]:
@@ -294,23 +282,21 @@ class PromptBuilder:
         """The widest word window around the entity within ``bounds`` whose tokens fit ``room``, with
         each window word's ids, and the token length of all of ``bounds``."""
         lower, upper = bounds
-        word_ids = self._ids(list(item.words[lower:upper]))
-        word_ids = [[]] * lower + word_ids
-        start, end = item.start, item.end
+        word_ids = self._ids(list(item.words[lower:upper]))  # word_ids[i] holds word lower + i
+        start, end = item.start - lower, item.end - lower
         used = sum(len(ids) for ids in word_ids[start:end])
         if used > room:
-            raise PromptTooLongError(f"the entity at words {start}-{end} does not fit next to itself in the sentence")
+            raise PromptTooLongError(f"the entity at words {item.start}-{item.end} does not fit next to itself in the sentence")
         grew = True
         while grew:
             grew = False
-            for side in ("left", "right"):
-                if side == "left" and start > lower and used + len(word_ids[start - 1]) <= room:
-                    start -= 1
-                    used += len(word_ids[start])
-                    grew = True
-                if side == "right" and end < upper and used + len(word_ids[end]) <= room:
-                    used += len(word_ids[end])
-                    end += 1
-                    grew = True
-        return (start, end), word_ids[start:end], sum(len(ids) for ids in word_ids[lower:upper])
+            if start > 0 and used + len(word_ids[start - 1]) <= room:
+                start -= 1
+                used += len(word_ids[start])
+                grew = True
+            if end < len(word_ids) and used + len(word_ids[end]) <= room:
+                used += len(word_ids[end])
+                end += 1
+                grew = True
+        return (lower + start, lower + end), word_ids[start:end], sum(len(ids) for ids in word_ids)
 

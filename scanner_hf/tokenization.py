@@ -1,5 +1,6 @@
-"""Words <-> sub-words: splitting raw text into words with character offsets, first-sub-word label
-alignment, and word windows for sentences longer than the encoder (never a silent cut).
+"""Words <-> sub-words: splitting raw text into words with character offsets, sentences of words,
+first-sub-word label alignment, and word windows for sentences longer than the encoder (never a
+silent cut).
 """
 
 from __future__ import annotations
@@ -43,6 +44,44 @@ def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
         words.append(Word(token, position, position + len(token)))
         position += len(token) + 1
     return " ".join(tokens), words
+
+
+_SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
+_TITLES = "mr|mrs|ms|dr|st|jr|sr|prof|vs|inc|ltd|co|corp|gen|gov|sen|rep"
+_NOT_AN_END = re.compile(rf"^(?:(?:[A-Za-z]\.)+|(?:{_TITLES}|no)\.)$", re.IGNORECASE)  # J.  U.S.  Mr.  No.
+# the same before a split-off "." (split_words gives "Mr" + "."): an upper-case initial other than "I",
+# a dotted acronym, a title ("no ." and "i ." are too often sentence ends)
+_BEFORE_ABBREVIATION_DOT = re.compile(rf"^(?:[A-HJ-Z]|[A-Za-z](?:\.[A-Za-z])+|(?i:{_TITLES}))$")
+
+
+def sentence_spans(words: Sequence[str]) -> list[tuple[int, int]]:
+    """Word spans ``[start, end)`` of the sentences of ``words``, for tokenised text (``game .``) and
+    for whitespace-split raw text (``game.``) alike. A sentence ends at a word ending in ``.``, ``!``,
+    ``?`` or an ellipsis (closing quotes and brackets allowed), except initials, dotted acronyms and
+    common abbreviations (``J.``, ``U.S.``, ``Mr.``, or ``Mr`` + ``.`` as split_words gives them),
+    and except punctuation attached to a word that a lower-case word follows (``Yahoo! is``). Errs
+    towards longer sentences."""
+    spans, start = [], 0
+    for index, word in enumerate(words):
+        if not _SENTENCE_END.search(word) or _NOT_AN_END.match(word):
+            continue
+        standalone = not any(character.isalnum() for character in word)
+        if word == "." and index > start and _BEFORE_ABBREVIATION_DOT.match(words[index - 1]):
+            continue
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if not standalone and following[:1].islower():
+            continue
+        spans.append((start, index + 1))
+        start = index + 1
+    if start < len(words):
+        spans.append((start, len(words)))
+    return spans
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of raw text (whitespace normalised), by :func:`sentence_spans`."""
+    words = text.split()
+    return [" ".join(words[start:end]) for start, end in sentence_spans(words)]
 
 
 def subword_counts(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> list[int]:

@@ -6,9 +6,11 @@ from scanner_hf.tokenization import (
     IGNORE_INDEX,
     SequenceTooLongError,
     align_first_subword_labels,
+    encode_words_for_training,
     first_subword_positions,
     first_subword_shapes,
-    encode_words_for_training,
+    sentence_spans,
+    split_sentences,
     split_words,
     word_windows,
     words_from_tokens,
@@ -61,3 +63,25 @@ def test_long_sentences_are_windowed_not_cut(tiny_tokenizer, caplog):
     kept = [label for row in encoded["labels"] for label in row if label != IGNORE_INDEX]
     assert kept == labels
     assert "split into word windows" in caplog.text
+
+
+def sentences_of(words):
+    return [" ".join(words[a:b]) for a, b in sentence_spans(words)]
+
+
+def test_sentence_spans_skip_initials_acronyms_and_titles():
+    words = "Mr. Smith met J. Doe in the U.S. today . Great game ! \"Go Spurs!\" he said . \"Wow!\" Then".split()
+    assert sentences_of(words) == ["Mr. Smith met J. Doe in the U.S. today .", "Great game !", '"Go Spurs!" he said .', '"Wow!"', "Then"]
+
+
+def test_sentence_spans_of_split_words_keep_abbreviations_whole():
+    words = [w.text for w in split_words("Mr. Smith met J. Doe of the U.S. Army today. Just say no. Great game!")]
+    assert sentences_of(words) == ["Mr . Smith met J . Doe of the U.S . Army today .", "Just say no .", "Great game !"]
+    assert sentences_of("love the game . go warriors !".split()) == ["love the game .", "go warriors !"]  # lower-case tweets
+    assert sentences_of("so do I . Then plan b .".split()) == ["so do I .", "Then plan b ."]
+
+
+def test_split_sentences_of_raw_text():
+    text = "St. Louis is a city in   Missouri. Yahoo! is a web portal. It was founded in 1994... by two students."
+    assert split_sentences(text) == ["St. Louis is a city in Missouri.", "Yahoo! is a web portal.", "It was founded in 1994... by two students."]
+    assert split_sentences("") == [] and split_sentences("no end") == ["no end"]

@@ -40,7 +40,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
-from .kb_sources import SENTENCE_END, KBRecord, KnowledgeBaseError, records_for_source
+from ..tokenization import split_sentences
+from .kb_sources import KBRecord, KnowledgeBaseError, records_for_source
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def summary(description: str, text: str, max_chars: int) -> str:
     if head and not head.endswith((".", "!", "?")) and len(head) < max_chars:
         head += "."
     pieces, used = ([head], len(head)) if head else ([], 0)
-    for sentence in SENTENCE_END.split(" ".join(text.split())) if text else []:
+    for sentence in split_sentences(text) if text else []:
         extra = len(sentence) + (1 if pieces else 0)
         if used + extra > max_chars:
             room = max_chars - used - (1 if pieces else 0)

@@ -31,17 +31,15 @@ import gzip
 import importlib.util
 import json
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from ..tokenization import split_sentences
+
 logger = logging.getLogger(__name__)
-
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-
 
 class KnowledgeBaseError(RuntimeError):
     """The KB file is missing, empty or not a scanner-hf KB, or a source cannot be read here."""
@@ -110,7 +108,8 @@ def gazetteer_type(file_name: str) -> str:
 
 
 def first_sentence(text: str) -> str:
-    return SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0] if text else ""
+    sentences = split_sentences(text) if text else []
+    return sentences[0] if sentences else ""
 
 
 # ---- readers -------------------------------------------------------------------------------------

@@ -31,11 +31,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from tqdm.auto import tqdm
+
 from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
 from .cache import KnowledgeCache
 
 logger = logging.getLogger(__name__)
 
+PREFETCH_CHUNK = 64  # texts per backend call in prefetch: the unit of progress and of on-disk caching
 SYSTEM_PROMPT = "You are an expert in named entity recognition for social media posts."
 QUESTION = (
     "Text: {text}\n"
@@ -182,7 +185,9 @@ class LiveLLMKnowledge(KnowledgeProvider):
         return f"llm:{self.backend.name}:{hashlib.sha256(prompt.encode()).hexdigest()}"
 
     def prefetch(self, requests: Sequence[KnowledgeRequest]) -> None:
-        """Answer every distinct text of ``requests`` not yet known, in one backend call."""
+        """Answer every distinct text of ``requests`` not yet known, ``PREFETCH_CHUNK`` texts per
+        backend call, with a progress bar over many; answers are cached after each chunk, so an
+        interrupted run keeps what it generated."""
         missing = []
         for text in dict.fromkeys(request.sentence for request in requests):
             if text in self._memo:
@@ -192,16 +197,18 @@ class LiveLLMKnowledge(KnowledgeProvider):
                 self._memo[text] = cached or None
             else:
                 missing.append(text)
-        if not missing:
-            return
-        answers = self.backend.generate([knowledge_messages(text) for text in missing])
         failed = 0
-        for text, answer in zip(missing, answers):
-            self._memo[text] = answer or None
-            if answer is None:
-                failed += 1
-            elif self.cache is not None:
-                self.cache.put(self._key(text), answer)
+        with tqdm(total=len(missing), desc="LLM knowledge", unit=" texts", disable=len(missing) <= PREFETCH_CHUNK) as progress:
+            for offset in range(0, len(missing), PREFETCH_CHUNK):
+                chunk = missing[offset : offset + PREFETCH_CHUNK]
+                answers = self.backend.generate([knowledge_messages(text) for text in chunk])
+                for text, answer in zip(chunk, answers):
+                    self._memo[text] = answer or None
+                    if answer is None:
+                        failed += 1
+                    elif self.cache is not None:
+                        self.cache.put(self._key(text), answer)
+                progress.update(len(chunk))
         if failed:
             self.failures += failed
             logger.warning("LLM knowledge: %d of %d texts got no answer (they go without LLM knowledge)", failed, len(missing))

@@ -19,6 +19,7 @@ from scanner_hf.knowledge.kb import (
 from scanner_hf.knowledge.kb_sources import (
     KBRecord,
     KnowledgeBaseError,
+    first_sentence,
     gazetteer_type,
     records_for_source,
     records_from_abstracts,
@@ -255,6 +256,12 @@ def test_bad_inputs(tmp_path):
     dump.write_text('[\n{"id": "Q1"},\n{broken\n]\n')
     with pytest.raises(ValueError, match="wd.json:3"):
         list(records_for_source(f"wikidata:{dump}"))
+
+
+def test_descriptions_keep_initials_and_abbreviations():
+    lead = "2001 is a 1968 film by Stanley Kubrick, co-written with Arthur C. Clarke. It follows a voyage to Jupiter."
+    assert first_sentence(lead) == "2001 is a 1968 film by Stanley Kubrick, co-written with Arthur C. Clarke."
+    assert summary("", "St. Louis is a U.S. city. Yahoo! is a portal. Third one.", 50) == "St. Louis is a U.S. city. Yahoo! is a portal."
 
 
 def test_summary_caps_at_sentence_boundaries():

@@ -19,7 +19,7 @@ from typing import ClassVar
 import pytest
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from scanner_hf.knowledge import KnowledgeCache
+from scanner_hf.knowledge import KnowledgeCache, live_llm
 from scanner_hf.knowledge.factory import providers_from_settings
 from scanner_hf.knowledge.live_llm import (
     LiveLLMKnowledge,
@@ -78,6 +78,32 @@ def test_local_model_answers_once_per_text_and_is_cached(tiny_chat_model, tmp_pa
 
     again = LiveLLMKnowledge(Broken(), cache=KnowledgeCache(tmp_path / "k.sqlite"))
     assert again.provide(requests[0]).llm == answers[0]
+
+
+def test_prefetch_caches_chunk_by_chunk_so_an_interrupted_run_keeps_its_answers(tmp_path, monkeypatch):
+    monkeypatch.setattr(live_llm, "PREFETCH_CHUNK", 2)
+
+    class InterruptedOnSecondCall:
+        name = "scripted"
+
+        def __init__(self):
+            self.calls, self.interrupt = [], True
+
+        def generate(self, conversations):
+            self.calls.append(len(conversations))
+            if len(self.calls) == 2 and self.interrupt:
+                raise KeyboardInterrupt
+            return [f"answer {len(self.calls)}"] * len(conversations)
+
+    backend = InterruptedOnSecondCall()
+    requests = requests_for("steve kerr praises the warriors", "obama visits paris", "love the game")
+    with pytest.raises(KeyboardInterrupt):
+        LiveLLMKnowledge(backend, cache=KnowledgeCache(tmp_path / "k.sqlite")).prefetch(requests)
+    assert backend.calls == [2, 1] and len(KnowledgeCache(tmp_path / "k.sqlite")) == 2  # the first chunk was kept
+    backend.interrupt = False
+    resumed = LiveLLMKnowledge(CountingBackend(backend), cache=KnowledgeCache(tmp_path / "k.sqlite"))
+    resumed.prefetch(requests)
+    assert resumed.backend.calls == [1] and resumed.provide(requests[0]).llm == "answer 1"
 
 
 class ScriptedChatServer(BaseHTTPRequestHandler):
