@@ -38,11 +38,19 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["twitter2017"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[43, 44])
     parser.add_argument("--variants", nargs="+", default=[FULL], help="scanner_mner.py variants with a recorded seed-42 row")
+    parser.add_argument("--render", action="store_true", help="rewrite the RESULTS.md section from the recorded rows, run nothing")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results_file = BENCHMARK_DIR / "results" / "headline_seeds.json"
     raw = json.loads(results_file.read_text()) if results_file.exists() else {}
-    raw = {"results": raw.get("results", {}), "commands": merged_commands(raw)}
+    commands = raw.get("commands", []) if arguments.render else merged_commands(raw)
+    raw = {"results": raw.get("results", {}), "commands": commands}
+    for runs in raw["results"].values():
+        if "scanner" in runs:  # results written before --variants: SCANNER full
+            runs[FULL] = runs.pop("scanner")
+    if arguments.render:
+        write_table(raw)
+        return
     baseline_42 = json.loads((BENCHMARK_DIR / "results" / "baseline_tokcls.json").read_text())["results"]
     scanner_42 = json.loads(SCANNER_RESULTS.read_text())
     settings = scanner_42["settings"]
@@ -50,8 +58,6 @@ def main() -> None:
         parse_variant(variant)
     for name in arguments.datasets:
         runs = raw["results"].setdefault(name, {"baseline": {}})
-        if "scanner" in runs:  # results written before --variants: SCANNER full
-            runs[FULL] = runs.pop("scanner")
         runs["baseline"]["42"] = baseline_42[name]
         for variant in arguments.variants:
             recorded = scanner_42["results"].get(f"{name}/{variant}")
