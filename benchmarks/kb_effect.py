@@ -88,11 +88,11 @@ def main() -> None:
         "Counts of gold test entities; an entity is right when predicted with its exact span and type.\n\n" + "\n".join(parts)
     )
     print(body)
-    if arguments.kb_variant == "text+kb":
-        write_section("kb_effect", "Entity KB: where lookups helped and where they misled", body, raw)
-    else:
-        name = "kb_effect_" + arguments.kb_variant.replace("+", "_").replace("-", "_")
-        write_section(name, f"Entity KB ({label}): where lookups helped and where they misled", body, raw)
+    default = arguments.kb_variant == "text+kb"  # the section every earlier run wrote
+    section = "kb_effect" if default else "kb_effect_" + arguments.kb_variant.replace("+", "_").replace("-", "_")
+    title = "Entity KB" if default else f"Entity KB ({label})"
+    write_section(section, f"{title}: where lookups helped and where they misled", body, raw)
+
 
 if __name__ == "__main__":
     main()

@@ -76,10 +76,15 @@ def knowledge_for(dataset: str, parts: set[str]) -> KnowledgeSettings:
     if len(parts & {"wiki", "kb", "kb-geonames"}) > 1:
         raise argparse.ArgumentTypeError("'wiki' (ovos KB), 'kb' (merged KB) and 'kb-geonames' are alternatives")
     captions = str(default_data_dir() / "knowledge" / "pgim" / "blip2_captions" / CAPTIONS[dataset])
+    kb_sources = {
+        "wiki": "ovos",
+        "kb": merged_kb_sources(),
+        "kb-geonames": [source for source in merged_kb_sources() if source != "geonames"],
+    }
+    chosen = parts & set(kb_sources)
     return KnowledgeSettings(
         captions=captions if "caption" in parts else None,
-        wikipedia="ovos" if "wiki" in parts else merged_kb_sources() if "kb" in parts
-        else [source for source in merged_kb_sources() if source != "geonames"] if "kb-geonames" in parts else None,
+        wikipedia=kb_sources[chosen.pop()] if chosen else None,
         llm="llm" in parts,
     )
 

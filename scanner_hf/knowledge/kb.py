@@ -73,7 +73,7 @@ def summary(description: str, text: str, max_chars: int) -> str:
     if head and not head.endswith((".", "!", "?")) and len(head) < max_chars:
         head += "."
     pieces, used = ([head], len(head)) if head else ([], 0)
-    for sentence in split_sentences(text) if text else []:
+    for sentence in split_sentences(text or ""):
         extra = len(sentence) + (1 if pieces else 0)
         if used + extra > max_chars:
             room = max_chars - used - (1 if pieces else 0)

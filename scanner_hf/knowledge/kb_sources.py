@@ -41,6 +41,7 @@ from ..tokenization import split_sentences
 
 logger = logging.getLogger(__name__)
 
+
 class KnowledgeBaseError(RuntimeError):
     """The KB file is missing, empty or not a scanner-hf KB, or a source cannot be read here."""
 
@@ -108,8 +109,7 @@ def gazetteer_type(file_name: str) -> str:
 
 
 def first_sentence(text: str) -> str:
-    sentences = split_sentences(text) if text else []
-    return sentences[0] if sentences else ""
+    return next(iter(split_sentences(text or "")), "")
 
 
 # ---- readers -------------------------------------------------------------------------------------
