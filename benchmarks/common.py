@@ -52,10 +52,11 @@ def command_line() -> str:
     return "python " + " ".join(shlex.quote(part) for part in sys.argv)
 
 
-def merged_commands(previous_raw: dict) -> list[str]:
-    """The commands recorded in a results JSON whose rows are merged across invocations, plus this one."""
+def merged_commands(previous_raw: dict, ran: bool = True) -> list[str]:
+    """The commands recorded in a results JSON whose rows are merged across invocations, plus this one
+    when it ran something (``ran=False``: a run that only re-renders recorded rows adds nothing)."""
     commands = previous_raw.get("commands") or ([previous_raw["command"]] if "command" in previous_raw else [])
-    return [*commands, command_line()]
+    return [*commands, command_line()] if ran else list(commands)
 
 
 def commands_note(commands: list[str]) -> str:

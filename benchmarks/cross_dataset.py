@@ -102,7 +102,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     data = {name: load_benchmark(name) for name in DATASETS}
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
-    commands = merged_commands(previous) if arguments.systems else previous.get("commands") or [previous.get("command", "")]
+    commands = merged_commands(previous, ran=bool(arguments.systems))
     raw = {key: value for key, value in previous.items() if "->" in key}  # the recorded rows
     for source in DATASETS:
         seen = entity_strings(data[source]["train"])

@@ -43,7 +43,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results_file = BENCHMARK_DIR / "results" / "headline_seeds.json"
     raw = json.loads(results_file.read_text()) if results_file.exists() else {}
-    commands = raw.get("commands", []) if arguments.render else merged_commands(raw)
+    commands = merged_commands(raw, ran=not arguments.render)
     raw = {"results": raw.get("results", {}), "commands": commands}
     for runs in raw["results"].values():
         if "scanner" in runs:  # results written before --variants: SCANNER full

@@ -216,7 +216,7 @@ def main() -> None:
            "long_documents": len(documents), "long_words": sum(len(d.split()) for d in documents) / len(documents)}
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    raw["commands"] = previous.get("commands", []) if arguments.render else merged_commands(previous)
+    raw["commands"] = merged_commands(previous, ran=not arguments.render)
     if arguments.render:
         arguments.rows = []
     with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as handle:

@@ -31,7 +31,7 @@ def main() -> None:
     recorded = json.loads(RESULTS_FILE.read_text())
     settings = recorded["settings"]
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
-    raw = {"results": previous.get("results", {}), "commands": merged_commands(previous) if arguments.layers else previous.get("commands", [])}
+    raw = {"results": previous.get("results", {}), "commands": merged_commands(previous, ran=bool(arguments.layers))}
     for layers in arguments.layers:
         trainer = recipe_trainer(benchmark_recipe(NAME, settings, "text", stage2_encoder_layers=layers))
         trainer.train_span_detector()  # the cached stage 1
