@@ -6,6 +6,9 @@ and type carries), next to the merged KB.
 >>> coverage = kb_coverage(EntityKB("kb.sqlite"), splits["test"], splits["train"])   # doctest: +SKIP
 >>> coverage["merged"]["unseen"]["name"]                                              # doctest: +SKIP
 0.55
+
+:func:`kb_type_agreement` asks the next question: when the KB types a gold entity string, does the
+type of the entry the prompt leads with say the gold type? It explains where a KB can mislead.
 """
 
 from __future__ import annotations
@@ -90,3 +93,39 @@ def coverage_table(coverage: dict) -> str:
             f"{100 * groups['all']['typed']:.1f} | {100 * groups['unseen']['typed']:.1f} |"
         )
     return "\n".join(lines)
+
+
+AGREEMENT = ("agrees", "mixed", "conflicts", "untyped", "no entry")
+
+
+def type_verdict(entry_types: list[str], gold_types: set[str], type_map: dict[str, str]) -> str:
+    """How an entry's types (mapped to labels by ``type_map``; unmapped types ignored) relate to a
+    string's gold types: all mapped labels gold (``agrees``), some (``mixed``), none (``conflicts``),
+    or no mapped type (``untyped``)."""
+    labels = {type_map[name] for name in entry_types if name in type_map}
+    if not labels:
+        return "untyped"
+    hits = len(labels & gold_types)
+    return "agrees" if hits == len(labels) else "mixed" if hits else "conflicts"
+
+
+def kb_type_agreement(
+    kb: EntityKB, split: datasets.Dataset, type_map: dict[str, str], seen: set[str] | None = None
+) -> dict[str, dict[str, dict[str, int]]]:
+    """For each gold type, how many distinct gold entity strings fall in each :data:`AGREEMENT`
+    class, judged on the first entry :meth:`EntityKB.find_many` returns (what the prompt leads with;
+    no fuzzy search). ``type_map`` maps KB type words to the split's labels (``{"city": "LOC"}``).
+    Returns ``{"all" | "unseen": {gold type: {class: count}}}``; unseen = not in ``seen``."""
+    gold = gold_entities(split)
+    strings = list(gold)
+    result: dict[str, dict[str, dict[str, int]]] = {
+        group: defaultdict(lambda: dict.fromkeys(AGREEMENT, 0)) for group in ("all", "unseen")
+    }
+    for string, entries in zip(strings, kb.find_many(strings, fuzzy=False, limit=kb.max_entries)):
+        gold_types = gold[string]
+        groups = ["all"] if seen is None or string in seen else ["all", "unseen"]
+        verdict = type_verdict(entries[0].types, gold_types, type_map) if entries else "no entry"
+        for group in groups:
+            for label in gold_types:
+                result[group][label][verdict] += 1
+    return {group: dict(sorted(per_type.items())) for group, per_type in result.items()}

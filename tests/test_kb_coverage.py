@@ -5,7 +5,7 @@ import json
 import datasets
 import pytest
 
-from scanner_hf.kb_coverage import coverage_table, kb_coverage
+from scanner_hf.kb_coverage import coverage_table, kb_coverage, kb_type_agreement
 from scanner_hf.knowledge.kb import EntityKB, build_kb_from_sources
 
 NAMES = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
@@ -37,3 +37,25 @@ def test_coverage_all_unseen_typed_and_per_source(tmp_path):
     assert coverage[f"jsonl:{first}"]["all"]["name"] == 0.5 and coverage[f"jsonl:{second}"]["all"]["typed"] == 0.25
     assert merged["per_type"]["PER"] == {"strings": 2, "name": 0.5, "typed": 0.0}
     assert "| **merged KB** | 75.0 | 66.7 | 50.0 | 66.7 |" in coverage_table(coverage)
+
+
+def test_type_agreement_judges_the_entry_the_prompt_leads_with(tmp_path):
+    records = tmp_path / "kb.jsonl"
+    records.write_text("\n".join(json.dumps(r) for r in [
+        {"title": "Watson", "types": ["city"]},                          # a town that shares a surname
+        {"title": "Paris", "types": ["city", "film"]},                    # LOC and OTHER: mixed for LOC
+        {"title": "Golden State Warriors", "aliases": ["Warriors"], "types": ["sports team"]},
+        {"title": "Steve Kerr"},                                         # no type
+        {"title": "Kelso", "types": ["musical instrument"]},             # a type the map does not know
+    ]))
+    kb = EntityKB(build_kb_from_sources([f"jsonl:{records}"], tmp_path / "kb.sqlite"))
+    type_map = {"city": "LOC", "sports team": "ORG", "film": "OTHER"}
+    test = split([
+        (["watson", "scores", "for", "the", "warriors"], ["B-PER", "O", "O", "O", "B-ORG"]),
+        (["steve", "kerr", "in", "paris", "with", "kelso", "and", "zzyzx"], ["B-PER", "I-PER", "O", "B-LOC", "O", "B-PER", "O", "B-PER"]),
+    ])
+    agreement = kb_type_agreement(kb, test, type_map, seen={"warriors"})
+    assert agreement["all"]["PER"] == {"agrees": 0, "mixed": 0, "conflicts": 1, "untyped": 2, "no entry": 1}
+    assert agreement["all"]["ORG"]["agrees"] == 1 and agreement["all"]["LOC"]["mixed"] == 1
+    assert "ORG" not in agreement["unseen"] and agreement["unseen"]["PER"]["conflicts"] == 1
+    assert kb_type_agreement(kb, test, type_map)["unseen"] == {}
