@@ -1,8 +1,8 @@
 """Does the KB's type say the gold type? For each distinct gold entity string of Twitter-2015/2017 test
 and train, the first entry the merged KB returns (what stage 2's prompt leads with) is judged by its
 types, mapped to the dataset's labels: agrees, mixed (some types right), conflicts, untyped, no entry.
-Train shows what stage 2 learns to trust; test, where the KB can mislead it. Run for the merged KB
-and for the merged KB without GeoNames (both built into $SCANNER_HF_CACHE on first use, as a recipe
+Train shows what stage 2 learns to trust; test, where the KB can mislead it. Run for the merged KB,
+the merged KB without GeoNames and the merged KB with the census' person names (all built into $SCANNER_HF_CACHE on first use, as a recipe
 would; no model is involved).
 
     python benchmarks/kb_agreement.py [--datasets twitter2015 twitter2017]
@@ -14,7 +14,7 @@ import argparse
 import logging
 
 from common import write_section
-from scanner_mner import merged_kb_sources
+from scanner_mner import KB_PARTS
 
 from scanner_hf.data import entity_strings, load_benchmark
 from scanner_hf.kb_coverage import AGREEMENT, kb_type_agreement
@@ -24,7 +24,7 @@ from scanner_hf.knowledge.kb import EntityKB
 # KB type words -> Twitter labels. Judgement calls: bands ("musical artist") are PER, as the Twitter
 # sets mostly tag them; buildings, museums and venues LOC; "website" and "sponsor" are left unmapped.
 TYPE_MAP = {
-    **dict.fromkeys(["person", "musical artist"], "PER"),
+    **dict.fromkeys(["person", "musical artist", "given name", "surname"], "PER"),
     **dict.fromkeys(["city", "country", "road", "building", "museum", "venue"], "LOC"),
     **dict.fromkeys([
         "company", "sports team", "university", "government agency", "newspaper", "sports league",
@@ -35,10 +35,7 @@ TYPE_MAP = {
         "holiday", "car model", "video game platform",
     ], "OTHER"),
 }
-KB_VARIANTS = {
-    "merged KB": merged_kb_sources(),
-    "without GeoNames": [source for source in merged_kb_sources() if source != "geonames"],
-}
+KB_VARIANTS = {"merged KB": KB_PARTS["kb"](), "without GeoNames": KB_PARTS["kb-geonames"](), "with census names": KB_PARTS["kbnames"]()}
 
 
 def table(rows: list[tuple[str, str, dict, dict]]) -> str:

