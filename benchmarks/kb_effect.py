@@ -2,7 +2,9 @@
 (both seed 42, stage 2 from scanner_mner.py's cache, the same stage 1), per gold type, on the gold
 entities of the test split. An entity counts as right when a prediction has its span and type.
 "helped" = wrong without the KB, right with it; "misled" = the reverse; each split by whether the KB
-had an entry for the entity string. Examples list what the prompt said.
+had an entry for the entity string. Two trainings of the same stage 2 with different seeds also disagree on
+some entities: the "text vs text" columns count those flips between the seed-42 and a second text-only
+stage 2 (the noise floor a helped/misled count must clear). Examples list what the prompt said.
 
     python benchmarks/kb_effect.py [--datasets twitter2017 twitter2015] [--kb-variant text+kb-geonames]
 """
@@ -29,10 +31,28 @@ def gold_entities(split) -> list[tuple[int, int, int, str]]:
     ]
 
 
+def right_entities(name: str, settings: dict, variant: str, seed: int | None = None):
+    """The gold-comparable entities ``(sentence, start, end, label)`` one cached stage 2 predicts on
+    test, with its trainer (another seed's model lives in ``seed-<n>/`` of the cache)."""
+    trainer = benchmark_trainer(name, settings, variant, seed)
+    subfolder = f"seed-{seed}" if seed is not None else None
+    folder = stage2_folder(trainer, variant, subfolder)
+    if not (folder / "config.json").exists():
+        return None, trainer
+    model, _, builder = trainer.train_entity_recognizer(folder)  # reloads the cached model
+    test = trainer.test_dataset
+    entities = predict_entities(
+        trainer.detector, trainer.detector_tokenizer, model, builder, test["tokens"], test["image_id"], trainer.providers
+    )
+    return {(i, e.start, e.end, e.label) for i, row in enumerate(entities) for e in row}, trainer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
     parser.add_argument("--kb-variant", default="text+kb", help="the scanner_mner.py variant compared with text only")
+    parser.add_argument("--control-seed", type=int, default=43,
+                        help="a second text-only stage 2 (headline_seeds.py's) whose disagreements with seed 42 show training noise")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import json
@@ -45,20 +65,15 @@ def main() -> None:
         right: dict[str, set] = {}
         kb_text: dict[str, str | None] = {}
         for variant in ("text", arguments.kb_variant):
-            trainer = benchmark_trainer(name, settings, variant)
+            right[variant], trainer = right_entities(name, settings, variant)
+            if right[variant] is None:
+                raise SystemExit(f"the {variant} stage 2 is missing: run scanner_mner.py --datasets {name} --variants {variant} first")
             test, providers = trainer.test_dataset, trainer.providers
-            folder = stage2_folder(trainer, variant)
-            if not (folder / "config.json").exists():
-                raise SystemExit(f"{folder} is missing: run scanner_mner.py --datasets {name} --variants {variant} first")
-            model, _, builder = trainer.train_entity_recognizer(folder)  # reloads the cached model
-            entities = predict_entities(
-                trainer.detector, trainer.detector_tokenizer, model, builder, test["tokens"], test["image_id"], providers
-            )
-            right[variant] = {(i, e.start, e.end, e.label) for i, row in enumerate(entities) for e in row}
             if providers:
                 kb = providers[0].kb
                 kb_text = {" ".join(test["tokens"][i][s:e]): None for i, s, e, _ in gold_entities(test)}
                 kb_text = {string: kb.lookup(string) for string in kb_text}
+        control, _ = right_entities(name, settings, "text", arguments.control_seed)
         table: dict[str, Counter] = defaultdict(Counter)
         examples: dict[str, list[str]] = {"helped": [], "misled": []}
         for entity in gold_entities(test):
@@ -68,17 +83,26 @@ def main() -> None:
             outcome = "helped" if after and not before else "misled" if before and not after else "same"
             table[entity[3]][f"{outcome}_{hit}"] += 1
             table[entity[3]][f"entities_{hit}"] += 1
+            if control is not None:
+                table[entity[3]][f"noise_{hit}"] += before != (entity in control)
             if outcome != "same" and hit == "hit" and len(examples[outcome]) < 12:
                 examples[outcome].append(f"`{string}` ({entity[3]}): {kb_text[string]!r}"[:200])
         raw[name] = {label: dict(counts) for label, counts in table.items()}
+        noise = (lambda c, hit: str(c[f"noise_{hit}"])) if control is not None else (lambda c, hit: "-")
         rows = "\n".join(
-            f"| {label} | {c['entities_hit']} | {c['helped_hit']} | {c['misled_hit']} | {c['helped_hit'] - c['misled_hit']:+d} | "
-            f"{c['entities_miss']} | {c['helped_miss']} | {c['misled_miss']} | {c['helped_miss'] - c['misled_miss']:+d} |"
+            f"| {label} | {c['entities_hit']} | {c['helped_hit']} | {c['misled_hit']} | {c['helped_hit'] - c['misled_hit']:+d} | {noise(c, 'hit')} | "
+            f"{c['entities_miss']} | {c['helped_miss']} | {c['misled_miss']} | {c['helped_miss'] - c['misled_miss']:+d} | {noise(c, 'miss')} |"
             for label, c in sorted(table.items())
         )
+        control_note = (
+            f"*text vs text*: entities that a second text-only stage 2 (seed {arguments.control_seed}) gets right and seed 42 "
+            "wrong or the reverse: how many helped + misled two trainings give without any KB."
+            if control is not None else f"No seed-{arguments.control_seed} text-only stage 2 in the cache (headline_seeds.py trains it): no noise column."
+        )
         parts.append(
-            f"### {name} test\n\n| gold type | entities with a KB entry | helped | misled | net | without an entry | helped | misled | net |\n"
-            "|---|---|---|---|---|---|---|---|---|\n" + rows + "\n\nHelped, with what the KB said:\n"
+            f"### {name} test\n\n{control_note}\n\n| gold type | entities with a KB entry | helped | misled | net | text vs text | "
+            "without an entry | helped | misled | net | text vs text |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n" + rows + "\n\nHelped, with what the KB said:\n"
             + "".join(f"- {line}\n" for line in examples["helped"]) + "\nMisled, with what the KB said:\n"
             + "".join(f"- {line}\n" for line in examples["misled"])
         )
