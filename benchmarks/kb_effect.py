@@ -71,8 +71,8 @@ def main() -> None:
             test, providers = trainer.test_dataset, trainer.providers
             if providers:
                 kb = providers[0].kb
-                kb_text = {" ".join(test["tokens"][i][s:e]): None for i, s, e, _ in gold_entities(test)}
-                kb_text = {string: kb.lookup(string) for string in kb_text}
+                strings = list(dict.fromkeys(" ".join(test["tokens"][i][s:e]) for i, s, e, _ in gold_entities(test)))
+                kb_text = dict(zip(strings, kb.lookup_many(strings)))
         control, _ = right_entities(name, settings, "text", arguments.control_seed)
         table: dict[str, Counter] = defaultdict(Counter)
         examples: dict[str, list[str]] = {"helped": [], "misled": []}
@@ -88,7 +88,10 @@ def main() -> None:
             if outcome != "same" and hit == "hit" and len(examples[outcome]) < 12:
                 examples[outcome].append(f"`{string}` ({entity[3]}): {kb_text[string]!r}"[:200])
         raw[name] = {label: dict(counts) for label, counts in table.items()}
-        noise = (lambda c, hit: str(c[f"noise_{hit}"])) if control is not None else (lambda c, hit: "-")
+
+        def noise(c: Counter, hit: str) -> str:
+            return str(c[f"noise_{hit}"]) if control is not None else "-"
+
         rows = "\n".join(
             f"| {label} | {c['entities_hit']} | {c['helped_hit']} | {c['misled_hit']} | {c['helped_hit'] - c['misled_hit']:+d} | {noise(c, 'hit')} | "
             f"{c['entities_miss']} | {c['helped_miss']} | {c['misled_miss']} | {c['helped_miss'] - c['misled_miss']:+d} | {noise(c, 'miss')} |"

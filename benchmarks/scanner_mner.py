@@ -78,7 +78,8 @@ def merged_kb_sources() -> list[str]:
 def names_kb_sources() -> list[str]:
     """The merged KB plus the census' given names and surnames (after GeoNames: a town's description stays)."""
     sources = merged_kb_sources()
-    return [*sources[: sources.index("geonames") + 1], "names", *sources[sources.index("geonames") + 1 :]]
+    sources.insert(sources.index("geonames") + 1, "names")
+    return sources
 
 
 KB_PARTS = {  # a variant's KB part -> the KB sources it trains with
@@ -90,10 +91,10 @@ KB_PARTS = {  # a variant's KB part -> the KB sources it trains with
 
 
 def knowledge_for(dataset: str, parts: set[str]) -> KnowledgeSettings:
-    if len(parts & set(KB_PARTS)) > 1:
+    chosen = parts & set(KB_PARTS)
+    if len(chosen) > 1:
         raise argparse.ArgumentTypeError(f"the KB parts {', '.join(KB_PARTS)} are alternatives")
     captions = str(default_data_dir() / "knowledge" / "pgim" / "blip2_captions" / CAPTIONS[dataset])
-    chosen = parts & set(KB_PARTS)
     return KnowledgeSettings(
         captions=captions if "caption" in parts else None,
         wikipedia=KB_PARTS[chosen.pop()]() if chosen else None,
