@@ -34,10 +34,15 @@ CACHE = Path(__file__).resolve().parent / "cache" / "twitter2017"
 RAW_FILE = Path(__file__).resolve().parent / "results" / "pipeline_speed.json"
 ROWS = (
     "scanner-fp32", "scanner-int8", "scanner-bf16", "scanner_ctx-fp32", "scanner_ctx-int8", "scanner_l2-fp32", "scanner_l2-int8",
-    "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "spacy-sm",
+    "scanner_packed-fp32", "scanner_packed-int8",
+    "scanner_packedshort-fp32", "scanner_packedshort-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "spacy-sm",
 )
-# scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers, stage2_layers.py)
-STAGE2_FOLDERS = {"scanner": "stage2-text", "scanner_ctx": "stage2-text", "scanner_l2": "stage2-text-L2"}
+# scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers; scanner_packed: all
+# candidates of a text in one pass; both from stage2_layers.py)
+STAGE2_FOLDERS = {
+    "scanner": "stage2-text", "scanner_ctx": "stage2-text", "scanner_l2": "stage2-text-L2", "scanner_packed": "stage2-text-packed",
+    "scanner_packedshort": "stage2-text-packed-short",
+}
 CONTEXT_WORDS = {"scanner_ctx": 40}  # the pipeline's max_context_words for a row family (default: the checkpoint's)
 SPACY_LABELS = {
     "PERSON": "PER", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "ORG": "ORG",
@@ -265,7 +270,9 @@ def main() -> None:
         f"Twitter-2017 test, {len(texts)} tweets, 2 torch threads, batch {BATCH_SIZE}, best of --repeats (the run column); each row in its "
         f"own process. CPU vector extensions: {', '.join(raw['cpu_flags']) or 'none found'}. scanner-ner = text-only stage 2 "
         "(no knowledge providers) over stage 1; scanner_l2 = the same with a stage 2 of MiniLM's first 2 layers "
-        "(`stage2_encoder_layers: 2`, stage2_layers.py); scanner_ctx = scanner-ner with `max_context_words=40` (a stage-2 "
+        "(`stage2_encoder_layers: 2`, stage2_layers.py); scanner_packed = a stage 2 that types all candidates of a tweet in "
+        "one pass (`stage2_packed: true`, stage2_layers.py; scanner_hf.packing), scanner_packedshort the same with the "
+        "prompt head `<mask> {entity}` (`stage2_prompt_head: short`); scanner_ctx = scanner-ner with `max_context_words=40` (a stage-2 "
         "prompt in a document holds the sentences around its candidate; tweets are unchanged); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "

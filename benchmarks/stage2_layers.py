@@ -1,15 +1,17 @@
 """A cheaper stage 2: the text-only recogniser built from MiniLM's first N layers
-(``stage2_encoder_layers``) against the full 6-layer one, on Twitter-2017 with scanner_mner.py's cached
-stage 1 and cross-fold spans (seed 42, same budget): test F1 / unseen F1 and stage-2 training time.
-Each model lands in benchmarks/cache/twitter2017/stage2-text-L<N>; pipeline_speed.py times the
-2-layer one (rows ``scanner_l2-*``) side by side with the others.
+(``stage2_encoder_layers``), or packed (``stage2_packed``: all candidates of a tweet in one pass, see
+scanner_hf.packing), against the per-candidate 6-layer one, on Twitter-2017 with scanner_mner.py's
+cached stage 1 and cross-fold spans (seed 42, same budget): test F1 / unseen F1 and stage-2 training
+time. The models land in benchmarks/cache/twitter2017/stage2-text-L<N> and stage2-text-packed;
+pipeline_speed.py times them (rows ``scanner_l2-*``, ``scanner_packed-*``) side by side with the others.
 
-    python benchmarks/stage2_layers.py [--layers 2]
+    python benchmarks/stage2_layers.py [--layers 2] [--packed]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -21,39 +23,55 @@ from scanner_hf.recipe import recipe_trainer
 
 RAW_FILE = BENCHMARK_DIR / "results" / "stage2_layers.json"
 NAME = "twitter2017"
+PACKED_BATCH = 8
+PACKED_KEYS = {"template": "packed", "short": "packed-short"}
+ROW_LABELS = {"packed": "6, packed (all candidates of a tweet in one pass)", "packed-short": "6, packed, short head (`<mask> {entity}`)"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--layers", nargs="*", type=int, default=[2], help="none: only rewrite the section")
+    parser.add_argument("--layers", nargs="*", type=int, default=[], help="stage-2 encoder layers to train (e.g. 2)")
+    parser.add_argument("--packed", nargs="*", default=[], choices=["template", "short"],
+                        help="train the packed 6-layer stage 2 with these prompt heads (the paper's template; short: <mask> {entity})")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     recorded = json.loads(RESULTS_FILE.read_text())
     settings = recorded["settings"]
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
-    raw = {"results": previous.get("results", {}), "commands": merged_commands(previous, ran=bool(arguments.layers))}
-    for layers in arguments.layers:
-        trainer = recipe_trainer(benchmark_recipe(NAME, settings, "text", stage2_encoder_layers=layers))
+    ran = bool(arguments.layers or arguments.packed)
+    raw = {"results": previous.get("results", {}), "commands": merged_commands(previous, ran=ran)}
+    variants = [(str(layers), f"stage2-text-L{layers}", {"stage2_encoder_layers": layers}) for layers in arguments.layers]
+    variants += [
+        (PACKED_KEYS[head], f"stage2-text-{PACKED_KEYS[head]}", {"stage2_packed": True, "stage2_prompt_head": head}) for head in arguments.packed
+    ]
+    for key, folder, overrides in variants:
+        recipe = benchmark_recipe(NAME, settings, "text", **overrides)
+        if key in PACKED_KEYS.values():  # a batch of tweets with all their candidates: 8 tweets hold about the 16 candidates of the others' batch
+            recipe = dataclasses.replace(recipe, stage2=dataclasses.replace(recipe.stage2, batch_size=PACKED_BATCH))
+        trainer = recipe_trainer(recipe)
         trainer.train_span_detector()  # the cached stage 1
         start = time.perf_counter()
-        trainer.train_entity_recognizer(trainer.output_dir / f"stage2-text-L{layers}")
+        trainer.train_entity_recognizer(trainer.output_dir / folder)
         seconds = time.perf_counter() - start
         scores = trainer.evaluate()
-        raw["results"][str(layers)] = {"f1": scores["f1"], "seen_f1": scores["seen"]["f1"], "unseen_f1": scores["unseen"]["f1"], "stage2_train_seconds": seconds}
-        print(layers, raw["results"][str(layers)], flush=True)
+        raw["results"][key] = {"f1": scores["f1"], "seen_f1": scores["seen"]["f1"], "unseen_f1": scores["unseen"]["f1"], "stage2_train_seconds": seconds}
+        print(key, raw["results"][key], flush=True)
     full = recorded["results"][f"{NAME}/text"]
     rows = [f"| 6 (all; scanner_mner.py's text row) | {percent(full['f1'])} | {percent(full['seen']['f1'])} | {percent(full['unseen']['f1'])} | {full['stage2_train_seconds']:.0f} |"]
-    for layers, result in sorted(raw["results"].items(), key=lambda item: -int(item[0])):
-        rows.append(f"| {layers} | {percent(result['f1'])} | {percent(result['seen_f1'])} | {percent(result['unseen_f1'])} | {result['stage2_train_seconds']:.0f} |")
+    for key, result in sorted(raw["results"].items(), key=lambda item: -int(item[0]) if item[0].isdigit() else 0):
+        label = ROW_LABELS.get(key, key)
+        rows.append(f"| {label} | {percent(result['f1'])} | {percent(result['seen_f1'])} | {percent(result['unseen_f1'])} | {result['stage2_train_seconds']:.0f} |")
     body = (
         "Twitter-2017, text-only stage 2 on scanner_mner.py's cached stage 1 and cross-fold non-entity spans (MiniLM, "
         "stage 2 3 epochs, batch 16, lr 1e-4, seed 42, prompts <= 128 tokens); the recogniser keeps the backbone's first N "
-        "layers (`stage2_encoder_layers: N`). Test split, seqeval strict IOB2. Stage-2 train seconds are from different "
+        "layers (`stage2_encoder_layers: N`), or is packed (`stage2_packed: true`: the tweet once, then each candidate's "
+        f"`The entity is <mask> for {{entity}} in this sentence.`, or only `<mask> {{entity}}` with `stage2_prompt_head: short`, "
+        f"kept apart by the attention mask; batch {PACKED_BATCH} tweets with all their candidates). Test split, seqeval strict IOB2. Stage-2 train seconds are from different "
         "runs (the 6-layer one from scanner_mner.py): compare speed in the pipeline-speed section, which times both "
         "side by side. " + commands_note(raw["commands"]) + "\n"
         "| stage-2 encoder layers | F1 | seen F1 | unseen F1 | stage-2 train s |\n|---|---|---|---|---|\n" + "\n".join(rows)
     )
-    write_section("stage2_layers", "A cheaper stage 2: fewer encoder layers", body, raw)
+    write_section("stage2_layers", "A cheaper stage 2: fewer encoder layers or packed candidates", body, raw)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
 
 NON_ENTITY = "non-entity"
 INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16")  # see scanner_hf.optimization
+PROMPT_HEAD_NAMES = ("template", "short")  # see scanner_hf.prompting.PROMPT_HEADS
 
 
 class ScannerEntityRecognizerConfig(PreTrainedConfig):
@@ -67,6 +68,13 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         classifier_dropout: dropout before both heads.
         word_shapes: add a learned word-shape embedding at the first sub-word of each word of the
             candidate and the sentence in the prompt (see ``ScannerSpanDetectorConfig``); off for cased backbones.
+        packed_candidates: type all candidates of a text in one encoder pass (the text once, then each
+            candidate's own prompt part, kept apart by the attention mask; see ``scanner_hf.packing``):
+            about a third of the per-candidate tokens on tweets. Text, caption, Wikipedia/KB and LLM
+            knowledge only: no detected objects or grounding, no word shapes.
+        max_pack_tokens: tokens of one packed sequence at most (more candidates start another one).
+        prompt_head: the words around ``<mask>``: ``template`` (the paper's ``The entity is <mask> for
+            {entity} in this sentence.``) or ``short`` (``<mask> {entity}``: fewer tokens per candidate).
 
     >>> config = ScannerEntityRecognizerConfig(entity_types=["PER", "LOC"])
     >>> config.id2label
@@ -86,9 +94,18 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
     object_token_id: int | None = None
     classifier_dropout: float = 0.1
     word_shapes: bool = False
+    packed_candidates: bool = False
+    max_pack_tokens: int = 512
+    prompt_head: str = "template"
 
     def __post_init__(self, **kwargs):
         kwargs.pop("num_labels", None)
+        if self.packed_candidates and (self.grounding_weight > 0 or self.word_shapes):
+            raise ValueError("packed_candidates takes no grounding (grounding_weight > 0) and no word shapes")
+        if self.prompt_head not in PROMPT_HEAD_NAMES:
+            raise ValueError(f"prompt_head must be one of {PROMPT_HEAD_NAMES}, not {self.prompt_head!r}")
+        if self.packed_candidates and self.max_pack_tokens < self.max_prompt_length:
+            raise ValueError(f"max_pack_tokens ({self.max_pack_tokens}) must hold one prompt ({self.max_prompt_length} tokens)")
         self.entity_types = list(self.entity_types or ["LOC", "ORG", "OTHER", "PER"])
         if NON_ENTITY in self.entity_types:
             raise ValueError(f"{NON_ENTITY!r} is added to the labels by itself; do not list it in entity_types")

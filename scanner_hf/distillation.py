@@ -89,8 +89,8 @@ def teacher_logits_for(
         for batch in loader:
             inputs = {k: v.to(teacher.device) for k, v in batch.items() if k not in ("labels", "iou_targets")}
             logits = teacher(**inputs).logits.float().cpu()
-            if logits.dim() == 3:
-                lengths = batch["attention_mask"].sum(-1).tolist()
+            if logits.dim() == 3:  # tokens (row length: its tokens) or packed candidates (its candidates)
+                lengths = (batch["candidate_ids"].amax(-1) if "candidate_ids" in batch else batch["attention_mask"].sum(-1)).tolist()
                 rows += [logits[row, :length].tolist() for row, length in enumerate(lengths)]
             else:
                 rows += logits.tolist()
@@ -124,7 +124,8 @@ class WithTeacherLogits:
         if rows[0].dim() == 1:
             batch[TEACHER_LOGITS] = torch.stack(rows)
         else:
-            padded = torch.zeros(len(rows), batch["input_ids"].shape[1], rows[0].shape[-1])
+            width = batch["labels"].shape[1] if "labels" in batch else batch["input_ids"].shape[1]
+            padded = torch.zeros(len(rows), width, rows[0].shape[-1])
             for index, logits in enumerate(rows):
                 padded[index, : logits.shape[0]] = logits
             batch[TEACHER_LOGITS] = padded

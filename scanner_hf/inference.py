@@ -10,6 +10,7 @@ checkpoint needs to run: it imports no data readers, metrics or training code.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,10 +19,13 @@ from transformers import PreTrainedTokenizerBase
 
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector, propose_spans
+from .packing import PackedCollator, pack_prompts
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
 from .tokenization import pad_word_shapes
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,26 +123,24 @@ def recognize(
 ) -> list[tuple[int, float, tuple | None, float | None]]:
     """``(label id, probability, box, box score)`` per prompt input. Identical prompts (the same
     candidate in the same text with the same knowledge, e.g. a repeated post) are encoded once; the
-    distinct ones are sorted by length so batches carry little padding; results come back in input order."""
+    distinct ones are sorted by length so batches carry little padding; results come back in input order.
+    A packed recogniser (``config.packed_candidates``) gets the candidates of each text in one sequence
+    (``batch_size`` sequences per batch)."""
     prompts = builder.build(items)
-    collator = Stage2Collator(builder.tokenizer, model.config.max_objects)
     first_of: dict[tuple, int] = {}
     distinct = [
         first_of.setdefault((tuple(prompt.input_ids), tuple(prompt.word_shape_ids or ())), index) for index, prompt in enumerate(prompts)
     ]
-    order = sorted(first_of.values(), key=lambda i: len(prompts[i].input_ids))
-    encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     was_training = model.training
     model.eval()
     try:
-        for offset in range(0, len(order), batch_size):
-            indices = order[offset : offset + batch_size]
-            batch = collator([{"input_ids": prompts[i].input_ids, "word_shape_ids": prompts[i].word_shape_ids} for i in indices])
-            output = model(**{key: value.to(model.device) for key, value in batch.items()})
-            probabilities = output.logits.float().softmax(-1).cpu()
-            overlaps = output.overlap_logits.float().sigmoid().cpu()
-            for row, index in enumerate(indices):
-                encoded[index] = (probabilities[row], overlaps[row])
+        if model.config.packed_candidates:
+            with_objects = sum(bool(item.knowledge.objects) for item in items)
+            if with_objects:
+                logger.warning("a packed recogniser uses no detected objects: %d of %d candidates' objects left out", with_objects, len(items))
+            encoded = _encode_packed(model, builder, prompts, list(first_of.values()), batch_size)
+        else:
+            encoded = _encode_each(model, builder, prompts, list(first_of.values()), batch_size)
     finally:
         model.train(was_training)
     results = []
@@ -153,6 +155,40 @@ def recognize(
             box = objects[best].box if box_score >= box_threshold else None
         results.append((label_id, float(probabilities[label_id]), box, box_score))
     return results
+
+
+def _encode_each(model, builder, prompts, indices, batch_size) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """(type probabilities, overlap scores) per prompt index, one prompt per row, sorted by length."""
+    collator = Stage2Collator(builder.tokenizer, model.config.max_objects)
+    order = sorted(indices, key=lambda i: len(prompts[i].input_ids))
+    encoded = {}
+    for offset in range(0, len(order), batch_size):
+        chunk = order[offset : offset + batch_size]
+        batch = collator([{"input_ids": prompts[i].input_ids, "word_shape_ids": prompts[i].word_shape_ids} for i in chunk])
+        output = model(**{key: value.to(model.device) for key, value in batch.items()})
+        probabilities = output.logits.float().softmax(-1).cpu()
+        overlaps = output.overlap_logits.float().sigmoid().cpu()
+        for row, index in enumerate(chunk):
+            encoded[index] = (probabilities[row], overlaps[row])
+    return encoded
+
+
+def _encode_packed(model, builder, prompts, indices, batch_size) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """The same for a packed recogniser: the candidates of one text in one sequence (no overlap scores)."""
+    packs = pack_prompts([prompts[i] for i in indices], model.config.max_pack_tokens)
+    packs.sort(key=lambda pack: len(pack.input_ids))
+    collator = PackedCollator(builder.tokenizer.pad_token_id)
+    no_overlaps = torch.zeros(0)
+    encoded = {}
+    for offset in range(0, len(packs), batch_size):
+        chunk = packs[offset : offset + batch_size]
+        batch = collator([vars(pack) for pack in chunk])
+        output = model(**{key: value.to(model.device) for key, value in batch.items()})
+        probabilities = output.logits.float().softmax(-1).cpu()
+        for row, pack in enumerate(chunk):
+            for head, member in enumerate(pack.members):
+                encoded[indices[member]] = (probabilities[row, head], no_overlaps)
+    return encoded
 
 
 def detect_candidates(

@@ -22,6 +22,7 @@ from transformers.utils import ModelOutput
 
 from .configuration import ScannerEntityRecognizerConfig
 from .modeling_base import ScannerPreTrainedModel, WordShapeEmbedding, build_encoder
+from .packing import packed_attention_mask
 from .prompting import PromptBuilder
 from .tokenization import add_object_token
 
@@ -102,8 +103,10 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
             self.config.max_prompt_length, self.config.encoder_config.max_position_embeddings, tokenizer.model_max_length
         )
         return PromptBuilder(
-            tokenizer, max_length=max_length, max_objects=self.config.max_objects, word_shapes=self.config.word_shapes,
+            tokenizer, max_length=max_length, max_objects=0 if self.config.packed_candidates else self.config.max_objects,
+            word_shapes=self.config.word_shapes,
             max_context_words=self.config.max_context_words if max_context_words is None else max_context_words,
+            head=self.config.prompt_head,
         )
 
     def resize_encoder_embeddings(self, vocab_size: int) -> None:
@@ -138,6 +141,8 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         labels: torch.Tensor | None = None,
         iou_targets: torch.Tensor | None = None,
         word_shape_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        candidate_ids: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
         **kwargs,
     ) -> ScannerEntityRecognizerOutput:
@@ -145,8 +150,14 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         object slot, negative for padding. ``word_shape_ids`` (from a ``word_shapes`` prompt builder)
         are required when ``config.word_shapes`` and ignored otherwise. ``num_items_in_batch`` (from
         the Trainer) turns the type loss into a sum over that many candidates, which keeps gradient
-        accumulation exact."""
+        accumulation exact. Packed sequences (``scanner_hf.packing``) come with ``position_ids`` and
+        ``candidate_ids``; their ``labels`` and ``logits`` are per candidate, ``(batch, candidates)``
+        padded with -100 and ``(batch, candidates, num_labels)``."""
+        if candidate_ids is not None:
+            return self._forward_packed(input_ids, position_ids, candidate_ids, labels, num_items_in_batch, **kwargs)
         encoder_inputs = {"attention_mask": attention_mask, **kwargs}
+        if position_ids is not None:
+            encoder_inputs["position_ids"] = position_ids
         if token_type_ids is not None:
             encoder_inputs["token_type_ids"] = token_type_ids
         encoder_ids = input_ids
@@ -183,6 +194,28 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
             grounding_loss=grounding_loss,
             hidden_states=hidden.hidden_states,
             attentions=hidden.attentions,
+        )
+
+    def _forward_packed(self, input_ids, position_ids, candidate_ids, labels, num_items_in_batch, **kwargs):
+        dtype = self.encoder.get_input_embeddings().weight.dtype
+        if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            dtype = torch.float32
+        hidden = self.encoder(
+            input_ids, attention_mask=packed_attention_mask(candidate_ids, dtype), position_ids=position_ids,
+            return_dict=True, **kwargs,
+        )
+        rows, positions = ((input_ids == self.config.mask_token_id) & (candidate_ids > 0)).nonzero(as_tuple=True)
+        heads = candidate_ids[rows, positions] - 1
+        slot_logits = self.classifier(self.dropout(hidden.last_hidden_state[rows, positions]))
+        logits = slot_logits.new_zeros(input_ids.shape[0], int(candidate_ids.max().clamp(min=1)), self.config.num_labels)
+        logits[rows, heads] = slot_logits
+        loss = None
+        if labels is not None:
+            loss = fixed_cross_entropy(
+                logits.float().reshape(-1, self.config.num_labels), labels.reshape(-1), num_items_in_batch=num_items_in_batch
+            )
+        return ScannerEntityRecognizerOutput(
+            loss=loss, logits=logits, classification_loss=loss, hidden_states=hidden.hidden_states, attentions=hidden.attentions
         )
 
     @staticmethod

@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 HEAD_BEFORE_MASK = "The entity is"
 HEAD_AFTER_MASK = "for {entity} in this sentence."
+# the words around <mask> and the entity: the paper's template, or only the entity ("short": fewer
+# tokens per candidate, which is what a packed recogniser pays for each candidate)
+PROMPT_HEADS = {"template": (HEAD_BEFORE_MASK, HEAD_AFTER_MASK), "short": ("", "{entity}")}
 
 
 _LLM_PIECES = re.compile(r"(?<=[.!?])(?<!\b\d\.)\s+|(?<=\S)(?=\b\d{1,2}\.\s)|(?<=\S)(?=Reasoning:)")
@@ -132,11 +135,15 @@ class EncodedPrompt:
     object_indices: list[int]  # which of knowledge.objects got an <obj> slot, in prompt order
     sentence_window: tuple[int, int]  # the words of the sentence the prompt holds
     word_shape_ids: list[int] | None = None  # aligned with input_ids (builders with word_shapes only)
+    # token count of each part in prompt order (prefix, head, sentence, wikipedia, llm, caption, objects,
+    # suffix): what a packed stage 2 (:mod:`.packing`) splits into the text's shared part and the candidate's own
+    part_lengths: dict[str, int] | None = None
 
 
 class PromptBuilder:
     """Builds stage-2 prompts for one tokenizer, within ``max_length`` tokens and ``max_objects``;
-    ``max_context_words`` (None or 0: no limit) bounds the words of the input one prompt holds."""
+    ``max_context_words`` (None or 0: no limit) bounds the words of the input one prompt holds;
+    ``head`` picks the words around ``<mask>`` (``PROMPT_HEADS``: the paper's template or ``short``)."""
 
     def __init__(
         self,
@@ -147,6 +154,7 @@ class PromptBuilder:
         object_token: str = OBJECT_TOKEN,
         word_shapes: bool = False,
         max_context_words: int | None = None,
+        head: str = "template",
     ):
         if tokenizer.mask_token_id is None:
             raise ValueError("stage 2 needs a tokenizer with a mask token (the <mask> slot)")
@@ -164,7 +172,10 @@ class PromptBuilder:
         framed = tokenizer(tokenizer.mask_token, add_special_tokens=True)["input_ids"]
         position = framed.index(self.mask_token_id)
         self.prefix, self.suffix = framed[:position], framed[position + 1 :]
-        self.before_mask = self._ids([HEAD_BEFORE_MASK])[0]
+        if head not in PROMPT_HEADS:
+            raise ValueError(f"prompt head must be one of {sorted(PROMPT_HEADS)}, not {head!r}")
+        before_mask, self.after_mask = PROMPT_HEADS[head]
+        self.before_mask = self._ids([before_mask])[0] if before_mask else []
         self.stats: Counter = Counter()
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -193,7 +204,7 @@ class PromptBuilder:
 
     def build(self, items: Sequence[PromptInput]) -> list[EncodedPrompt]:
         """Encode many candidates at once (each part tokenised in one batched call)."""
-        before, _, after = HEAD_AFTER_MASK.partition("{entity}")
+        before, _, after = self.after_mask.partition("{entity}")
         heads, head_shapes = self._shaped_ids([item.words[item.start : item.end] for item in items], before, after)
         sentences, sentence_shapes = self._shaped_ids([item.words for item in items])
         wikipedia = self._ids([item.knowledge.wikipedia or "" for item in items])
@@ -267,10 +278,16 @@ class PromptBuilder:
                     self.stats[f"{name}_{'shortened' if share else 'dropped'}"] += 1
                     parts[name] = part[:share]
         wikipedia, llm, caption = parts["wikipedia"], parts["llm"], parts["caption"]
-        body = sentence + wikipedia + llm + caption + [i for slot in object_slots[:kept_objects] for i in slot]
+        objects_ids = [i for slot in object_slots[:kept_objects] for i in slot]
+        body = sentence + wikipedia + llm + caption + objects_ids
         if len(fixed) + len(body) + len(self.suffix) < len(fixed) + full_length + len(self.suffix):
             self.stats["prompts_shortened"] += 1
-        prompt = EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
+        part_lengths = {
+            "prefix": len(self.prefix), "head": len(fixed) - len(self.prefix), "sentence": len(sentence),
+            "wikipedia": len(wikipedia), "llm": len(llm), "caption": len(caption), "objects": len(objects_ids),
+            "suffix": len(self.suffix),
+        }
+        prompt = EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window, part_lengths=part_lengths)
         if shapes:  # the head's and the sentence's (or its window's) shapes, 0 elsewhere
             leading = [0] * (len(self.prefix) + len(self.before_mask) + 1) + shapes[0] + shapes[1]
             prompt.word_shape_ids = leading + [0] * (len(prompt.input_ids) - len(leading))

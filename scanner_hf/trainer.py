@@ -35,6 +35,7 @@ from accelerate import PartialState
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
 from .candidates import cross_fold_spans, training_candidates
+from .configuration import PROMPT_HEAD_NAMES
 from .distillation import DISTILLATION_MODES
 from .distillation_trainer import AWPSettings
 from .inference import detect_candidates
@@ -119,6 +120,8 @@ class ScannerTrainingArguments:
     max_prompt_length: int = 256
     max_context_words: int | None = None  # words of a long input one stage-2 prompt holds (the sentences around the candidate); None: all
     stage2_encoder_layers: int | None = None  # stage 2 keeps only the backbone's first N layers: a cheaper recogniser; None: all
+    stage2_packed: bool = False  # stage 2 types all candidates of a text in one encoder pass (scanner_hf.packing): cheaper, text knowledge only
+    stage2_prompt_head: str = "template"  # the words around <mask>: the paper's template, or "short" (<mask> {entity}: fewer tokens)
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None  # stage 1 only, as in the paper
@@ -141,6 +144,10 @@ class ScannerTrainingArguments:
         layers = self.stage2_encoder_layers
         if layers is not None and (type(layers) is not int or layers < 1):
             raise ValueError(f"stage2_encoder_layers must be a positive number of layers, not {self.stage2_encoder_layers!r}")
+        if self.stage2_prompt_head not in PROMPT_HEAD_NAMES:
+            raise ValueError(f"stage2_prompt_head must be one of {PROMPT_HEAD_NAMES}, not {self.stage2_prompt_head!r}")
+        if self.stage2_packed and (self.grounding_weight > 0 or self.shaped("stage2")):
+            raise ValueError("stage2_packed takes no grounding (grounding_weight > 0) and no stage-2 word shapes")
         if self.max_context_words is not None and (type(self.max_context_words) is not int or self.max_context_words < 1):
             raise ValueError(f"max_context_words must be a positive number of words or None, not {self.max_context_words!r}")
         if self.knowledge.wikipedia:
@@ -383,6 +390,7 @@ class ScannerTrainer:
                 grounding_weight=self.args.grounding_weight, max_prompt_length=self.args.max_prompt_length,
                 max_context_words=self.args.max_context_words,
                 word_shapes=self.args.shaped("stage2"), encoder_layers=self.args.stage2_encoder_layers,
+                packed_candidates=self.args.stage2_packed, prompt_head=self.args.stage2_prompt_head,
             )
             self._save_step(model, tokenizer, folder)
         if not plain:
@@ -502,8 +510,8 @@ class ScannerTrainer:
             word_shapes=[stage for stage in ("stage1", "stage2") if args.shaped(stage)] or False,
             candidate_threshold=self.candidate_threshold,
         )
-        for optional in ("stage2_encoder_layers", "max_context_words"):
-            if getattr(args, optional) is not None:
+        for optional in ("stage2_encoder_layers", "max_context_words", "stage2_packed", "stage2_prompt_head"):
+            if getattr(args, optional) not in (None, False, "template"):
                 hyperparameters[optional] = getattr(args, optional)
         wikipedia = (model.config.knowledge or {}).get("wikipedia")
         return CardInfo(

@@ -28,6 +28,7 @@ from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
 from .distillation_trainer import AWPSettings, DistillationTrainer
 from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .inference import Candidate, Stage2Collator
+from .packing import PackedCollator
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
 from .prompting import PromptBuilder
@@ -214,7 +215,8 @@ def candidate_metrics(non_entity_id: int) -> Callable:
 
     def compute(evaluation) -> dict[str, float]:
         logits = evaluation.predictions[0] if isinstance(evaluation.predictions, tuple) else evaluation.predictions
-        predicted, gold = logits.argmax(-1), evaluation.label_ids
+        real = evaluation.label_ids != -100  # packed recognisers: padding of candidates per sequence
+        predicted, gold = logits.argmax(-1)[real], evaluation.label_ids[real]
         true_positives = int(((predicted == gold) & (gold != non_entity_id)).sum())
         predicted_entities, gold_entities = int((predicted != non_entity_id).sum()), int((gold != non_entity_id).sum())
         precision = true_positives / predicted_entities if predicted_entities else 0.0
@@ -282,14 +284,16 @@ def train_entity_recognizer(
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=list(entity_types), **config_kwargs)
     builder = model.prompt_builder(tokenizer)
-    train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers)
+    packing = model.config.max_pack_tokens if model.config.packed_candidates else None
+    train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers, max_pack_tokens=packing)
     eval_dataset = compute_metrics = None
     if eval_split is not None and eval_candidates:
-        eval_dataset = encode_candidates(eval_split, eval_candidates, builder, model.config.label2id, providers)
+        eval_dataset = encode_candidates(eval_split, eval_candidates, builder, model.config.label2id, providers, max_pack_tokens=packing)
         compute_metrics = candidate_metrics(model.config.non_entity_id)
     args = training_arguments(output_dir, settings, seed)
+    collator = PackedCollator(tokenizer.pad_token_id) if packing else Stage2Collator(tokenizer, model.config.max_objects)
     fit(
-        model, tokenizer, args, train_dataset, Stage2Collator(tokenizer, model.config.max_objects),
+        model, tokenizer, args, train_dataset, collator,
         distillation=distillation, eval_dataset=eval_dataset, compute_metrics=compute_metrics,
     )
     return model.eval(), tokenizer, builder
