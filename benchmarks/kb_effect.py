@@ -19,16 +19,7 @@ from common import write_section
 from scanner_mner import LABELS, benchmark_trainer, stage2_folder
 
 from scanner_hf.inference import predict_entities
-from scanner_hf.tags import tags_to_spans
-
-
-def gold_entities(split) -> list[tuple[int, int, int, str]]:
-    names = split.features["ner_tags"].feature.names
-    return [
-        (index, span.start, span.end, span.label)
-        for index, ids in enumerate(split["ner_tags"])
-        for span in tags_to_spans([names[i] for i in ids])
-    ]
+from scanner_hf.kb_coverage import gold_spans
 
 
 def right_entities(name: str, settings: dict, variant: str, seed: int | None = None):
@@ -71,12 +62,12 @@ def main() -> None:
             test, providers = trainer.test_dataset, trainer.providers
             if providers:
                 kb = providers[0].kb
-                strings = list(dict.fromkeys(" ".join(test["tokens"][i][s:e]) for i, s, e, _ in gold_entities(test)))
+                strings = list(dict.fromkeys(" ".join(test["tokens"][i][s:e]) for i, s, e, _ in gold_spans(test)))
                 kb_text = dict(zip(strings, kb.lookup_many(strings)))
         control, _ = right_entities(name, settings, "text", arguments.control_seed)
         table: dict[str, Counter] = defaultdict(Counter)
         examples: dict[str, list[str]] = {"helped": [], "misled": []}
-        for entity in gold_entities(test):
+        for entity in gold_spans(test):
             string = " ".join(test["tokens"][entity[0]][entity[1] : entity[2]])
             hit = "hit" if kb_text.get(string) else "miss"
             before, after = entity in right["text"], entity in right[arguments.kb_variant]

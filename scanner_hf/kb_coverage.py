@@ -22,13 +22,22 @@ from .knowledge.kb import EntityKB
 from .tags import tags_to_spans
 
 
+def gold_spans(split: datasets.Dataset) -> list[tuple[int, int, int, str]]:
+    """Every gold entity as ``(sentence index, start word, end word, type)``, in text order."""
+    names = split.features["ner_tags"].feature.names
+    return [
+        (index, span.start, span.end, span.label)
+        for index, tag_ids in enumerate(split["ner_tags"])
+        for span in tags_to_spans([names[i] for i in tag_ids])
+    ]
+
+
 def gold_entities(split: datasets.Dataset) -> dict[str, set[str]]:
     """Distinct gold entity strings (words joined by one space) -> their gold types."""
-    names = split.features["ner_tags"].feature.names
+    tokens = split["tokens"]
     found: dict[str, set[str]] = defaultdict(set)
-    for tokens, tag_ids in zip(split["tokens"], split["ner_tags"]):
-        for span in tags_to_spans([names[i] for i in tag_ids]):
-            found[" ".join(tokens[span.start : span.end])].add(span.label)
+    for index, start, end, label in gold_spans(split):
+        found[" ".join(tokens[index][start:end])].add(label)
     return found
 
 

@@ -104,8 +104,8 @@ class PackedCollator:
         }
         for row, feature in enumerate(features):
             length = len(feature["input_ids"])
-            for name in batch:
-                batch[name][row, :length] = torch.tensor(feature[name], dtype=torch.long)
+            for name, column in batch.items():
+                column[row, :length] = torch.tensor(feature[name], dtype=torch.long)
         batch["attention_mask"] = (batch["candidate_ids"] != PADDING).long()
         if "labels" in features[0]:
             heads = max(len(f["labels"]) for f in features)

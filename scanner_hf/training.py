@@ -28,9 +28,9 @@ from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
 from .distillation_trainer import AWPSettings, DistillationTrainer
 from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .inference import Candidate, Stage2Collator
-from .packing import PackedCollator
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
+from .packing import PackedCollator
 from .prompting import PromptBuilder
 from .providers import KnowledgeProvider
 from .stage2_data import encode_candidates

@@ -149,7 +149,12 @@ def test_train_packed_through_the_trainer_and_pipeline(tmp_path, tiny_backbone_d
     from conftest import write_twitter_folder
     from transformers import pipeline
 
-    from scanner_hf import KnowledgeSettings, ScannerTrainer, ScannerTrainingArguments, StageTraining
+    from scanner_hf import (
+        KnowledgeSettings,
+        ScannerTrainer,
+        ScannerTrainingArguments,
+        StageTraining,
+    )
     from scanner_hf.data import load_ner_dataset
 
     splits = load_ner_dataset(str(write_twitter_folder(tmp_path / "data") / "twitter2017"))
