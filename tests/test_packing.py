@@ -182,3 +182,12 @@ def test_the_short_head_is_only_the_mask_and_the_entity(tokenizer):
     assert split_prompt(prompts_for(template, [(0, 2)])[0])[0] == shared  # the same text part
     with pytest.raises(ValueError, match="prompt head"):
         PromptBuilder(tokenizer, head="long")
+
+
+def test_in_a_document_candidates_share_a_sequence_only_with_their_own_sentences(model, tokenizer):
+    builder = model.prompt_builder(tokenizer, max_context_words=5)
+    document = ["steve", "kerr", "in", "paris", ".", "paris", "is", "far", "."]
+    prompts = prompts_for(builder, [(0, 2), (3, 4), (5, 6)], words=document)
+    packs = pack_prompts(prompts, 256)
+    assert [pack.members for pack in packs] == [[0, 1], [2]]
+    assert tokenizer.decode(split_prompt(prompts[2])[0][1:-1]) == "paris is far ."
