@@ -190,4 +190,4 @@ def test_in_a_document_candidates_share_a_sequence_only_with_their_own_sentences
     prompts = prompts_for(builder, [(0, 2), (3, 4), (5, 6)], words=document)
     packs = pack_prompts(prompts, 256)
     assert [pack.members for pack in packs] == [[0, 1], [2]]
-    assert tokenizer.decode(split_prompt(prompts[2])[0][1:-1]) == "paris is far ."
+    assert tokenizer.decode(split_prompt(prompts[2])[0][1:-1]) == "paris is far."
