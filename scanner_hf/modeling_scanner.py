@@ -93,10 +93,13 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         prompt_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         iou_targets: torch.Tensor | None = None,
+        prompt_position_ids: torch.Tensor | None = None,
+        prompt_candidate_ids: torch.Tensor | None = None,
         **kwargs,
     ) -> ScannerOutput:
         """Stage 1 on ``input_ids`` (the sentence) and/or stage 2 on ``prompt_input_ids`` (one prompt
-        per candidate); each stage's loss is computed when its labels are given."""
+        per candidate, or packed sequences with ``prompt_position_ids`` and ``prompt_candidate_ids``,
+        see ``scanner_hf.packing``); each stage's loss is computed when its labels are given."""
         if input_ids is None and prompt_input_ids is None:
             raise ValueError("give input_ids (stage 1), prompt_input_ids (stage 2) or both")
         output = ScannerOutput()
@@ -109,7 +112,8 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
             losses += [detected.loss] if detected.loss is not None else []
         if prompt_input_ids is not None:
             recognized = self.entity_recognizer(
-                input_ids=prompt_input_ids, attention_mask=prompt_attention_mask, labels=labels, iou_targets=iou_targets
+                input_ids=prompt_input_ids, attention_mask=prompt_attention_mask, labels=labels, iou_targets=iou_targets,
+                position_ids=prompt_position_ids, candidate_ids=prompt_candidate_ids,
             )
             output.logits = recognized.logits
             output.overlap_logits = recognized.overlap_logits

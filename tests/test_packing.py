@@ -191,3 +191,17 @@ def test_in_a_document_candidates_share_a_sequence_only_with_their_own_sentences
     packs = pack_prompts(prompts, 256)
     assert [pack.members for pack in packs] == [[0, 1], [2]]
     assert tokenizer.decode(split_prompt(prompts[2])[0][1:-1]) == "paris is far."
+
+
+def test_the_composite_passes_packed_prompts_to_stage_2(model, tokenizer, tiny_encoder_config):
+    from scanner_hf import ScannerForMultimodalNER, ScannerSpanDetector, ScannerSpanDetectorConfig
+
+    composite = ScannerForMultimodalNER.from_stages(ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config)), model)
+    batch = PackedCollator(tokenizer.pad_token_id)([vars(p) for p in pack_prompts(prompts_for(model.prompt_builder(tokenizer), [(0, 2), (3, 4)]), 256)])
+    with torch.no_grad():
+        through = composite(
+            prompt_input_ids=batch["input_ids"], prompt_attention_mask=batch["attention_mask"],
+            prompt_position_ids=batch["position_ids"], prompt_candidate_ids=batch["candidate_ids"],
+        ).logits
+        torch.testing.assert_close(through, model(**batch).logits)
+    assert through.shape == (1, 2, 3)
