@@ -168,7 +168,8 @@ def test_train_packed_through_the_trainer_and_pipeline(tmp_path, tiny_backbone_d
     ner = pipeline("scanner-ner", model=str(tmp_path / "run" / "scanner"))
     assert ner.model.entity_recognizer.config.packed_candidates
     assert isinstance(ner("Steve Kerr praises the Warriors in Paris"), list)
-    assert "stage2_packed" in (tmp_path / "run" / "scanner" / "README.md").read_text()
+    card = (tmp_path / "run" / "scanner" / "README.md").read_text()
+    assert "stage2_packed" in card and "packed: the prompts of all candidates of a text share one encoder pass" in card
     with pytest.raises(ValueError, match="stage2_packed"):
         ScannerTrainingArguments(output_dir=str(tmp_path), stage2_packed=True, grounding_weight=1.0)
 
