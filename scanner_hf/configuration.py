@@ -49,6 +49,9 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
 NON_ENTITY = "non-entity"
 INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16")  # see scanner_hf.optimization
 PROMPT_HEAD_NAMES = ("template", "short")  # see scanner_hf.prompting.PROMPT_HEADS
+# words of a long input one packed stage-2 sequence holds by default: its candidate parts then sit at
+# the positions they had in training on tweets (a 128-token document window moved them past them)
+PACKED_CONTEXT_WORDS = 40
 
 
 class ScannerEntityRecognizerConfig(PreTrainedConfig):
@@ -71,7 +74,9 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         packed_candidates: type all candidates of a text in one encoder pass (the text once, then each
             candidate's own prompt part, kept apart by the attention mask; see ``scanner_hf.packing``):
             about a third of the per-candidate tokens on tweets. Text, caption, Wikipedia/KB and LLM
-            knowledge only: no detected objects or grounding, no word shapes.
+            knowledge only: no detected objects or grounding, no word shapes. Its candidate parts sit
+            at positions after the text's, so a packed recogniser holds at most
+            ``PACKED_CONTEXT_WORDS`` (40) words of a longer input unless ``max_context_words`` says otherwise.
         max_pack_tokens: tokens of one packed sequence at most (more candidates start another one).
         prompt_head: the words around ``<mask>``: ``template`` (the paper's ``The entity is <mask> for
             {entity} in this sentence.``) or ``short`` (``<mask> {entity}``: fewer tokens per candidate).
@@ -102,6 +107,8 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         kwargs.pop("num_labels", None)
         if self.packed_candidates and (self.grounding_weight > 0 or self.word_shapes):
             raise ValueError("packed_candidates takes no grounding (grounding_weight > 0) and no word shapes")
+        if self.packed_candidates and self.max_context_words is None:
+            self.max_context_words = PACKED_CONTEXT_WORDS
         if self.prompt_head not in PROMPT_HEAD_NAMES:
             raise ValueError(f"prompt_head must be one of {PROMPT_HEAD_NAMES}, not {self.prompt_head!r}")
         if self.packed_candidates and self.max_pack_tokens < self.max_prompt_length:

@@ -157,13 +157,27 @@ def recognize(
     return results
 
 
+LENGTH_SLACK = 1.25  # a batch's longest row is at most this times its shortest (plus a few tokens): little padding
+
+
+def length_batches(lengths: Sequence[int], max_rows: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (sorted, at most ``max_rows`` each): a new batch
+    starts when a row would be padded too much, so padding stays small even when lengths vary a lot
+    (packed sequences hold one to a dozen candidates)."""
+    batches: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if not batches or len(batches[-1]) >= max_rows or lengths[index] > LENGTH_SLACK * lengths[batches[-1][0]] + 8:
+            batches.append([])
+        batches[-1].append(index)
+    return batches
+
+
 def _encode_each(model, builder, prompts, indices, batch_size) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """(type probabilities, overlap scores) per prompt index, one prompt per row, sorted by length."""
+    """(type probabilities, overlap scores) per prompt index, one prompt per row, in batches of similar length."""
     collator = Stage2Collator(builder.tokenizer, model.config.max_objects)
-    order = sorted(indices, key=lambda i: len(prompts[i].input_ids))
     encoded = {}
-    for offset in range(0, len(order), batch_size):
-        chunk = order[offset : offset + batch_size]
+    for batch_rows in length_batches([len(prompts[i].input_ids) for i in indices], batch_size):
+        chunk = [indices[row] for row in batch_rows]
         batch = collator([{"input_ids": prompts[i].input_ids, "word_shape_ids": prompts[i].word_shape_ids} for i in chunk])
         output = model(**{key: value.to(model.device) for key, value in batch.items()})
         probabilities = output.logits.float().softmax(-1).cpu()
@@ -176,12 +190,11 @@ def _encode_each(model, builder, prompts, indices, batch_size) -> dict[int, tupl
 def _encode_packed(model, builder, prompts, indices, batch_size) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
     """The same for a packed recogniser: the candidates of one text in one sequence (no overlap scores)."""
     packs = pack_prompts([prompts[i] for i in indices], model.config.max_pack_tokens)
-    packs.sort(key=lambda pack: len(pack.input_ids))
     collator = PackedCollator(builder.tokenizer.pad_token_id)
     no_overlaps = torch.zeros(0)
     encoded = {}
-    for offset in range(0, len(packs), batch_size):
-        chunk = packs[offset : offset + batch_size]
+    for batch_rows in length_batches([len(pack.input_ids) for pack in packs], batch_size):
+        chunk = [packs[row] for row in batch_rows]
         batch = collator([vars(pack) for pack in chunk])
         output = model(**{key: value.to(model.device) for key, value in batch.items()})
         probabilities = output.logits.float().softmax(-1).cpu()

@@ -206,3 +206,21 @@ def test_the_composite_passes_packed_prompts_to_stage_2(model, tokenizer, tiny_e
         ).logits
         torch.testing.assert_close(through, model(**batch).logits)
     assert through.shape == (1, 2, 3)
+
+
+def test_batches_group_rows_of_similar_length():
+    from scanner_hf.inference import length_batches
+
+    lengths = [30, 100, 31, 28, 95, 200, 29]
+    batches = length_batches(lengths, max_rows=3)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))  # every row once
+    assert batches == [[3, 6, 0], [2], [4, 1], [5]]  # at most 3 rows; 200 is not padded with the 95s
+    assert length_batches([10] * 5, max_rows=2) == [[0, 1], [2, 3], [4]]
+
+
+def test_packed_recognisers_hold_the_sentences_around_a_candidate_by_default():
+    from scanner_hf.configuration import PACKED_CONTEXT_WORDS
+
+    assert ScannerEntityRecognizerConfig(packed_candidates=True).max_context_words == PACKED_CONTEXT_WORDS
+    assert ScannerEntityRecognizerConfig(packed_candidates=True, max_context_words=80).max_context_words == 80
+    assert ScannerEntityRecognizerConfig().max_context_words is None
