@@ -55,6 +55,29 @@ def tiny_encoder_config(tiny_tokenizer) -> BertConfig:
     )
 
 
+def stage2_tokenizer_from(tiny_tokenizer: BertTokenizer) -> BertTokenizer:
+    """A copy of the tiny tokenizer with stage 2's ``<obj>`` token added."""
+    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
+    add_object_token(tokenizer)
+    return tokenizer
+
+
+def tiny_recognizer(tokenizer: BertTokenizer, tiny_encoder_config: BertConfig, **config_kwargs) -> ScannerEntityRecognizer:
+    """A random tiny stage 2 (seed 0) sized to ``tokenizer``, PER/LOC, in eval mode."""
+    torch.manual_seed(0)
+    encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
+    config = ScannerEntityRecognizerConfig(
+        encoder_config=encoder_config, entity_types=["PER", "LOC"], mask_token_id=tokenizer.mask_token_id,
+        object_token_id=tokenizer.convert_tokens_to_ids("<obj>"), **config_kwargs,
+    )
+    return ScannerEntityRecognizer(config).eval()
+
+
+@pytest.fixture()
+def stage2_tokenizer(tiny_tokenizer) -> BertTokenizer:
+    return stage2_tokenizer_from(tiny_tokenizer)
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone_dir(tmp_path_factory, tiny_tokenizer, tiny_encoder_config) -> Path:
     """A saved tiny encoder + tokenizer folder, loadable like a Hub backbone."""
@@ -117,9 +140,8 @@ ENTITY_WORDS = ("steve", "kerr", "paris")
 def composite(tiny_tokenizer, tiny_encoder_config, grounding_weight=0.0):
     """A tiny composite whose stage 1 tags words from ENTITY_WORDS and whose stage 2 says LOC."""
     torch.manual_seed(0)
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
+    tokenizer = stage2_tokenizer_from(tiny_tokenizer)
     detector = ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config))
-    add_object_token(tokenizer)
     encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
     recognizer = ScannerEntityRecognizer(
         ScannerEntityRecognizerConfig(

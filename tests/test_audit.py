@@ -3,17 +3,15 @@
 import json
 
 import torch
-from conftest import split_of
+from conftest import split_of, stage2_tokenizer_from
 
 from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
 from scanner_hf.audit import audit_candidates, write_audit_report
 from scanner_hf.prompting import PromptBuilder
-from scanner_hf.tokenization import add_object_token
 
 
 def test_disagreements_rank_first_and_reports_are_written(tmp_path, tiny_tokenizer, tiny_encoder_config):
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
-    add_object_token(tokenizer)
+    tokenizer = stage2_tokenizer_from(tiny_tokenizer)
     encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
     teacher = ScannerEntityRecognizer(
         ScannerEntityRecognizerConfig(

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import tiny_recognizer
 from transformers import AutoModel
 
 import scanner_hf  # noqa: F401
@@ -9,29 +10,16 @@ from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
 from scanner_hf.inference import Stage2Collator
 from scanner_hf.knowledge import DetectedObject, Knowledge
 from scanner_hf.prompting import PromptBuilder, PromptInput
-from scanner_hf.tokenization import add_object_token
 
 
 @pytest.fixture()
-def tokenizer(tiny_tokenizer):
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
-    add_object_token(tokenizer)
-    return tokenizer
+def tokenizer(stage2_tokenizer):
+    return stage2_tokenizer
 
 
 @pytest.fixture()
 def model(tokenizer, tiny_encoder_config):
-    torch.manual_seed(0)
-    encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
-    config = ScannerEntityRecognizerConfig(
-        encoder_config=encoder_config,
-        entity_types=["PER", "LOC"],
-        max_objects=3,
-        grounding_weight=1.0,
-        mask_token_id=tokenizer.mask_token_id,
-        object_token_id=tokenizer.convert_tokens_to_ids("<obj>"),
-    )
-    return ScannerEntityRecognizer(config).eval()
+    return tiny_recognizer(tokenizer, tiny_encoder_config, max_objects=3, grounding_weight=1.0)
 
 
 def batch_for(tokenizer, knowledge_per_item, labels=None, targets=None):

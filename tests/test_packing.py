@@ -4,37 +4,29 @@ logits) and the trainer/pipeline path end to end."""
 
 import pytest
 import torch
+from conftest import tiny_recognizer
 
 import scanner_hf  # noqa: F401
-from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
+from scanner_hf import ScannerEntityRecognizerConfig
 from scanner_hf.distillation import WithTeacherLogits, add_teacher_logits
 from scanner_hf.inference import Candidate, candidate_inputs, recognize
 from scanner_hf.knowledge import DetectedObject, Knowledge
 from scanner_hf.packing import PackedCollator, pack_prompts, split_prompt
 from scanner_hf.prompting import PromptBuilder, PromptInput
 from scanner_hf.stage2_data import encode_candidates
-from scanner_hf.tokenization import add_object_token
 from scanner_hf.training import candidate_metrics
 
 WORDS = ["steve", "kerr", "in", "paris"]
 
 
 @pytest.fixture()
-def tokenizer(tiny_tokenizer):
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
-    add_object_token(tokenizer)
-    return tokenizer
+def tokenizer(stage2_tokenizer):
+    return stage2_tokenizer
 
 
 @pytest.fixture()
 def model(tokenizer, tiny_encoder_config):
-    torch.manual_seed(0)
-    encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
-    config = ScannerEntityRecognizerConfig(
-        encoder_config=encoder_config, entity_types=["PER", "LOC"], max_prompt_length=64, packed_candidates=True,
-        max_pack_tokens=128, mask_token_id=tokenizer.mask_token_id, object_token_id=tokenizer.convert_tokens_to_ids("<obj>"),
-    )
-    return ScannerEntityRecognizer(config).eval()
+    return tiny_recognizer(tokenizer, tiny_encoder_config, max_prompt_length=64, packed_candidates=True, max_pack_tokens=128)
 
 
 def prompts_for(builder, spans, knowledge=None, words=WORDS):
@@ -195,7 +187,11 @@ def test_in_a_document_candidates_share_a_sequence_only_with_their_own_sentences
 
 
 def test_the_composite_passes_packed_prompts_to_stage_2(model, tokenizer, tiny_encoder_config):
-    from scanner_hf import ScannerForMultimodalNER, ScannerSpanDetector, ScannerSpanDetectorConfig
+    from scanner_hf import (
+        ScannerForMultimodalNER,
+        ScannerSpanDetector,
+        ScannerSpanDetectorConfig,
+    )
 
     composite = ScannerForMultimodalNER.from_stages(ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=tiny_encoder_config)), model)
     batch = PackedCollator(tokenizer.pad_token_id)([vars(p) for p in pack_prompts(prompts_for(model.prompt_builder(tokenizer), [(0, 2), (3, 4)]), 256)])

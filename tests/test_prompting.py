@@ -2,6 +2,7 @@
 sentence window), each counted."""
 
 import pytest
+from conftest import stage2_tokenizer_from
 
 from scanner_hf.knowledge import DetectedObject, Knowledge
 from scanner_hf.prompting import (
@@ -12,15 +13,13 @@ from scanner_hf.prompting import (
     fair_shares,
     focus_on_candidate,
 )
-from scanner_hf.tokenization import add_object_token
 
 SENTENCE = ["steve", "kerr", "praises", "the", "warriors", "in", "paris"]
 
 
 @pytest.fixture()
 def tokenizer(tiny_tokenizer):
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
-    add_object_token(tokenizer)
+    tokenizer = stage2_tokenizer_from(tiny_tokenizer)
     return tokenizer
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import stage2_tokenizer_from
 
 from scanner_hf import (
     ScannerEntityRecognizer,
@@ -12,7 +13,6 @@ from scanner_hf import (
 from scanner_hf.inference import RecognizedEntity, entities_to_tags, predict_entities
 from scanner_hf.knowledge import DetectedObject, Knowledge, KnowledgeProvider
 from scanner_hf.prompting import PromptBuilder
-from scanner_hf.tokenization import add_object_token
 
 
 @pytest.fixture()
@@ -22,8 +22,7 @@ def parts(tiny_tokenizer, tiny_encoder_config):
     with torch.no_grad():  # every word is its own span: tag B everywhere
         detector.classifier.weight.zero_()
         detector.classifier.bias.copy_(torch.tensor([0.0, 10.0, 0.0]))
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512)
-    add_object_token(tokenizer)
+    tokenizer = stage2_tokenizer_from(tiny_tokenizer)
     encoder_config = tiny_encoder_config.__class__(**{**tiny_encoder_config.to_dict(), "vocab_size": len(tokenizer)})
     recognizer = ScannerEntityRecognizer(
         ScannerEntityRecognizerConfig(
