@@ -123,7 +123,8 @@ def recognize(
 ) -> list[tuple[int, float, tuple | None, float | None]]:
     """``(label id, probability, box, box score)`` per prompt input. Identical prompts (the same
     candidate in the same text with the same knowledge, e.g. a repeated post) are encoded once; the
-    distinct ones are sorted by length so batches carry little padding; results come back in input order.
+    distinct ones go in batches of similar length (:func:`length_batches`), so batches carry little
+    padding; results come back in input order.
     A packed recogniser (``config.packed_candidates``) gets the candidates of each text in one sequence
     (``batch_size`` sequences per batch)."""
     prompts = builder.build(items)
