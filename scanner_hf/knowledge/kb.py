@@ -73,7 +73,7 @@ def summary(description: str, text: str, max_chars: int) -> str:
     if head and not head.endswith((".", "!", "?")) and len(head) < max_chars:
         head += "."
     pieces, used = ([head], len(head)) if head else ([], 0)
-    for sentence in split_sentences(text or ""):
+    for sentence in split_sentences(_leading_words(text or "", max_chars)):
         extra = len(sentence) + (1 if pieces else 0)
         if used + extra > max_chars:
             room = max_chars - used - (1 if pieces else 0)
@@ -83,6 +83,21 @@ def summary(description: str, text: str, max_chars: int) -> str:
         pieces.append(sentence)
         used += extra
     return " ".join(pieces)
+
+
+def _leading_words(text: str, max_chars: int) -> str:
+    """The words of ``text`` up to a little past ``max_chars`` characters (two words more, so the last
+    sentence end that can fit is still recognised as one): a summary never reads further, and
+    sentence-splitting a whole article lead for each lookup was a third of the lookup time."""
+    kept, length = [], 0
+    words = iter(text.split())
+    for word in words:
+        kept.append(word)
+        length += len(word) + 1
+        if length > max_chars + 1:
+            kept += [next(words, "")] + [next(words, "")]
+            break
+    return " ".join(kept)
 
 
 def parse_sources(setting: str | Sequence[str]) -> list[str]:
