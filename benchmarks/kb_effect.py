@@ -15,7 +15,9 @@ import argparse
 import logging
 from collections import Counter, defaultdict
 
-from common import write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, write_section
+
+DATASET_ORDER = ["twitter2017", "twitter2015"]
 from scanner_mner import LABELS, benchmark_trainer, stage2_folder
 
 from scanner_hf.inference import predict_entities
@@ -41,6 +43,7 @@ def right_entities(name: str, settings: dict, variant: str, seed: int | None = N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", nargs="+", default=["twitter2017", "twitter2015"])
+    parser.add_argument("--render", action="store_true", help="rewrite the section from the recorded tables, run nothing")
     parser.add_argument("--kb-variant", default="text+kb", help="the scanner_mner.py variant compared with text only")
     parser.add_argument("--control-seed", type=int, default=43,
                         help="a second text-only stage 2 (headline_seeds.py's) whose disagreements with seed 42 show training noise")
@@ -51,8 +54,13 @@ def main() -> None:
     from scanner_mner import RESULTS_FILE
 
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
-    raw, parts = {}, []
-    for name in arguments.datasets:
+    default = arguments.kb_variant == "text+kb"  # the section every earlier run wrote
+    section = "kb_effect" if default else "kb_effect_" + arguments.kb_variant.replace("+", "_").replace("-", "_")
+    raw_file = BENCHMARK_DIR / "results" / f"{section}.json"
+    raw = json.loads(raw_file.read_text()) if raw_file.exists() else {}
+    parts: dict[str, str] = raw.setdefault("parts", {})  # the datasets not run now keep their recorded tables
+    raw["commands"] = merged_commands(raw, ran=not arguments.render)
+    for name in arguments.datasets if not arguments.render else []:
         right: dict[str, set] = {}
         kb_text: dict[str, str | None] = {}
         for variant in ("text", arguments.kb_variant):
@@ -93,7 +101,7 @@ def main() -> None:
             "wrong or the reverse: how many helped + misled two trainings give without any KB."
             if control is not None else f"No seed-{arguments.control_seed} text-only stage 2 in the cache (headline_seeds.py trains it): no noise column."
         )
-        parts.append(
+        parts[name] = (
             f"### {name} test\n\n{control_note}\n\n| gold type | entities with a KB entry | helped | misled | net | text vs text | "
             "without an entry | helped | misled | net | text vs text |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|\n" + rows + "\n\nHelped, with what the KB said:\n"
@@ -103,11 +111,11 @@ def main() -> None:
     label = LABELS.get(arguments.kb_variant, arguments.kb_variant).lstrip("+ ")
     body = (
         f"SCANNER text-only vs SCANNER + {label} (seed 42; same stage 1; stage 2 trained with and without the KB). "
-        "Counts of gold test entities; an entity is right when predicted with its exact span and type.\n\n" + "\n".join(parts)
+        "Counts of gold test entities; an entity is right when predicted with its exact span and type. "
+        + commands_note(raw["commands"]) + "\n"
+        + "\n".join(parts[name] for name in sorted(parts, key=lambda name: DATASET_ORDER.index(name) if name in DATASET_ORDER else 99))
     )
     print(body)
-    default = arguments.kb_variant == "text+kb"  # the section every earlier run wrote
-    section = "kb_effect" if default else "kb_effect_" + arguments.kb_variant.replace("+", "_").replace("-", "_")
     title = "Entity KB" if default else f"Entity KB ({label})"
     write_section(section, f"{title}: where lookups helped and where they misled", body, raw)
 
