@@ -86,8 +86,8 @@ def summary(description: str, text: str, max_chars: int) -> str:
 
 
 def _leading_words(text: str, max_chars: int) -> str:
-    """The words of ``text`` up to a little past ``max_chars`` characters (two words more, so the last
-    sentence end that can fit is still recognised as one): a summary never reads further, and
+    """The words of ``text`` up to a little past ``max_chars`` characters (and two more, a margin for
+    the sentence-end rules that look at the next word): a summary never reads further, and
     sentence-splitting a whole article lead for each lookup was a third of the lookup time."""
     kept, length = [], 0
     words = iter(text.split())
