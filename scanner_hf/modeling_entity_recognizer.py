@@ -197,9 +197,7 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         )
 
     def _forward_packed(self, input_ids, position_ids, candidate_ids, labels, num_items_in_batch, **kwargs):
-        dtype = self.encoder.get_input_embeddings().weight.dtype
-        if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            dtype = torch.float32
+        dtype = self.encoder.get_input_embeddings().weight.dtype  # float in every mode (int8 keeps embeddings float)
         hidden = self.encoder(
             input_ids, attention_mask=packed_attention_mask(candidate_ids, dtype), position_ids=position_ids,
             return_dict=True, **kwargs,
