@@ -251,6 +251,15 @@ DROP TABLE staged_names; DROP TABLE staged_types;
 """
 
 
+# Titles enter the full-text index shortest first (words, then name: a title's key is its normalised
+# name, so words = spaces + 1). Every title a fuzzy query matches holds all its words, so BM25 ranks
+# them by length alone (bar a word repeated in a title), and the first match in rowid order is the
+# best one: the lookup stops at it instead of scoring every match (``ORDER BY rank``). KBs built
+# before keep the ranked query (no ``full_text_order`` in their meta).
+FULL_TEXT_ORDER = "shortest-first"
+_SHORTEST_FIRST = "ORDER BY length(name) - length(replace(name, ' ', '')), name"
+
+
 def build_kb_from_sources(
     sources: str | Sequence[str],
     path: str | Path | None = None,
@@ -323,7 +332,7 @@ def _write_kb(streams, path, *, force: bool, full_text: bool, batch_size: int) -
         if full_text:
             connection.executescript(
                 "CREATE VIRTUAL TABLE names_fts USING fts5(name, entry_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');"
-                f"INSERT INTO names_fts (name, entry_id) SELECT name, entry_id FROM names WHERE kind = {TITLE};"
+                f"INSERT INTO names_fts (name, entry_id) SELECT name, entry_id FROM names WHERE kind = {TITLE} {_SHORTEST_FIRST};"
                 "INSERT INTO names_fts (names_fts) VALUES ('optimize');"
             )
         connection.executemany(
@@ -334,6 +343,7 @@ def _write_kb(streams, path, *, force: bool, full_text: bool, batch_size: int) -
         connection.executemany("INSERT INTO meta VALUES (?, ?)", [
             ("schema", SCHEMA_VERSION), ("fingerprint", fingerprint), ("sources", json.dumps(sources)),
             ("entries", str(len(writer.ids))), ("names", str(name_count)),
+            ("full_text_order", FULL_TEXT_ORDER if full_text else ""),
         ])
         connection.commit()
     finally:
@@ -366,7 +376,7 @@ class KBEntry:
         """``title (type, type): description. First sentence.`` within ``max_chars``."""
         head = self.head()
         room = max_chars - len(head) - 2
-        body = summary(self.description, self.text, room) if room > 20 else ""
+        body = summary(self.description, self.text, room) if room > 20 and (self.description or self.text) else ""
         return (head + (f": {body}" if body else ""))[:max_chars]
 
 
@@ -402,6 +412,11 @@ class EntityKB:
         # in a KB of millions of names; the OS shares the mapped pages between processes.
         self.connection.execute(f"PRAGMA mmap_size = {self.MMAP_BYTES}")
         self.has_full_text = "names_fts" in tables
+        ranked = self.meta().get("full_text_order") != FULL_TEXT_ORDER
+        if ranked and self.has_full_text:
+            logger.info("%s was built before the shortest-first full-text index: its fuzzy fallback scores every match "
+                        "(slower, same answers); `scanner-ner kb build --force` rebuilds it", self.path)
+        self._full_text_query = "SELECT entry_id FROM names_fts WHERE names_fts MATCH ? " + ("ORDER BY rank " if ranked else "") + "LIMIT 1"
         self.max_chars = max_chars
         self.fuzzy = fuzzy
         self.max_entries = max_entries
@@ -477,7 +492,7 @@ class EntityKB:
         if not (key and self.has_full_text):
             return []
         query = " ".join('"' + word.replace('"', '""') + '"' for word in key.split())
-        row = self.connection.execute("SELECT entry_id FROM names_fts WHERE names_fts MATCH ? ORDER BY rank LIMIT 1", (query,)).fetchone()
+        row = self.connection.execute(self._full_text_query, (query,)).fetchone()
         if not row:
             return []
         entry = self.connection.execute("SELECT title, description, text FROM entries WHERE id = ?", (row[0],)).fetchone()
@@ -486,11 +501,17 @@ class EntityKB:
     def find_many(self, candidates: Sequence[str], *, fuzzy: bool | None = None, limit: int = 10) -> list[list[KBEntry]]:
         """:meth:`find_all` for many candidates with a few batched queries (names, then types); only
         the candidates no name matches go to the full-text fallback one by one."""
-        keys = {candidate: lookup_keys(candidate) for candidate in dict.fromkeys(candidates)}
-        names = self._names([key for candidate_keys in keys.values() for key in candidate_keys])
-        chosen = {}
-        for candidate, candidate_keys in keys.items():
-            key = next((key for key in candidate_keys if key in names), None)
+        # The first key is the normalised string, which names most hits: ask it for every candidate
+        # first, and the other keys (camelCase split, words written together) only for the misses.
+        plain = {candidate: normalise(candidate) for candidate in dict.fromkeys(candidates)}
+        names = self._names([key for key in plain.values() if key])
+        chosen = {candidate: (key, names[key][:limit]) for candidate, key in plain.items() if key in names}
+        other_keys = {
+            candidate: [key for key in lookup_keys(candidate) if key != plain[candidate]] for candidate in plain if candidate not in chosen
+        }
+        names = self._names([key for keys in other_keys.values() for key in keys])
+        for candidate, keys in other_keys.items():
+            key = next((key for key in keys if key in names), None)
             chosen[candidate] = (key, names[key][:limit]) if key else None
         types = self._types([row[0] for hit in chosen.values() if hit for row in hit[1]])
         use_fuzzy = self.fuzzy if fuzzy is None else fuzzy

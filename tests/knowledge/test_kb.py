@@ -336,3 +336,34 @@ def test_summary_reads_only_the_lead_it_needs(monkeypatch):
     lead_only = [summary(*case) for case in cases]
     monkeypatch.setattr(kb_module, "_leading_words", lambda text, max_chars: text)  # split the whole text instead
     assert lead_only == [summary(*case) for case in cases]
+
+
+def test_full_text_fallback_stops_at_the_title_bm25_ranks_first(tmp_path):
+    """Titles enter the full-text index shortest first, so the first match is BM25's best; a KB built
+    before the ordering (no ``full_text_order`` in its meta) keeps the ranked query, same answers."""
+    import random
+    import sqlite3
+
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(12)]
+    titles = {" ".join(rng.sample(words, rng.randint(1, 5))).title() for _ in range(400)}  # no word twice in a title
+    path = build_kb([KBRecord(title) for title in titles], tmp_path / "kb.sqlite", source="titles")
+    kb = EntityKB(path)
+    queries = [" ".join(rng.sample(words, rng.randint(1, 3))) for _ in range(200)]
+
+    def bm25_best(query: str) -> str | None:  # the reference: every match scored, best first
+        fts = " ".join(f'"{word}"' for word in query.split())
+        row = kb.connection.execute(
+            "SELECT e.title FROM names_fts JOIN entries AS e ON e.id = names_fts.entry_id "
+            "WHERE names_fts MATCH ? ORDER BY rank LIMIT 1", (fts,)
+        ).fetchone()
+        return row[0] if row else None
+
+    answers = [kb._fuzzy(query) for query in queries]
+    assert [found[0].title if found else None for found in answers] == [bm25_best(query) for query in queries]
+    assert sum(bool(found) for found in answers) > 100 and "ORDER BY rank" not in kb._full_text_query
+    with sqlite3.connect(path) as connection:
+        connection.execute("DELETE FROM meta WHERE key = 'full_text_order'")
+    old = EntityKB(path)
+    assert "ORDER BY rank" in old._full_text_query
+    assert [old._fuzzy(query) for query in queries] == answers
