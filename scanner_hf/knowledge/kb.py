@@ -557,7 +557,9 @@ class EntityKB:
 
     def lookup_many(self, candidates: Sequence[str]) -> list[str | None]:
         """Batch lookup with batched queries (see :meth:`find_many`); each distinct string once."""
-        return [self.describe_entries(entries) for entries in self.find_many(candidates)]
+        distinct = list(dict.fromkeys(candidates))
+        described = dict(zip(distinct, map(self.describe_entries, self.find_many(distinct))))
+        return [described[candidate] for candidate in candidates]
 
 
 class KBKnowledge(KnowledgeProvider):
