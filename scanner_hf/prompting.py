@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
+from .configuration import PROMPT_HEAD_NAMES
 from .providers import Knowledge
 from .tokenization import (
     OBJECT_TOKEN,
@@ -51,7 +52,11 @@ HEAD_BEFORE_MASK = "The entity is"
 HEAD_AFTER_MASK = "for {entity} in this sentence."
 # the words around <mask> and the entity: the paper's template, or only the entity ("short": fewer
 # tokens per candidate, which is what a packed recogniser pays for each candidate)
+# The words of each prompt head named in configuration.PROMPT_HEAD_NAMES (which validates configs
+# without importing this module); a head named there and missing here fails at import.
 PROMPT_HEADS = {"template": (HEAD_BEFORE_MASK, HEAD_AFTER_MASK), "short": ("", "{entity}")}
+if set(PROMPT_HEADS) != set(PROMPT_HEAD_NAMES):
+    raise ImportError(f"prompt heads {sorted(PROMPT_HEADS)} differ from configuration.PROMPT_HEAD_NAMES {PROMPT_HEAD_NAMES}")
 
 
 _LLM_PIECES = re.compile(r"(?<=[.!?])(?<!\b\d\.)\s+|(?<=\S)(?=\b\d{1,2}\.\s)|(?<=\S)(?=Reasoning:)")
@@ -172,8 +177,8 @@ class PromptBuilder:
         framed = tokenizer(tokenizer.mask_token, add_special_tokens=True)["input_ids"]
         position = framed.index(self.mask_token_id)
         self.prefix, self.suffix = framed[:position], framed[position + 1 :]
-        if head not in PROMPT_HEADS:
-            raise ValueError(f"prompt head must be one of {sorted(PROMPT_HEADS)}, not {head!r}")
+        if head not in PROMPT_HEAD_NAMES:
+            raise ValueError(f"prompt head must be one of {PROMPT_HEAD_NAMES}, not {head!r}")
         before_mask, self.after_mask = PROMPT_HEADS[head]
         self.before_mask = self._ids([before_mask])[0] if before_mask else []
         self.stats: Counter = Counter()
