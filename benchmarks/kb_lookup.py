@@ -22,12 +22,8 @@ from common import BENCHMARK_DIR, write_section
 from scanner_mner import merged_kb_sources
 
 from scanner_hf.data import load_benchmark
-from scanner_hf.knowledge.kb import (
-    FULL_TEXT_ORDER,
-    EntityKB,
-    build_kb_from_sources,
-    default_kb_path,
-)
+from scanner_hf.knowledge.kb import FULL_TEXT_ORDER, EntityKB
+from scanner_hf.knowledge.kb_build import build_kb_from_sources, default_kb_path
 from scanner_hf.tags import tags_to_spans
 
 

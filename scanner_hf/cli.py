@@ -192,7 +192,8 @@ def audit_command(arguments: argparse.Namespace) -> None:
 
 
 def kb_command(arguments: argparse.Namespace) -> None:
-    from .knowledge.kb import EntityKB, build_kb_from_sources, default_kb_path
+    from .knowledge.kb import EntityKB
+    from .knowledge.kb_build import build_kb_from_sources, default_kb_path
 
     sources = arguments.source or ["ovos"]
     path = Path(arguments.kb) if arguments.kb else default_kb_path(sources)

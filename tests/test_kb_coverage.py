@@ -6,7 +6,8 @@ import datasets
 import pytest
 
 from scanner_hf.kb_coverage import coverage_table, kb_coverage, kb_type_agreement
-from scanner_hf.knowledge.kb import EntityKB, build_kb_from_sources
+from scanner_hf.knowledge.kb import EntityKB
+from scanner_hf.knowledge.kb_build import build_kb_from_sources
 
 NAMES = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
 

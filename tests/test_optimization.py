@@ -102,7 +102,9 @@ def test_identical_prompts_are_encoded_once(saved):
 
 
 def test_kb_lookups_once_per_distinct_string(tmp_path):
-    from scanner_hf.knowledge.kb import KBKnowledge, KBRecord, build_kb
+    from scanner_hf.knowledge.kb import KBKnowledge
+    from scanner_hf.knowledge.kb_build import build_kb
+    from scanner_hf.knowledge.kb_sources import KBRecord
 
     path = tmp_path / "kb.sqlite"
     build_kb([KBRecord("Paris", types=["city"]), KBRecord("Steve Kerr", types=["person"])], path, source="test")

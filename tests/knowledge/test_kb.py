@@ -9,12 +9,14 @@ from scanner_hf.knowledge import kb_sources
 from scanner_hf.knowledge.kb import (
     EntityKB,
     KBKnowledge,
-    build_kb,
-    build_kb_from_sources,
-    default_kb_path,
     lookup_keys,
     normalise,
     summary,
+)
+from scanner_hf.knowledge.kb_build import (
+    build_kb,
+    build_kb_from_sources,
+    default_kb_path,
 )
 from scanner_hf.knowledge.kb_sources import (
     KBRecord,
