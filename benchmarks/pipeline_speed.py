@@ -1,7 +1,7 @@
 """Speed, accuracy and memory of NER pipelines on Twitter-2017 test (723 tweets), side by side in one run.
 
 Rows: pipeline("scanner-ner") text-only (stage 1 + stage 2 of scanner_mner.py's Twitter-2017 cache)
-in fp32 and with each inference optimisation (``optimize="int8"`` / ``"bf16"``);
+in fp32 and with each inference optimisation (``optimize="int8"`` / ``"bf16"`` / ``"onnx"`` / ``"onnx-int8"``);
 pipeline("token-classification") on the same MiniLM backbone (the typed-BIO baseline, trained here once
 with baseline_tokcls.py's budget and cached) in fp32 and with the same optimisations; spaCy's
 ``en_core_web_sm`` when it can be loaded (labels mapped; it says why when not). Each row runs in its own
@@ -35,7 +35,8 @@ RAW_FILE = Path(__file__).resolve().parent / "results" / "pipeline_speed.json"
 ROWS = (
     "scanner-fp32", "scanner-int8", "scanner-bf16", "scanner_ctx-fp32", "scanner_ctx-int8", "scanner_l2-fp32", "scanner_l2-int8",
     "scanner_packed-fp32", "scanner_packed-int8",
-    "scanner_packedshort-fp32", "scanner_packedshort-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "spacy-sm",
+    "scanner_packedshort-fp32", "scanner_packedshort-int8", "scanner-onnx", "scanner-onnx-int8", "scanner_packed-onnx-int8",
+    "scanner_packedshort-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
 # scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers; scanner_packed: all
 # candidates of a text in one pass; both from stage2_layers.py)

@@ -47,7 +47,7 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
 
 
 NON_ENTITY = "non-entity"
-INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16")  # see scanner_hf.optimization
+INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16", "onnx", "onnx-int8")  # see scanner_hf.optimization
 PROMPT_HEAD_NAMES = ("template", "short")  # the words: scanner_hf.prompting.PROMPT_HEADS (checked at its import)
 # words of a long input one packed stage-2 sequence holds by default: its candidate parts then sit at
 # the positions they had in training on tweets (a 128-token document window moved them past them)

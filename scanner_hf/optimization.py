@@ -5,7 +5,10 @@ quantised per batch; fbgemm/x86 kernels, any x86-64 CPU with AVX2), except the d
 (``in_features > out_features``: each feed-forward block's second layer and the classifier heads),
 whose inputs carry the post-activation outliers that int8 clips: on Twitter-2017 quantising them too
 cost 1.3 F1, keeping them in fp32 cost nothing (benchmarks/RESULTS.md, "Pipeline speed"). ``bf16``: both stages in bfloat16
-(fast only where the CPU has AVX-512 BF16 or AMX; elsewhere emulated and slower). ``none``: fp32.
+(fast only where the CPU has AVX-512 BF16 or AMX; elsewhere emulated and slower). ``onnx`` /
+``onnx-int8``: each stage's encoder exported to ONNX when the model loads and run by ONNX Runtime, in
+fp32 or with its int8 dynamic quantisation (same layers kept in fp32; :mod:`.onnx_runtime`; needs
+``onnxruntime`` and ``onnx``). ``none``: fp32.
 Which wins on which machine is measured in ``benchmarks/pipeline_speed.py``.
 
 >>> model.config.inference_optimization = "int8"; model.save_pretrained("fast")    # doctest: +SKIP
@@ -44,8 +47,8 @@ def optimization_of(model: torch.nn.Module) -> str:
 def optimize_for_inference(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     """Convert ``model`` (a stage or the composite) in place for inference and return it.
 
-    The model is put in eval mode; an int8 model cannot be trained or saved afterwards (save the fp32
-    model with ``config.inference_optimization`` set instead). Converting twice is an error, except to
+    The model is put in eval mode; an int8 or onnx model cannot be trained or saved afterwards (save the
+    fp32 model with ``config.inference_optimization`` set instead). Converting twice is an error, except to
     the mode the model already has."""
     mode = check_optimization(mode)
     current = optimization_of(model)
@@ -69,6 +72,10 @@ def optimize_for_inference(model: torch.nn.Module, mode: str | None) -> torch.nn
             torch.ao.quantization.quantize_dynamic(model, int8_layers(model), dtype=torch.qint8, inplace=True)
     elif mode == "bf16":
         model.to(torch.bfloat16)
+    elif mode in ("onnx", "onnx-int8"):
+        from .onnx_runtime import replace_encoders
+
+        replace_encoders(model, int8=mode == "onnx-int8")
     model._scanner_optimization = mode
     logger.info("inference optimisation: %s", mode)
     return model.eval()

@@ -28,7 +28,7 @@ def spans(results):
     return [[(r["word"], r["entity_group"], r["start"], r["end"]) for r in entities] for entities in results]
 
 
-@pytest.mark.parametrize("mode", ["int8", "bf16"])
+@pytest.mark.parametrize("mode", ["int8", "bf16", "onnx", "onnx-int8"])
 def test_fast_paths_give_the_same_entities(saved, mode):
     reference = pipeline("scanner-ner", model=str(saved))(TEXTS)
     fast = pipeline("scanner-ner", model=str(saved), optimize=mode)
@@ -42,8 +42,12 @@ def test_fast_paths_give_the_same_entities(saved, mode):
         kept = [m for m in fast.model.modules() if type(m) is torch.nn.Linear]
         assert len(quantized) >= 2 * 5  # q, k, v, attention output, FFN up-projection of each encoder layer
         assert kept and all(m.in_features > m.out_features for m in kept)  # down-projections and heads stay fp32
-    else:
+    elif mode == "bf16":
         assert {p.dtype for p in fast.model.parameters()} == {torch.bfloat16}
+    else:  # both stages' encoders run in ONNX Runtime
+        from scanner_hf.onnx_runtime import OnnxEncoder
+
+        assert [type(m.encoder) for m in (fast.model.span_detector, fast.model.entity_recognizer)] == [OnnxEncoder] * 2
 
 
 def test_setting_is_saved_with_the_checkpoint(saved):
@@ -82,6 +86,54 @@ def test_int8_logits_stay_close_on_random_weights(tiny_tokenizer, tiny_encoder_c
         optimize_for_inference(quantized, "bf16")
     with pytest.raises(ValueError, match="unknown inference optimisation"):
         optimize_for_inference(model, "fp8")
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_onnx_encoders_match_pytorch_padding_and_packing(stage2_tokenizer, tiny_encoder_config, packed):
+    """ONNX Runtime fp32 gives PyTorch's probabilities for prompts of different lengths in one batch
+    (padding) and for packed candidates (the 4D mask and position ids reach the graph); int8 stays close."""
+    from conftest import tiny_recognizer
+
+    from scanner_hf.onnx_runtime import OnnxEncoder
+
+    model = tiny_recognizer(stage2_tokenizer, tiny_encoder_config, max_prompt_length=64, packed_candidates=packed)
+    builder = model.prompt_builder(stage2_tokenizer)
+    sentences = [["steve", "kerr", "in", "paris"], ["paris"], ["the", "game", "in", "paris", "today", "with", "kerr"]]
+    items = [PromptInput(words, start, start + 1, Knowledge()) for words in sentences for start in range(len(words))]
+    expected = recognize(model, builder, items, batch_size=4)
+    for mode, tolerance in (("onnx", 1e-5), ("onnx-int8", 0.05)):
+        fast = optimize_for_inference(copy.deepcopy(model), mode)
+        assert isinstance(fast.encoder, OnnxEncoder) and fast.encoder.int8 == (mode == "onnx-int8")
+        found = recognize(fast, builder, items, batch_size=4)
+        assert max(abs(a[1] - b[1]) for a, b in zip(found, expected)) < tolerance
+        if mode == "onnx":
+            assert [r[0] for r in found] == [r[0] for r in expected]
+    with pytest.raises(ValueError, match="last hidden state only"):
+        fast.encoder(torch.tensor([[5, 6]]), output_hidden_states=True)
+
+
+def test_onnx_encoder_takes_padding_masks_packed_masks_and_positions(tiny_encoder_config):
+    from transformers import BertModel
+
+    from scanner_hf.onnx_runtime import OnnxEncoder
+
+    torch.manual_seed(0)
+    encoder = BertModel(tiny_encoder_config, add_pooling_layer=False).eval()
+    runtime = OnnxEncoder(encoder, int8=False)
+    ids = torch.randint(5, tiny_encoder_config.vocab_size, (2, 10))
+    packed = torch.zeros(2, 1, 10, 10)
+    packed[:, :, :6, 6:] = torch.finfo(torch.float32).min  # the first six tokens do not see the last four
+    positions = torch.cat([torch.arange(6), torch.arange(6, 10)]).expand(2, 10).flip(-1)
+    padding = torch.ones(2, 10, dtype=torch.long)
+    padding[1, 7:] = 0
+    with torch.no_grad():
+        for kwargs in ({"attention_mask": packed, "position_ids": positions}, {"attention_mask": padding}, {}):
+            expected = encoder(ids, **kwargs).last_hidden_state
+            found = runtime(ids, **kwargs).last_hidden_state
+            valid = padding.bool() if kwargs.get("attention_mask") is padding else torch.ones(2, 10, dtype=torch.bool)
+            assert (found - expected)[valid].abs().max() < 1e-5
+            if kwargs:  # the mask and positions change the result, so the graph really takes them
+                assert (encoder(ids).last_hidden_state - expected)[valid].abs().max() > 1e-3
 
 
 def test_identical_prompts_are_encoded_once(saved):

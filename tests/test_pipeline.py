@@ -21,7 +21,7 @@ def test_saved_folder_is_complete(saved):
     code = {name for name in files if name.endswith(".py")}
     # only what inference needs travels with the model: no data readers, metrics or training code
     assert code == {"configuration.py", "modeling_scanner.py", "modeling_span_detector.py", "modeling_entity_recognizer.py",
-                    "pipeline.py", "inference.py", "optimization.py", "prompting.py", "packing.py", "modeling_base.py", "providers.py", "tokenization.py", "tags.py",
+                    "pipeline.py", "inference.py", "optimization.py", "onnx_runtime.py", "prompting.py", "packing.py", "modeling_base.py", "providers.py", "tokenization.py", "tags.py",
                     "backbones.py"}, code
     config = json.loads((saved / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_scanner.ScannerForMultimodalNER"

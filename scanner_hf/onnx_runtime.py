@@ -1,0 +1,186 @@
+"""Encoders run by ONNX Runtime: the ``onnx`` and ``onnx-int8`` inference optimisations.
+
+Each stage's encoder (the transformer body; heads, word embeddings and all Python around it stay in
+PyTorch) is exported once to ONNX when the model is loaded with the option, optionally quantised to
+int8 by ONNX Runtime's dynamic quantisation, and replaced by :class:`OnnxEncoder`, which takes the
+encoder's arguments and returns its ``last_hidden_state``. The graph takes input embeddings (so word
+shapes, added to them, keep working), an additive 4D attention mask (so packed candidates keep their
+mask; a padding mask is expanded to it) and position ids. As in the PyTorch int8 path, int8 leaves the
+down-projections (``in > out`` weights: each feed-forward block's second layer) in fp32.
+
+Why not ``optimum``: its ONNX exporter (optimum-onnx 0.1.0, the newest here) requires transformers<4.58;
+``torch.onnx.export`` and ``onnxruntime`` are what it builds on. Needs ``pip install onnxruntime onnx``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+
+
+def _require_onnxruntime():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError("the onnx inference optimisations need onnxruntime and onnx: pip install onnxruntime onnx") from error
+    return onnxruntime
+
+
+class _EncoderGraph(nn.Module):
+    """What is exported: embeddings in, last hidden state out."""
+
+    def __init__(self, encoder: PreTrainedModel):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        return self.encoder(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, return_dict=True
+        ).last_hidden_state
+
+
+def export_encoder(encoder: PreTrainedModel) -> bytes:
+    """The encoder as an ONNX graph (dynamic batch and length)."""
+    encoder = encoder.eval()
+    batch, length = 2, 8
+    hidden = encoder.get_input_embeddings().embedding_dim
+    example = (
+        torch.zeros(batch, length, hidden),
+        torch.zeros(batch, 1, length, length),
+        torch.arange(length).expand(batch, length).contiguous(),
+    )
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer notes Python-side checks it freezes (e.g. "no mask given": a mask always is)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        torch.onnx.export(
+            _EncoderGraph(encoder).eval(), example, buffer, input_names=["inputs_embeds", "attention_mask", "position_ids"],
+            output_names=["last_hidden_state"], opset_version=OPSET, dynamo=False,
+            dynamic_axes={
+                "inputs_embeds": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 2: "length", 3: "length"},
+                "position_ids": {0: "batch", 1: "length"}, "last_hidden_state": {0: "batch", 1: "length"},
+            },
+        )
+    return buffer.getvalue()
+
+
+def down_projections(graph: bytes) -> list[str]:
+    """MatMul nodes whose weight maps more inputs to fewer outputs (left in fp32 by int8)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(graph)
+    shapes = {init.name: numpy_helper.to_array(init).shape for init in model.graph.initializer}
+    return [
+        node.name for node in model.graph.node
+        if node.op_type == "MatMul" and len(shapes.get(node.input[1], ())) == 2 and shapes[node.input[1]][0] > shapes[node.input[1]][1]
+    ]
+
+
+def quantize_int8(graph: bytes) -> bytes:
+    """ONNX Runtime dynamic quantisation (int8 weights, activations quantised per batch), down-projections kept fp32."""
+    _require_onnxruntime()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        source.write_bytes(graph)
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, nodes_to_exclude=down_projections(graph))
+        return target.read_bytes()
+
+
+class OnnxEncoder(nn.Module):
+    """Stands in for a stage's encoder: called like it (ids or embeddings, a 2D padding mask or an
+    additive 4D mask, position ids), returns a ``BaseModelOutput`` with ``last_hidden_state``."""
+
+    def __init__(self, encoder: PreTrainedModel, *, int8: bool, num_threads: int | None = None):
+        super().__init__()
+        onnxruntime = _require_onnxruntime()
+        if encoder.device.type != "cpu":
+            raise ValueError(f"the onnx optimisations run on the CPU; the model is on {encoder.device}")
+        start = time.perf_counter()
+        graph = export_encoder(encoder)
+        if int8:
+            graph = quantize_int8(graph)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.word_embeddings = encoder.get_input_embeddings()
+        self.config = encoder.config
+        self.int8 = int8
+        logger.info("encoder exported to ONNX%s in %.1f s", " (int8)" if int8 else "", time.perf_counter() - start)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.word_embeddings
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = True,
+        **kwargs,
+    ) -> BaseModelOutput:
+        if output_attentions or output_hidden_states:
+            raise ValueError("an ONNX encoder returns the last hidden state only (no attentions or hidden states)")
+        if token_type_ids is not None and bool(token_type_ids.any()):
+            raise ValueError("the ONNX encoder was exported for token type 0 only")
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        batch, length = inputs_embeds.shape[:2]
+        if attention_mask is None:
+            attention_mask = torch.ones(batch, length, dtype=torch.long)
+        if attention_mask.dim() == 2:  # padding mask -> additive mask over keys, the same for every query
+            blocked = torch.zeros(attention_mask.shape, dtype=torch.float32).masked_fill_(attention_mask == 0, torch.finfo(torch.float32).min)
+            attention_mask = blocked[:, None, None, :].expand(batch, 1, length, length)
+        if position_ids is None:
+            position_ids = torch.arange(length).expand(batch, length)
+        feeds = {
+            "inputs_embeds": inputs_embeds.detach().float().contiguous().numpy(),
+            "attention_mask": attention_mask.detach().float().contiguous().numpy(),
+            "position_ids": position_ids.detach().long().contiguous().numpy(),
+        }
+        (hidden,) = self.session.run(["last_hidden_state"], feeds)
+        return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden))
+
+
+def replace_encoders(model: nn.Module, *, int8: bool) -> int:
+    """Swap every stage's encoder in ``model`` (a stage, the composite, or any transformers model with a
+    base model) for an :class:`OnnxEncoder`; returns how many were swapped."""
+    swapped = 0
+    for module in list(model.modules()):
+        if not isinstance(module, PreTrainedModel):
+            continue
+        prefix = module.base_model_prefix
+        encoder = getattr(module, prefix, None)
+        if isinstance(encoder, PreTrainedModel) and encoder is not module and not any(isinstance(m, OnnxEncoder) for m in encoder.modules()):
+            setattr(module, prefix, OnnxEncoder(encoder, int8=int8))
+            swapped += 1
+    if not swapped:
+        raise ValueError(f"no encoder found in {type(model).__name__} to run with ONNX Runtime")
+    return swapped
