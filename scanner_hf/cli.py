@@ -254,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threads", type=int, help="see evaluate --threads")
     predict.add_argument("--max-context-words", type=int, help="words of a long text one stage-2 prompt holds: each candidate sees the sentences around it (0: all; default: the checkpoint's setting)")
     predict.set_defaults(run=predict_command)
-    optimize_help = "run the model as none (fp32), int8 (dynamic quantisation) or bf16 (default: the checkpoint's setting)"
+    optimize_help = (
+        "run the model as none (fp32), int8 (PyTorch dynamic quantisation), onnx / onnx-int8 (ONNX Runtime, fp32 / "
+        "int8) or bf16 (default: the checkpoint's setting)"
+    )
     threads_help = "torch threads (default: OMP_NUM_THREADS, else this process's share of the available CPUs)"
 
     for name, help_text, run in (

@@ -139,7 +139,8 @@ class ScannerConfig(PreTrainedConfig):
         candidate_threshold: stage 1's proposal threshold (``None``: arg-max decode only; a probability:
             also the spans whose begin/inside probabilities pass it, see ``propose_spans``).
         inference_optimization: how the pipeline runs the saved fp32 weights: ``none``, ``int8``
-            (dynamic quantisation) or ``bf16`` (see ``scanner_hf.optimization``).
+            (dynamic quantisation), ``onnx`` / ``onnx-int8`` (ONNX Runtime) or ``bf16`` (see
+            ``scanner_hf.optimization``).
     """
 
     model_type = "scanner"

@@ -178,7 +178,7 @@ def replace_encoders(model: nn.Module, *, int8: bool) -> int:
             continue
         prefix = module.base_model_prefix
         encoder = getattr(module, prefix, None)
-        if isinstance(encoder, PreTrainedModel) and encoder is not module and not any(isinstance(m, OnnxEncoder) for m in encoder.modules()):
+        if isinstance(encoder, PreTrainedModel) and encoder is not module:  # a swapped encoder is no PreTrainedModel
             setattr(module, prefix, OnnxEncoder(encoder, int8=int8))
             swapped += 1
     if not swapped:

@@ -8,8 +8,8 @@
 
 Inputs: a string, a list of strings, pre-tokenised words (``is_split_into_words=True``), or dicts with
 ``text`` (or ``words``), ``image`` (path or PIL image), ``caption``, ``objects`` and ``knowledge``.
-Knowledge given with an input wins over the providers the checkpoint configures. ``optimize="int8"``
-(or a checkpoint saved with ``inference_optimization``) runs both stages quantised. Output per entity is
+Knowledge given with an input wins over the providers the checkpoint configures. ``optimize="onnx-int8"``
+(or ``"int8"``, ``"onnx"``, ``"bf16"``, or a checkpoint saved with ``inference_optimization``) runs both stages faster. Output per entity is
 the ``ner`` pipeline's (``entity_group``, ``score``, ``word``, ``start``, ``end``: character offsets
 into the caller's text) plus ``box`` / ``box_score`` for models that ground.
 """
@@ -145,7 +145,7 @@ class ScannerNERPipeline(Pipeline):
         **kwargs,
     ):
         """``providers`` replace the checkpoint's knowledge settings; ``optimize`` (``none``, ``int8``,
-        ``bf16``) replaces its ``inference_optimization`` and converts the model in place. Without it, a
+        ``onnx``, ``onnx-int8``, ``bf16``) replaces its ``inference_optimization`` and converts the model in place. Without it, a
         model already optimised (e.g. by ``scanner-ner --optimize``) is run as it is.
         ``max_context_words`` replaces the checkpoint's limit on the words one stage-2 prompt holds (0:
         no limit) for this pipeline only (the model's config is left as it is): for documents, each
