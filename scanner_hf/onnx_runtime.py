@@ -158,9 +158,14 @@ class OnnxEncoder(nn.Module):
         batch, length = inputs_embeds.shape[:2]
         if attention_mask is None:
             attention_mask = torch.ones(batch, length, dtype=torch.long)
+        lowest = torch.finfo(torch.float32).min
         if attention_mask.dim() == 2:  # padding mask -> additive mask over keys, the same for every query
-            blocked = torch.zeros(attention_mask.shape, dtype=torch.float32).masked_fill_(attention_mask == 0, torch.finfo(torch.float32).min)
+            blocked = torch.zeros(attention_mask.shape, dtype=torch.float32).masked_fill_(attention_mask == 0, lowest)
             attention_mask = blocked[:, None, None, :].expand(batch, 1, length, length)
+        elif attention_mask.dim() != 4 or attention_mask.shape[-2:] != (length, length):
+            raise ValueError(f"the ONNX encoder takes a (batch, length) or (batch, 1, length, length) mask, not {tuple(attention_mask.shape)}")
+        elif attention_mask.dtype == torch.bool:  # True = may attend
+            attention_mask = torch.zeros(attention_mask.shape, dtype=torch.float32).masked_fill_(~attention_mask, lowest)
         if position_ids is None:
             position_ids = torch.arange(length).expand(batch, length)
         feeds = {

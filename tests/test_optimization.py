@@ -134,6 +134,10 @@ def test_onnx_encoder_takes_padding_masks_packed_masks_and_positions(tiny_encode
             assert (found - expected)[valid].abs().max() < 1e-5
             if kwargs:  # the mask and positions change the result, so the graph really takes them
                 assert (encoder(ids).last_hidden_state - expected)[valid].abs().max() > 1e-3
+        as_bool = runtime(ids, attention_mask=packed == 0, position_ids=positions).last_hidden_state  # True = may attend
+        assert (as_bool - runtime(ids, attention_mask=packed, position_ids=positions).last_hidden_state).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="mask"):
+        runtime(ids, attention_mask=torch.ones(2, 10, 10))
 
 
 def test_identical_prompts_are_encoded_once(saved):
