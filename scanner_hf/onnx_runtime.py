@@ -26,6 +26,8 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 
+from .optimization import is_down_projection
+
 logger = logging.getLogger(__name__)
 
 OPSET = 17
@@ -83,7 +85,7 @@ def export_encoder(encoder: PreTrainedModel) -> bytes:
 
 
 def down_projections(graph: bytes) -> list[str]:
-    """MatMul nodes whose weight maps more inputs to fewer outputs (left in fp32 by int8)."""
+    """MatMul nodes whose weight (``(in, out)`` in ONNX) is a down-projection (left in fp32 by int8)."""
     import onnx
     from onnx import numpy_helper
 
@@ -91,7 +93,7 @@ def down_projections(graph: bytes) -> list[str]:
     shapes = {init.name: numpy_helper.to_array(init).shape for init in model.graph.initializer}
     return [
         node.name for node in model.graph.node
-        if node.op_type == "MatMul" and len(shapes.get(node.input[1], ())) == 2 and shapes[node.input[1]][0] > shapes[node.input[1]][1]
+        if node.op_type == "MatMul" and len(shapes.get(node.input[1], ())) == 2 and is_down_projection(*shapes[node.input[1]])
     ]
 
 

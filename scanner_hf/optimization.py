@@ -81,11 +81,17 @@ def optimize_for_inference(model: torch.nn.Module, mode: str | None) -> torch.nn
     return model.eval()
 
 
+def is_down_projection(in_features: int, out_features: int) -> bool:
+    """A weight mapping more inputs to fewer outputs: its inputs carry the post-activation outliers
+    that int8 clips, so both int8 paths (PyTorch and ONNX Runtime) keep it in fp32."""
+    return in_features > out_features
+
+
 def int8_layers(model: torch.nn.Module) -> set[str]:
     """Names of the linear layers the int8 path quantises: all but the down-projections."""
     return {
         name for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and module.in_features <= module.out_features
+        if isinstance(module, torch.nn.Linear) and not is_down_projection(module.in_features, module.out_features)
     }
 
 

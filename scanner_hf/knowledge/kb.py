@@ -146,13 +146,14 @@ class EntityKB:
             raise KnowledgeBaseError(f"{self.path} is not a SQLite file: {error}") from None
         if not {"entries", "names", "meta"} <= tables:
             raise KnowledgeBaseError(f"{self.path} is not a scanner-hf knowledge base")
-        if self.meta().get("schema") != SCHEMA_VERSION:
-            raise KnowledgeBaseError(f"{self.path} has KB schema {self.meta().get('schema')!r}; rebuild it (`scanner-ner kb build --force`)")
+        meta = self.meta()
+        if meta.get("schema") != SCHEMA_VERSION:
+            raise KnowledgeBaseError(f"{self.path} has KB schema {meta.get('schema')!r}; rebuild it (`scanner-ner kb build --force`)")
         # Read pages through a memory map (no copy into SQLite's page cache): faster random lookups
         # in a KB of millions of names; the OS shares the mapped pages between processes.
         self.connection.execute(f"PRAGMA mmap_size = {self.MMAP_BYTES}")
         self.has_full_text = "names_fts" in tables
-        ranked = self.meta().get("full_text_order") != FULL_TEXT_ORDER
+        ranked = meta.get("full_text_order") != FULL_TEXT_ORDER
         if ranked and self.has_full_text:
             logger.info("%s was built before the shortest-first full-text index: its fuzzy fallback scores every match "
                         "(slower, same answers); `scanner-ner kb build --force` rebuilds it", self.path)
