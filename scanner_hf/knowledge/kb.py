@@ -82,18 +82,19 @@ def summary(description: str, text: str, max_chars: int) -> str:
 
 
 def _leading_words(text: str, max_chars: int) -> str:
-    """The words of ``text`` up to a little past ``max_chars`` characters (and two more, a margin for
-    the sentence-end rules that look at the next word): a summary never reads further, and
-    sentence-splitting a whole article lead for each lookup was a third of the lookup time."""
-    kept, length = [], 0
-    words = iter(text.split())
-    for word in words:
-        kept.append(word)
-        length += len(word) + 1
-        if length > max_chars + 1:
-            kept += [next(words, "")] + [next(words, "")]
-            break
-    return " ".join(kept)
+    """The words of ``text`` (single-spaced) up to the first that ends past ``max_chars`` characters, and
+    two more (a margin for the sentence-end rules that look at the next word; an empty word for each
+    missing one): a summary never reads further, and sentence-splitting a whole article lead for each
+    lookup was a third of the lookup time. Found with ``str.find`` rather than a loop over the words."""
+    joined = " ".join(text.split())
+    if not joined or len(joined) <= max_chars:
+        return joined
+    cut = joined.find(" ", max(max_chars, 0) + 1)  # the end of the first word that ends past max_chars
+    for missing in (2, 1):  # two more words
+        if cut == -1:
+            return joined + " " * missing  # what " ".join() gave with an empty word for each missing one
+        cut = joined.find(" ", cut + 1)
+    return joined if cut == -1 else joined[:cut]
 
 
 @dataclass
