@@ -394,3 +394,12 @@ def test_lookups_read_only_the_start_of_long_leads_and_describe_them_as_the_whol
             assert entry.types == sorted(record.types)
             whole = KBEntry(record.title, record.description, record.text, sorted(record.types))
             assert kb.describe_entries([entry]) == kb.describe_entries([whole])
+
+
+def test_leading_words_stop_two_words_after_the_first_past_the_limit():
+    from scanner_hf.knowledge.kb import _leading_words
+
+    assert _leading_words("a  b\nc d e f", 2) == "a b c d"  # "b" ends past 2 characters, then "c" and "d"
+    assert _leading_words("a b c", 2) == "a b c "  # one word short: an empty word stands in (as the loop it replaced gave)
+    assert _leading_words("a b", 0) == "a b " and _leading_words("a", 0) == "a  "
+    assert _leading_words("short text", 50) == "short text" and _leading_words("", -3) == ""
