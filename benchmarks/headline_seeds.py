@@ -39,12 +39,19 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[43, 44])
     parser.add_argument("--variants", nargs="+", default=[FULL], help="scanner_mner.py variants with a recorded seed-42 row")
     parser.add_argument("--render", action="store_true", help="rewrite the RESULTS.md section from the recorded rows, run nothing")
+    parser.add_argument("--row", help="record under this row name instead of the variant's (one variant): a rerun beside the "
+                        "recorded rows, e.g. on a stage 1 retrained on another machine; its seeds train even where the variant has them")
+    parser.add_argument("--note", help="a sentence kept in the section's text (e.g. which runs used which stage 1)")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results_file = BENCHMARK_DIR / "results" / "headline_seeds.json"
     raw = json.loads(results_file.read_text()) if results_file.exists() else {}
     commands = merged_commands(raw, ran=not arguments.render)
-    raw = {"results": raw.get("results", {}), "commands": commands}
+    raw = {"results": raw.get("results", {}), "commands": commands, "notes": raw.get("notes", [])}
+    if arguments.note and arguments.note not in raw["notes"]:
+        raw["notes"].append(arguments.note)
+    if arguments.row and len(arguments.variants) != 1:
+        raise SystemExit("--row names the row of one variant")
     for runs in raw["results"].values():
         if "scanner" in runs:  # results written before --variants: SCANNER full
             runs[FULL] = runs.pop("scanner")
@@ -63,14 +70,17 @@ def main() -> None:
             recorded = scanner_42["results"].get(f"{name}/{variant}")
             if recorded is None:
                 raise SystemExit(f"no seed-42 row for {name}/{variant}: run scanner_mner.py --datasets {name} --variants {variant}")
-            runs.setdefault(variant, {})["42"] = recorded
+            runs.setdefault(arguments.row or variant, {})
+            if not arguments.row:
+                runs[variant]["42"] = recorded
         for seed in arguments.seeds:
             if str(seed) not in runs["baseline"]:
                 with tempfile.TemporaryDirectory() as output_dir:
                     runs["baseline"][str(seed)] = train_and_score(name, "typed", Budget(seed=seed), output_dir)
             for variant in arguments.variants:
-                if str(seed) not in runs[variant]:
-                    runs[variant][str(seed)] = train_and_score_variant(name, settings, variant, seed)
+                row = arguments.row or variant
+                if str(seed) not in runs[row]:
+                    runs[row][str(seed)] = train_and_score_variant(name, settings, variant, seed)
                 write_table(raw)
 
 
@@ -92,7 +102,7 @@ def write_table(raw: dict) -> None:
         "tokens; row names and knowledge as there); the baseline as in baseline_tokcls (3 epochs). Seed 42 is the "
         "recorded run; other seeds retrain the baseline and SCANNER's stage 2 (for a TYT row, teacher + TYT student); "
         "stage 1 and the cross-fold spans are seed 42's for every SCANNER seed. Mean ± sample standard deviation "
-        "over the seeds listed. " + commands_note(raw["commands"]) + "\n"
+        "over the seeds listed. " + "".join(note.rstrip() + " " for note in raw.get("notes", [])) + commands_note(raw["commands"]) + "\n"
         "| dataset | system | seeds | F1 | seen F1 | unseen F1 | F1 per seed |\n|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
     )

@@ -70,11 +70,10 @@ def main() -> None:
     answers = kb.lookup_many(flat)
     cold_seconds = time.perf_counter() - start
     distinct = list(dict.fromkeys(flat))
-    ranked_query = "SELECT entry_id FROM names_fts WHERE names_fts MATCH ? ORDER BY rank LIMIT 1"
 
     def ranked_kb() -> EntityKB:  # the full-text fallback as KBs built before the shortest-first index ran it
         kb = EntityKB(path)
-        kb._full_text_query = ranked_query
+        kb.ranked_full_text = True
         return kb
 
     def unmapped_kb() -> EntityKB:  # SQLite's own page cache, as before the memory map
@@ -124,7 +123,7 @@ def main() -> None:
         f"| batch lookup, warm, no full-text fallback (`fuzzy=False`; a KB built with `--no-full-text`) | "
         f"{len(sentences) / exact_seconds:,.0f} sentences/s ({batch_seconds / exact_seconds:.2f}x as fast; the fallback "
         f"runs one full-text query for each of the {fuzzy_share:.0%} of distinct strings no name matches) |\n"
-        f"| of which finding the entries (`find_many`, fuzzy off: name and type queries, entries built; no prompt text) | "
+        f"| of which finding the entries (`find_many`, fuzzy off: one names query with the entries and their types, entries built; no prompt text) | "
         f"{find_seconds:.3f} s of {exact_seconds:.3f} s ({len(sentences) / find_seconds:,.0f} sentences/s if writing the text cost nothing) |\n"
         f"| batch lookup, warm, full-text fallback scoring every match (`ORDER BY rank`, KBs built before the shortest-first "
         f"index) | {len(sentences) / ranked_seconds:,.0f} sentences/s (the shortest-first index is {ranked_seconds / batch_seconds:.2f}x "

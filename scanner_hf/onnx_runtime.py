@@ -8,14 +8,21 @@ shapes, added to them, keep working), an additive 4D attention mask (so packed c
 mask; a padding mask is expanded to it) and position ids. As in the PyTorch int8 path, int8 leaves the
 down-projections (``in > out`` weights: each feed-forward block's second layer) in fp32.
 
+Exporting takes seconds, so each graph is kept in ``$SCANNER_HF_CACHE/onnx/`` under a hash of what
+makes it (the encoder's class, configuration and weights, int8 or not, and the exporter's and ONNX
+Runtime's versions): the next load of the same model reads it instead (a changed model gets a new
+graph; an unreadable cached graph is logged and exported again).
+
 Why not ``optimum``: its ONNX exporter (optimum-onnx 0.1.0, the newest here) requires transformers<4.58;
 ``torch.onnx.export`` and ``onnxruntime`` are what it builds on. Needs ``pip install onnxruntime onnx``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import os
 import tempfile
 import time
 import warnings
@@ -26,11 +33,13 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 
+from .configuration import cache_root
 from .optimization import is_down_projection
 
 logger = logging.getLogger(__name__)
 
 OPSET = 17
+GRAPH_FORMAT = "1"  # part of every cached graph's key: change it when the export or the int8 rule changes
 
 
 def _require_onnxruntime():
@@ -109,6 +118,33 @@ def quantize_int8(graph: bytes) -> bytes:
         return target.read_bytes()
 
 
+def graph_cache_path(encoder: PreTrainedModel, *, int8: bool) -> Path:
+    """Where the encoder's exported graph is kept: ``$SCANNER_HF_CACHE/onnx/<hash>[-int8].onnx``, the hash
+    over what the graph is made from (hashing MiniLM's weights takes a fraction of a second)."""
+    import onnxruntime
+
+    digest = hashlib.sha256()
+    for part in (GRAPH_FORMAT, str(OPSET), torch.__version__, onnxruntime.__version__, type(encoder).__name__,
+                 encoder.config.to_json_string(use_diff=False)):
+        digest.update(part.encode() + b"\0")
+    for name, tensor in sorted(encoder.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy())
+    return cache_root() / "onnx" / f"{digest.hexdigest()[:24]}{'-int8' if int8 else ''}.onnx"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary name, then rename: a process reading the cache never sees half a graph."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.warning("could not keep the ONNX graph in %s (%s); the next load exports it again", path, error)
+
+
 class OnnxEncoder(nn.Module):
     """Stands in for a stage's encoder: called like it (ids or embeddings, a 2D padding mask or an
     additive 4D mask, position ids), returns a ``BaseModelOutput`` with ``last_hidden_state``."""
@@ -119,18 +155,28 @@ class OnnxEncoder(nn.Module):
         if encoder.device.type != "cpu":
             raise ValueError(f"the onnx optimisations run on the CPU; the model is on {encoder.device}")
         start = time.perf_counter()
-        graph = export_encoder(encoder)
-        if int8:
-            graph = quantize_int8(graph)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        path = graph_cache_path(encoder, int8=int8)
+        self.session, self.graph_path = None, path
+        if path.is_file():
+            try:
+                self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                logger.info("ONNX encoder%s read from %s in %.1f s", " (int8)" if int8 else "", path, time.perf_counter() - start)
+            except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+                logger.warning("cached ONNX graph %s is unreadable (%s): exporting it again", path, error)
+        if self.session is None:
+            graph = export_encoder(encoder)
+            if int8:
+                graph = quantize_int8(graph)
+            self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+            _write_atomically(path, graph)
+            logger.info("encoder exported to ONNX%s in %.1f s, kept in %s", " (int8)" if int8 else "", time.perf_counter() - start, path)
         self.word_embeddings = encoder.get_input_embeddings()
         self.config = encoder.config
         self.int8 = int8
-        logger.info("encoder exported to ONNX%s in %.1f s", " (int8)" if int8 else "", time.perf_counter() - start)
 
     def get_input_embeddings(self) -> nn.Module:
         return self.word_embeddings

@@ -6,7 +6,8 @@ quantised per batch; fbgemm/x86 kernels, any x86-64 CPU with AVX2), except the d
 whose inputs carry the post-activation outliers that int8 clips: on Twitter-2017 quantising them too
 cost 1.3 F1, keeping them in fp32 cost nothing (benchmarks/RESULTS.md, "Pipeline speed"). ``bf16``: both stages in bfloat16
 (fast only where the CPU has AVX-512 BF16 or AMX; elsewhere emulated and slower). ``onnx`` /
-``onnx-int8``: each stage's encoder exported to ONNX when the model loads and run by ONNX Runtime, in
+``onnx-int8``: each stage's encoder exported to ONNX when the model loads (once per model: the graph is kept
+in ``$SCANNER_HF_CACHE/onnx``) and run by ONNX Runtime, in
 fp32 or with its int8 dynamic quantisation (same layers kept in fp32; :mod:`.onnx_runtime`; needs
 ``onnxruntime`` and ``onnx``). ``none``: fp32.
 Which wins on which machine is measured in ``benchmarks/pipeline_speed.py``.

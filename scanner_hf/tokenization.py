@@ -47,6 +47,7 @@ def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
 
 
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
+_SENTENCE_END_LAST = frozenset(".!?\u2026\"'\u201d\u2019)]")  # what a word _SENTENCE_END matches ends with
 _TITLES = "mr|mrs|ms|dr|st|jr|sr|prof|vs|inc|ltd|co|corp|gen|gov|sen|rep"
 _NOT_AN_END = re.compile(rf"^(?:(?:[A-Za-z]\.)+|(?:{_TITLES}|no)\.)$", re.IGNORECASE)  # J.  U.S.  Mr.  No.
 # the same before a split-off "." (split_words gives "Mr" + "."): an upper-case initial other than "I",
@@ -63,7 +64,7 @@ def sentence_spans(words: Sequence[str]) -> list[tuple[int, int]]:
     towards longer sentences."""
     spans, start = [], 0
     for index, word in enumerate(words):
-        if not _SENTENCE_END.search(word) or _NOT_AN_END.match(word):
+        if word[-1:] not in _SENTENCE_END_LAST or not _SENTENCE_END.search(word) or _NOT_AN_END.match(word):
             continue
         standalone = not any(character.isalnum() for character in word)
         if word == "." and index > start and _BEFORE_ABBREVIATION_DOT.match(words[index - 1]):

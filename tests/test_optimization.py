@@ -21,6 +21,13 @@ from scanner_hf.optimization import (
 from scanner_hf.prompting import PromptInput
 from scanner_hf.providers import Knowledge, KnowledgeRequest
 
+@pytest.fixture(autouse=True)
+def graph_cache(tmp_path, monkeypatch):
+    """Exported ONNX graphs are kept under $SCANNER_HF_CACHE: a fresh folder per test, not the user's cache."""
+    monkeypatch.setenv("SCANNER_HF_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "onnx"
+
+
 TEXTS = ["Look: Steve Kerr in PARIS!", "nothing here at all", "kerr and steve love paris", "the game in paris today"]
 
 
@@ -138,6 +145,45 @@ def test_onnx_encoder_takes_padding_masks_packed_masks_and_positions(tiny_encode
         assert (as_bool - runtime(ids, attention_mask=packed, position_ids=positions).last_hidden_state).abs().max() < 1e-6
     with pytest.raises(ValueError, match="mask"):
         runtime(ids, attention_mask=torch.ones(2, 10, 10))
+
+
+def test_exported_graphs_are_kept_and_reused_per_model(tiny_encoder_config, graph_cache, monkeypatch, caplog):
+    """A second load of the same encoder reads its graph instead of exporting it; other weights or
+    int8 get their own graph; an unreadable cached graph is exported again. The int8 graph keeps the
+    down-projections as fp32 MatMuls and quantises the rest."""
+    import onnx
+    from transformers import BertModel
+
+    from scanner_hf import onnx_runtime
+    from scanner_hf.onnx_runtime import OnnxEncoder, down_projections, export_encoder
+
+    torch.manual_seed(0)
+    encoder = BertModel(tiny_encoder_config, add_pooling_layer=False).eval()
+    ids = torch.randint(5, tiny_encoder_config.vocab_size, (2, 7))
+    first = OnnxEncoder(encoder, int8=False)
+    assert first.graph_path.parent == graph_cache and first.graph_path.is_file()
+    exports = []
+    monkeypatch.setattr(onnx_runtime, "export_encoder", lambda model: exports.append(model) or export_encoder(model))
+    again = OnnxEncoder(copy.deepcopy(encoder), int8=False)
+    assert exports == [] and again.graph_path == first.graph_path
+    assert torch.equal(again(ids).last_hidden_state, first(ids).last_hidden_state)
+    quantised = OnnxEncoder(encoder, int8=True)
+    changed = copy.deepcopy(encoder)
+    with torch.no_grad():
+        changed.encoder.layer[0].output.dense.weight[0, 0] += 1.0
+    other = OnnxEncoder(changed, int8=False)
+    assert len(exports) == 2 and len({first.graph_path, quantised.graph_path, other.graph_path}) == 3
+    assert (other(ids).last_hidden_state - first(ids).last_hidden_state).abs().max() > 1e-4
+    int8_graph = onnx.load(str(quantised.graph_path))
+    kept = set(down_projections(first.graph_path.read_bytes()))
+    assert kept and {node.name for node in int8_graph.graph.node if node.op_type == "MatMul"} >= kept
+    assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in int8_graph.graph.node)
+    first.graph_path.write_bytes(b"not a graph")
+    with caplog.at_level("WARNING", logger="scanner_hf.onnx_runtime"):
+        repaired = OnnxEncoder(encoder, int8=False)
+    assert "unreadable" in caplog.text and len(exports) == 3
+    assert torch.equal(repaired(ids).last_hidden_state, first(ids).last_hidden_state)
+    assert onnx.load(str(first.graph_path)) is not None  # the cache holds a good graph again
 
 
 def test_identical_prompts_are_encoded_once(saved):

@@ -82,18 +82,19 @@ def summary(description: str, text: str, max_chars: int) -> str:
 
 
 def _leading_words(text: str, max_chars: int) -> str:
-    """The words of ``text`` up to a little past ``max_chars`` characters (and two more, a margin for
-    the sentence-end rules that look at the next word): a summary never reads further, and
-    sentence-splitting a whole article lead for each lookup was a third of the lookup time."""
-    kept, length = [], 0
-    words = iter(text.split())
-    for word in words:
-        kept.append(word)
-        length += len(word) + 1
-        if length > max_chars + 1:
-            kept += [next(words, "")] + [next(words, "")]
-            break
-    return " ".join(kept)
+    """The words of ``text`` (single-spaced) up to the first that ends past ``max_chars`` characters, and
+    two more (a margin for the sentence-end rules that look at the next word; an empty word for each
+    missing one): a summary never reads further, and sentence-splitting a whole article lead for each
+    lookup was a third of the lookup time. Found with ``str.find`` rather than a loop over the words."""
+    joined = " ".join(text.split())
+    if not joined or len(joined) <= max_chars:
+        return joined
+    cut = joined.find(" ", max(max_chars, 0) + 1)  # the end of the first word that ends past max_chars
+    for missing in (2, 1):  # two more words
+        if cut == -1:
+            return joined + " " * missing  # what " ".join() gave with an empty word for each missing one
+        cut = joined.find(" ", cut + 1)
+    return joined if cut == -1 else joined[:cut]
 
 
 @dataclass
@@ -157,7 +158,7 @@ class EntityKB:
         if ranked and self.has_full_text:
             logger.info("%s was built before the shortest-first full-text index: its fuzzy fallback scores every match "
                         "(slower, same answers); `scanner-ner kb build --force` rebuilds it", self.path)
-        self._full_text_query = "SELECT entry_id FROM names_fts WHERE names_fts MATCH ? " + ("ORDER BY rank " if ranked else "") + "LIMIT 1"
+        self.ranked_full_text = ranked
         self.max_chars = max_chars
         self.fuzzy = fuzzy
         self.max_entries = max_entries
@@ -178,17 +179,28 @@ class EntityKB:
         return int(self.meta().get("entries", 0))
 
     _IN_BATCH = 500  # keys / ids per IN (...) query, well under SQLite's variable limit
+    LEAD_MARGIN = 200  # characters of lead text read past ``max_chars``: a summary never reads further
+    # What an entry row carries (after the entry id, name kind and name sources): title, description, the
+    # start of the lead, and its types as ``type<US>sources`` joined by <RS> (one query, no second
+    # round trip for the types).
+    _ENTRY_COLUMNS = (
+        "e.title, e.description, substr(e.text, 1, ?), "
+        "(SELECT group_concat(t.type || char(31) || t.sources, char(30)) FROM types AS t WHERE t.entry_id = e.id)"
+    )
+
+    def _lead_chars(self) -> int:
+        return self.max_chars + self.LEAD_MARGIN
 
     def _names(self, keys: Sequence[str]) -> dict[str, list[tuple]]:
-        """Rows ``(entry id, name kind, name sources, title, description, text)`` per name key, best
-        kind first, then entry order: one joined query per batch of keys."""
+        """Entry rows (see ``_ENTRY_COLUMNS``) per name key, best kind first, then entry order: one
+        joined query per batch of keys."""
         found: dict[str, list[tuple]] = {}
         keys = list(dict.fromkeys(keys))
         for offset in range(0, len(keys), self._IN_BATCH):
             batch = keys[offset : offset + self._IN_BATCH]
             rows = self.connection.execute(
-                "SELECT n.name, n.entry_id, n.kind, n.sources, e.title, e.description, e.text FROM names AS n "
-                f"JOIN entries AS e ON e.id = n.entry_id WHERE n.name IN ({','.join('?' * len(batch))})", batch
+                f"SELECT n.name, n.entry_id, n.kind, n.sources, {self._ENTRY_COLUMNS} FROM names AS n "
+                f"JOIN entries AS e ON e.id = n.entry_id WHERE n.name IN ({','.join('?' * len(batch))})", [self._lead_chars(), *batch]
             ).fetchall()
             for name, *row in rows:
                 found.setdefault(name, []).append(tuple(row))
@@ -196,52 +208,67 @@ class EntityKB:
             rows.sort(key=lambda row: (-row[1], row[0]))
         return found
 
-    def _types(self, entry_ids: Sequence[int]) -> dict[int, list[tuple[str, int]]]:
-        """``(type, sources)`` per entry, in type order: one query per batch of ids."""
-        found: dict[int, list[tuple[str, int]]] = {}
-        ids = list(dict.fromkeys(entry_ids))
-        for offset in range(0, len(ids), self._IN_BATCH):
-            batch = ids[offset : offset + self._IN_BATCH]
-            rows = self.connection.execute(
-                f"SELECT entry_id, type, sources FROM types WHERE entry_id IN ({','.join('?' * len(batch))}) ORDER BY entry_id, type", batch
-            ).fetchall()
-            for entry_id, type_name, mask in rows:
-                found.setdefault(entry_id, []).append((type_name, mask))
-        return found
-
     @staticmethod
-    def _entry(row: tuple, types: list[tuple[str, int]], match_name: str) -> KBEntry:
-        _, _, sources, title, description, text = row
-        type_mask = 0
-        for _, mask in types:
-            type_mask |= mask
-        return KBEntry(title, description or "", text or "", [t for t, _ in types], match_name, sources, type_mask)
+    def _entry(row: tuple, match_name: str) -> KBEntry:
+        _, _, sources, title, description, text, packed_types = row
+        types, type_mask = [], 0
+        if packed_types:
+            for pair in sorted(packed_types.split("\x1e")):
+                type_name, _, mask = pair.rpartition("\x1f")
+                types.append(type_name)
+                type_mask |= int(mask)
+        return KBEntry(title, description or "", text or "", types, match_name, sources, type_mask)
 
-    def _best_for_key(self, key: str, matches: list[tuple], types: dict[int, list]) -> list[KBEntry]:
+    def _best_for_key(self, key: str, matches: list[tuple]) -> list[KBEntry]:
         """The entries of one matched key, best first (see :meth:`find_all`)."""
         if matches[0][1] > JOINED:
             matches = [match for match in matches if match[1] > JOINED]
-        entries = [self._entry(match, types.get(match[0], []), _MATCH_NAMES[match[1]]) for match in matches]
-        informative = [bool(e.types or e.description or e.text or normalise(e.title) != key) for e in entries]
+        entries = [self._entry(match, _MATCH_NAMES[match[1]]) for match in matches]
+        informative = [bool(e.types or e.description or e.text) or normalise(e.title) != key for e in entries]
         order = sorted(range(len(entries)), key=lambda i: (not informative[i], -matches[i][1], i))
         if any(informative):
             order = [i for i in order if informative[i]]
         return [entries[i] for i in order]
 
-    def _fuzzy(self, candidate: str) -> list[KBEntry]:
-        key = normalise(candidate)
-        if not (key and self.has_full_text):
-            return []
-        query = " ".join('"' + word.replace('"', '""') + '"' for word in key.split())
-        row = self.connection.execute(self._full_text_query, (query,)).fetchone()
-        if not row:
-            return []
-        entry = self.connection.execute("SELECT title, description, text FROM entries WHERE id = ?", (row[0],)).fetchone()
-        return [self._entry((row[0], TITLE, 0, *entry), self._types([row[0]]).get(row[0], []), "fuzzy")]
+    def _fuzzy_many(self, candidates: Sequence[str]) -> dict[str, list[KBEntry]]:
+        """The full-text fallback for candidates no name matches: the best title holding all of a
+        candidate's words, for all of them in one statement (each word quoted)."""
+        found: dict[str, list[KBEntry]] = {candidate: [] for candidate in candidates}
+        queries = {}
+        for candidate in found:
+            key = normalise(candidate)
+            if key:
+                queries[candidate] = " ".join('"' + word.replace('"', '""') + '"' for word in key.split())
+        if not (queries and self.has_full_text):
+            return found
+        order = "ORDER BY rank " if self.ranked_full_text else ""
+        rows = self.connection.execute(
+            f"SELECT k.value, (SELECT entry_id FROM names_fts WHERE names_fts MATCH k.value {order}LIMIT 1) FROM json_each(?) AS k",
+            (json.dumps(list(dict.fromkeys(queries.values()))),),
+        ).fetchall()
+        entry_of = {query: entry_id for query, entry_id in rows if entry_id is not None}
+        entries = self._entries_by_id(list(dict.fromkeys(entry_of.values())))
+        for candidate, query in queries.items():
+            if query in entry_of:
+                found[candidate] = [self._entry(entries[entry_of[query]], "fuzzy")]
+        return found
+
+    def _entries_by_id(self, entry_ids: Sequence[int]) -> dict[int, tuple]:
+        """Entry rows (as a title match of no source) by id: one query per batch of ids."""
+        found = {}
+        for offset in range(0, len(entry_ids), self._IN_BATCH):
+            batch = entry_ids[offset : offset + self._IN_BATCH]
+            rows = self.connection.execute(
+                f"SELECT e.id, {TITLE}, 0, {self._ENTRY_COLUMNS} FROM entries AS e WHERE e.id IN ({','.join('?' * len(batch))})",
+                [self._lead_chars(), *batch],
+            )
+            found.update((row[0], row) for row in rows)
+        return found
 
     def find_many(self, candidates: Sequence[str], *, fuzzy: bool | None = None, limit: int = 10) -> list[list[KBEntry]]:
-        """:meth:`find_all` for many candidates with a few batched queries (names, then types); only
-        the candidates no name matches go to the full-text fallback one by one."""
+        """:meth:`find_all` for many candidates with a few batched queries: names (with their entries
+        and types), then the other keys of the misses, then one full-text statement for what is left.
+        An entry's ``text`` is the start of its lead, as much as a summary within ``max_chars`` reads."""
         # The first key is the normalised string, which names most hits: ask it for every candidate
         # first, and the other keys (camelCase split, words written together) only for the misses.
         plain = {candidate: normalise(candidate) for candidate in dict.fromkeys(candidates)}
@@ -253,16 +280,13 @@ class EntityKB:
         names = self._names([key for keys in other_keys.values() for key in keys])
         for candidate, keys in other_keys.items():
             key = next((key for key in keys if key in names), None)
-            chosen[candidate] = (key, names[key][:limit]) if key else None
-        types = self._types([row[0] for hit in chosen.values() if hit for row in hit[1]])
-        use_fuzzy = self.fuzzy if fuzzy is None else fuzzy
-        answers = {}
-        for candidate, hit in chosen.items():
-            if hit:
-                answers[candidate] = self._best_for_key(hit[0], hit[1], types)
-            else:
-                answers[candidate] = self._fuzzy(candidate) if use_fuzzy else []
-        return [answers[candidate] for candidate in candidates]
+            if key:
+                chosen[candidate] = (key, names[key][:limit])
+        answers = {candidate: self._best_for_key(key, rows) for candidate, (key, rows) in chosen.items()}
+        misses = [candidate for candidate in plain if candidate not in answers]
+        if self.fuzzy if fuzzy is None else fuzzy:
+            answers.update(self._fuzzy_many(misses))
+        return [answers.get(candidate, []) for candidate in candidates]
 
     def find_all(self, candidate: str, *, fuzzy: bool | None = None, limit: int = 10) -> list[KBEntry]:
         """The entries a candidate names, best first. The first lookup key with any match wins. Words

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..configuration import cache_root
 from .kb import (
     ALIAS,
     FULL_TEXT_ORDER,
@@ -87,7 +88,7 @@ def content_fingerprint(path: Path) -> str:
 def default_kb_path(sources: str | Sequence[str] = "ovos") -> Path:
     """``$SCANNER_HF_CACHE`` (default ``~/.cache/scanner_hf``) ``/kb-<sources>-<fingerprint>.sqlite``."""
     sources = parse_sources(sources)
-    root = Path(os.environ.get("SCANNER_HF_CACHE", Path.home() / ".cache" / "scanner_hf"))
+    root = cache_root()
     names = "+".join(source.partition(":")[0] for source in sources)
     return root / f"kb-{names}-{sources_fingerprint(sources)}.sqlite"
 

@@ -361,11 +361,45 @@ def test_full_text_fallback_stops_at_the_title_bm25_ranks_first(tmp_path):
         ).fetchone()
         return row[0] if row else None
 
-    answers = [kb._fuzzy(query) for query in queries]
+    answers = [kb._fuzzy_many([query])[query] for query in queries]
     assert [found[0].title if found else None for found in answers] == [bm25_best(query) for query in queries]
-    assert sum(bool(found) for found in answers) > 100 and "ORDER BY rank" not in kb._full_text_query
+    assert sum(bool(found) for found in answers) > 100 and not kb.ranked_full_text
     with sqlite3.connect(path) as connection:
         connection.execute("DELETE FROM meta WHERE key = 'full_text_order'")
     old = EntityKB(path)
-    assert "ORDER BY rank" in old._full_text_query
-    assert [old._fuzzy(query) for query in queries] == answers
+    assert old.ranked_full_text
+    assert [old._fuzzy_many([query])[query] for query in queries] == answers
+    assert list(old._fuzzy_many(queries).values()) == list(kb._fuzzy_many(queries).values())  # one statement for all
+
+
+def test_lookups_read_only_the_start_of_long_leads_and_describe_them_as_the_whole_lead(tmp_path):
+    """Entries carry the first ``max_chars + LEAD_MARGIN`` characters of their lead (a summary never
+    reads further), with their types in the same query; the prompt text is what the whole lead gives."""
+    import random
+
+    from scanner_hf.knowledge.kb import KBEntry
+
+    rng = random.Random(3)
+    vocabulary = ["Stephen", "Kerr", "coach", "basketball", "Warriors", "St.", "Dr.", "U.S.", "team", "born", "a", "the"]
+    records = []
+    for index in range(40):
+        sentences = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 14))) + rng.choice([".", "!", "?", ""]) for _ in range(60)]
+        records.append(KBRecord(f"Entity {index}", rng.choice(["", "A thing"]), " ".join(sentences), types=rng.sample(["team", "city", "person"], rng.randint(0, 3))))
+    path = build_kb(records, tmp_path / "kb.sqlite", source="leads")
+    for max_chars in (60, 150, 300):
+        kb = EntityKB(path, max_chars=max_chars, fuzzy=False)
+        found = kb.find_many([record.title for record in records])
+        for record, (entry,) in zip(records, found):
+            assert len(entry.text) == min(len(record.text), max_chars + kb.LEAD_MARGIN) and record.text.startswith(entry.text)
+            assert entry.types == sorted(record.types)
+            whole = KBEntry(record.title, record.description, record.text, sorted(record.types))
+            assert kb.describe_entries([entry]) == kb.describe_entries([whole])
+
+
+def test_leading_words_stop_two_words_after_the_first_past_the_limit():
+    from scanner_hf.knowledge.kb import _leading_words
+
+    assert _leading_words("a  b\nc d e f", 2) == "a b c d"  # "b" ends past 2 characters, then "c" and "d"
+    assert _leading_words("a b c", 2) == "a b c "  # one word short: an empty word stands in (as the loop it replaced gave)
+    assert _leading_words("a b", 0) == "a b " and _leading_words("a", 0) == "a  "
+    assert _leading_words("short text", 50) == "short text" and _leading_words("", -3) == ""
