@@ -27,7 +27,7 @@ from scanner_hf.knowledge.kb import FULL_TEXT_ORDER, EntityKB
 from scanner_hf.knowledge.kb_build import build_kb_from_sources, default_kb_path
 from scanner_hf.tags import tags_to_spans
 
-ROUNDS = 3  # warm timings: the best of this many rounds
+ROUNDS = 7  # warm timings: the best of this many rounds (runs of 0.1-0.5 s vary by a third between rounds here)
 
 
 def sentence_candidates() -> list[list[str]]:
