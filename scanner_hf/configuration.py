@@ -53,14 +53,15 @@ NON_ENTITY = "non-entity"
 INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16", "onnx", "onnx-int8")  # see scanner_hf.optimization
 PROMPT_HEAD_NAMES = ("template", "short")  # the words: scanner_hf.prompting.PROMPT_HEADS (checked at its import)
 
+# words of a long input one packed stage-2 sequence holds by default: its candidate parts then sit at
+# the positions they had in training on tweets (a 128-token document window moved them past them)
+PACKED_CONTEXT_WORDS = 40
+
 
 def cache_root() -> Path:
     """Where scanner-hf keeps what it builds once and reuses (entity KBs, exported ONNX graphs):
     ``$SCANNER_HF_CACHE``, default ``~/.cache/scanner_hf``."""
     return Path(os.environ.get("SCANNER_HF_CACHE", Path.home() / ".cache" / "scanner_hf")).expanduser()
-# words of a long input one packed stage-2 sequence holds by default: its candidate parts then sit at
-# the positions they had in training on tweets (a 128-token document window moved them past them)
-PACKED_CONTEXT_WORDS = 40
 
 
 class ScannerEntityRecognizerConfig(PreTrainedConfig):
