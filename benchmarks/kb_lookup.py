@@ -7,7 +7,7 @@ sentence = the gold entities of Twitter-2015/2017 test tweets (what a good stage
 timings in the same run: batch lookup (``lookup_many``, each distinct string once) and one ``lookup``
 call per candidate with no reuse; each first on the freshly built file (cold: pages not yet read),
 then again with new KB objects (warm: what a KB in use sees; no answer is reused between passes), the best of
-three rounds.
+``ROUNDS`` rounds.
 
     python benchmarks/kb_lookup.py
 """
@@ -101,7 +101,7 @@ def main() -> None:
     find_seconds, unmapped_seconds, ranked_seconds = best["find"], best["unmapped"], best["ranked"]
     ranked_answers = ranked_kb().lookup_many(flat)
     same_as_ranked = sum(a == b for a, b in zip(dict(zip(flat, answers)).values(), dict(zip(flat, ranked_answers)).values()))
-    fuzzy_share = sum(not entries for entries in EntityKB(path).find_many(list(dict.fromkeys(flat)), fuzzy=False)) / len(set(flat))
+    fuzzy_share = sum(not entries for entries in EntityKB(path).find_many(distinct, fuzzy=False)) / len(distinct)
     hits = sum(a is not None for a in answers)
     per_source = "\n".join(
         "| `{source}` | {records:,} | {new_entries:,} | {names:,} | {types:,} | {seconds:.0f} |".format(**c) for c in kb.source_counts()

@@ -121,10 +121,8 @@ def quantize_int8(graph: bytes) -> bytes:
 def graph_cache_path(encoder: PreTrainedModel, *, int8: bool) -> Path:
     """Where the encoder's exported graph is kept: ``$SCANNER_HF_CACHE/onnx/<hash>[-int8].onnx``, the hash
     over what the graph is made from (hashing MiniLM's weights takes a fraction of a second)."""
-    import onnxruntime
-
     digest = hashlib.sha256()
-    for part in (GRAPH_FORMAT, str(OPSET), torch.__version__, onnxruntime.__version__, type(encoder).__name__,
+    for part in (GRAPH_FORMAT, str(OPSET), torch.__version__, _require_onnxruntime().__version__, type(encoder).__name__,
                  encoder.config.to_json_string(use_diff=False)):
         digest.update(part.encode() + b"\0")
     for name, tensor in sorted(encoder.state_dict().items()):

@@ -46,8 +46,9 @@ def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
     return " ".join(tokens), words
 
 
-_SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
-_SENTENCE_END_LAST = frozenset(".!?\u2026\"'\u201d\u2019)]")  # what a word _SENTENCE_END matches ends with
+_END_MARKS, _CLOSERS = ".!?\u2026", "\"'\u201d\u2019)]"  # a sentence ends in a mark, then closing quotes / brackets
+_SENTENCE_END = re.compile(f"[{re.escape(_END_MARKS)}][{re.escape(_CLOSERS)}]*$")
+_SENTENCE_END_LAST = frozenset(_END_MARKS + _CLOSERS)  # what a word _SENTENCE_END matches ends with
 _TITLES = "mr|mrs|ms|dr|st|jr|sr|prof|vs|inc|ltd|co|corp|gen|gov|sen|rep"
 _NOT_AN_END = re.compile(rf"^(?:(?:[A-Za-z]\.)+|(?:{_TITLES}|no)\.)$", re.IGNORECASE)  # J.  U.S.  Mr.  No.
 # the same before a split-off "." (split_words gives "Mr" + "."): an upper-case initial other than "I",

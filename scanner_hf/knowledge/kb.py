@@ -195,15 +195,12 @@ class EntityKB:
         """Entry rows (see ``_ENTRY_COLUMNS``) per name key, best kind first, then entry order: one
         joined query per batch of keys."""
         found: dict[str, list[tuple]] = {}
-        keys = list(dict.fromkeys(keys))
-        for offset in range(0, len(keys), self._IN_BATCH):
-            batch = keys[offset : offset + self._IN_BATCH]
-            rows = self.connection.execute(
-                f"SELECT n.name, n.entry_id, n.kind, n.sources, {self._ENTRY_COLUMNS} FROM names AS n "
-                f"JOIN entries AS e ON e.id = n.entry_id WHERE n.name IN ({','.join('?' * len(batch))})", [self._lead_chars(), *batch]
-            ).fetchall()
-            for name, *row in rows:
-                found.setdefault(name, []).append(tuple(row))
+        rows = self._rows_in_batches(
+            f"SELECT n.name, n.entry_id, n.kind, n.sources, {self._ENTRY_COLUMNS} FROM names AS n "
+            "JOIN entries AS e ON e.id = n.entry_id WHERE n.name IN ({marks})", list(dict.fromkeys(keys))
+        )
+        for name, *row in rows:
+            found.setdefault(name, []).append(tuple(row))
         for rows in found.values():
             rows.sort(key=lambda row: (-row[1], row[0]))
         return found
@@ -255,15 +252,17 @@ class EntityKB:
 
     def _entries_by_id(self, entry_ids: Sequence[int]) -> dict[int, tuple]:
         """Entry rows (as a title match of no source) by id: one query per batch of ids."""
-        found = {}
-        for offset in range(0, len(entry_ids), self._IN_BATCH):
-            batch = entry_ids[offset : offset + self._IN_BATCH]
-            rows = self.connection.execute(
-                f"SELECT e.id, {TITLE}, 0, {self._ENTRY_COLUMNS} FROM entries AS e WHERE e.id IN ({','.join('?' * len(batch))})",
-                [self._lead_chars(), *batch],
-            )
-            found.update((row[0], row) for row in rows)
-        return found
+        rows = self._rows_in_batches(f"SELECT e.id, {TITLE}, 0, {self._ENTRY_COLUMNS} FROM entries AS e WHERE e.id IN ({{marks}})", entry_ids)
+        return {row[0]: row for row in rows}
+
+    def _rows_in_batches(self, query: str, values: Sequence) -> list[tuple]:
+        """Rows of ``query`` (its ``{marks}``: an IN list; its first parameter: the lead's length) for
+        all ``values``, asked ``_IN_BATCH`` at a time."""
+        rows = []
+        for offset in range(0, len(values), self._IN_BATCH):
+            batch = values[offset : offset + self._IN_BATCH]
+            rows += self.connection.execute(query.format(marks=",".join("?" * len(batch))), [self._lead_chars(), *batch]).fetchall()
+        return rows
 
     def find_many(self, candidates: Sequence[str], *, fuzzy: bool | None = None, limit: int = 10) -> list[list[KBEntry]]:
         """:meth:`find_all` for many candidates with a few batched queries: names (with their entries
