@@ -23,7 +23,7 @@ from .packing import PackedCollator, pack_prompts
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
-from .tokenization import pad_word_shapes
+from .tokenization import length_batches, pad_word_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -156,21 +156,6 @@ def recognize(
             box = objects[best].box if box_score >= box_threshold else None
         results.append((label_id, float(probabilities[label_id]), box, box_score))
     return results
-
-
-LENGTH_SLACK = 1.25  # a batch's longest row is at most this times its shortest (plus a few tokens): little padding
-
-
-def length_batches(lengths: Sequence[int], max_rows: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (sorted, at most ``max_rows`` each): a new batch
-    starts when a row would be padded too much, so padding stays small even when lengths vary a lot
-    (packed sequences hold one to a dozen candidates)."""
-    batches: list[list[int]] = []
-    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        if not batches or len(batches[-1]) >= max_rows or lengths[index] > LENGTH_SLACK * lengths[batches[-1][0]] + 8:
-            batches.append([])
-        batches[-1].append(index)
-    return batches
 
 
 def _encode_each(model, builder, prompts, indices, batch_size) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:

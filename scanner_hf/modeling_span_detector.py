@@ -22,8 +22,9 @@ from .tokenization import (
     Word,
     first_subword_positions,
     first_subword_shapes,
+    length_batches,
     split_words,
-    subword_counts,
+    subword_counts_many,
     word_windows,
     words_from_tokens,
 )
@@ -131,22 +132,26 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         """``(n_words, 3)`` B/I/O probabilities per word-split sentence.
 
         Sentences longer than the encoder are cut into overlapping word windows; each word takes its
-        probabilities from the window in which it stands farthest from an edge.
+        probabilities from the window in which it stands farthest from an edge. Windows are batched by
+        length (:func:`~.tokenization.length_batches`): texts of mixed lengths carry little padding.
         """
         limit = min(tokenizer.model_max_length, self.config.encoder_config.max_position_embeddings)
         max_length = min(max_length, limit) if max_length else limit
         budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
         pieces: list[tuple[int, int, int]] = []  # (sentence, start word, end word)
-        for index, words in enumerate(sentences):
+        piece_lengths: list[int] = []  # sub-words of each piece
+        for index, (words, counts) in enumerate(zip(sentences, subword_counts_many(tokenizer, sentences))):
             if words:
-                pieces += [(index, s, e) for s, e in word_windows(subword_counts(tokenizer, words), budget, window_overlap)]
+                for start, end in word_windows(counts, budget, window_overlap):
+                    pieces.append((index, start, end))
+                    piece_lengths.append(sum(counts[start:end]))
         results = [torch.zeros(len(words), 3) for words in sentences]
         best_margin = [torch.full((len(words),), -1) for words in sentences]
         was_training = self.training
         self.eval()
         try:
-            for offset in range(0, len(pieces), batch_size):
-                batch = pieces[offset : offset + batch_size]
+            for rows in length_batches(piece_lengths, batch_size):
+                batch = [pieces[row] for row in rows]
                 encoded = tokenizer(
                     [list(sentences[i][s:e]) for i, s, e in batch],
                     is_split_into_words=True,

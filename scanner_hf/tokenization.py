@@ -91,8 +91,34 @@ def subword_counts(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> 
 
     Text is always tokenised with ``split_special_tokens=True``: a literal ``[MASK]`` or ``<obj>`` in
     user text is text, never a special token."""
-    encoded = tokenizer(list(words), add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    return [max(1, len(ids)) for ids in encoded]
+    return subword_counts_many(tokenizer, [words])[0]
+
+
+def subword_counts_many(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]]) -> list[list[int]]:
+    """:func:`subword_counts` of each sentence, with one tokenizer call for all of them (a call per
+    sentence costs more than the tokenising itself on short texts)."""
+    flat = [word for words in sentences for word in words]
+    encoded = tokenizer(flat, add_special_tokens=False, split_special_tokens=True)["input_ids"] if flat else []
+    counts, cursor = [], 0
+    for words in sentences:
+        counts.append([max(1, len(ids)) for ids in encoded[cursor : cursor + len(words)]])
+        cursor += len(words)
+    return counts
+
+
+LENGTH_SLACK = 1.25  # a batch's longest row is at most this times its shortest (plus a few tokens): little padding
+
+
+def length_batches(lengths: Sequence[int], max_rows: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (sorted, at most ``max_rows`` each): a new batch
+    starts when a row would be padded too much, so padding stays small even when lengths vary a lot
+    (texts of a few words beside long ones; packed sequences of one to a dozen candidates)."""
+    batches: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if not batches or len(batches[-1]) >= max_rows or lengths[index] > LENGTH_SLACK * lengths[batches[-1][0]] + 8:
+            batches.append([])
+        batches[-1].append(index)
+    return batches
 
 
 def word_windows(counts: Sequence[int], max_subwords: int, overlap: int = 0) -> list[tuple[int, int]]:
@@ -204,8 +230,8 @@ def encode_words_for_training(
     """
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
     pieces_tokens, pieces_labels, windowed = [], [], 0
-    for sentence, sentence_labels in zip(tokens, labels):
-        windows = word_windows(subword_counts(tokenizer, sentence), budget)
+    for sentence, sentence_labels, counts in zip(tokens, labels, subword_counts_many(tokenizer, tokens)):
+        windows = word_windows(counts, budget)
         windowed += len(windows) > 1
         for start, end in windows:
             pieces_tokens.append(list(sentence[start:end]))

@@ -205,7 +205,7 @@ def test_the_composite_passes_packed_prompts_to_stage_2(model, tokenizer, tiny_e
 
 
 def test_batches_group_rows_of_similar_length():
-    from scanner_hf.inference import length_batches
+    from scanner_hf.tokenization import length_batches
 
     lengths = [30, 100, 31, 28, 95, 200, 29]
     batches = length_batches(lengths, max_rows=3)

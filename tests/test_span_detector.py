@@ -112,6 +112,25 @@ def test_long_input_is_windowed_and_every_word_scored(detector, tiny_tokenizer):
     assert short.shape == (20, 3)
 
 
+def test_mixed_lengths_are_batched_by_length_and_each_sentence_gets_its_own_scores(detector, tiny_tokenizer):
+    # texts of 1 to 150 words (the longest windowed) in batches of 3: batching sorts them by length,
+    # so each sentence's probabilities must come back to it, the same as when it runs alone
+    sentences = [["steve", "kerr", "praises", "the", "warriors"][: 1 + n % 5] * (1 + n % 30) for n in range(0, 40, 3)]
+    sentences.append([])
+    together = detector.predict_word_probabilities(sentences, tiny_tokenizer, batch_size=3)
+    for words, probabilities in zip(sentences, together):
+        [alone] = detector.predict_word_probabilities([words], tiny_tokenizer)
+        torch.testing.assert_close(probabilities, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_subword_counts_many_matches_one_sentence_at_a_time(tiny_tokenizer):
+    from scanner_hf.tokenization import subword_counts, subword_counts_many
+
+    sentences = [["Kerr", "praises", "unbelievablyness"], [], ["[MASK]", "<obj>", ""]]
+    assert subword_counts_many(tiny_tokenizer, sentences) == [subword_counts(tiny_tokenizer, words) for words in sentences]
+    assert subword_counts_many(tiny_tokenizer, []) == []
+
+
 def test_word_shapes_of_tweet_words():
     from scanner_hf.tokenization import WORD_SHAPES, first_subword_shapes, word_shape
 
