@@ -128,6 +128,14 @@ def normalise_input(value: Any, *, image: Any = None, is_split_into_words: bool 
     return ScannerInput(value, words, _check_image(image))
 
 
+SORTING_WINDOW = 16  # batches of inputs run together, so that both stages can batch them by length
+
+
+def _chunk_size(batch_size: int) -> int:
+    """Inputs run together for a ``batch_size``: ``SORTING_WINDOW`` batches (one stays one)."""
+    return 1 if batch_size == 1 else batch_size * SORTING_WINDOW
+
+
 class ScannerNERPipeline(Pipeline):
     """SCANNER's two stages as one pipeline call; see the module docstring for inputs and outputs."""
 
@@ -173,8 +181,10 @@ class ScannerNERPipeline(Pipeline):
     def __call__(self, inputs, *args, **kwargs):
         """One input gives a list of entities; a list of inputs gives one list per input. Datasets
         (e.g. ``KeyDataset(ds, "text")``) and generators give a generator of results, in input order.
-        Inputs are run ``batch_size`` at a time (a list without ``batch_size``: all at once), with the
-        stage-2 prompts of a batch sorted by length."""
+        Inputs are run ``batch_size`` times ``SORTING_WINDOW`` at a time (a list without ``batch_size``:
+        all at once; a stream without it, or ``batch_size=1``: one at a time), and each stage encodes
+        them in batches of similar length (stage 1 texts, stage 2 prompts), so texts of mixed lengths
+        carry little padding."""
         split = kwargs.pop("is_split_into_words", False)
         image = kwargs.pop("image", None)
         box_threshold = kwargs.pop("box_threshold", None)
@@ -196,7 +206,7 @@ class ScannerNERPipeline(Pipeline):
         if len(images) != len(batch):
             raise ValueError(f"{len(images)} images for {len(batch)} inputs")
         prepared = [self.preprocess(value, image=img, is_split_into_words=split) for value, img in zip(batch, images)]
-        step = batch_size or max(1, len(prepared))
+        step = _chunk_size(batch_size) if batch_size else max(1, len(prepared))
         results = []
         for offset in range(0, len(prepared), step):
             results += [self.postprocess(output) for output in self._run(prepared[offset : offset + step], box_threshold=box_threshold)]
@@ -206,7 +216,7 @@ class ScannerNERPipeline(Pipeline):
         chunk: list[ScannerInput] = []
         for value in inputs:
             chunk.append(self.preprocess(value, image=image, is_split_into_words=split))
-            if len(chunk) == batch_size:
+            if len(chunk) == _chunk_size(batch_size):
                 yield from (self.postprocess(output) for output in self._run(chunk, box_threshold=box_threshold))
                 chunk = []
         if chunk:

@@ -60,6 +60,20 @@ def test_datasets_generators_and_batch_size(saved):
         ner(texts, batch_size=0)
 
 
+def test_inputs_run_several_batches_at_a_time_so_stages_can_sort_them(saved, monkeypatch):
+    import scanner_hf.pipeline as pipeline_module
+
+    ner = pipeline("scanner-ner", model=str(saved))
+    texts = [f"text {n} " + "word " * (n % 7) + "in paris" for n in range(40)]
+    expected = ner(texts)
+    chunks, run = [], ner._run
+    monkeypatch.setattr(ner, "_run", lambda prepared, **kwargs: chunks.append(len(prepared)) or run(prepared, **kwargs))
+    monkeypatch.setattr(pipeline_module, "SORTING_WINDOW", 4)
+    assert ner(texts, batch_size=3) == expected and chunks == [12, 12, 12, 4]
+    chunks.clear()
+    assert list(ner(iter(texts), batch_size=1)) == expected and chunks == [1] * 40
+
+
 def test_long_text_is_windowed_not_cut(saved):
     ner = pipeline("scanner-ner", model=str(saved))
     text = " ".join(["love the game"] * 60 + ["in paris"])  # ~182 words > 128 positions
