@@ -36,14 +36,18 @@ ROWS = (
     "scanner-fp32", "scanner-int8", "scanner-bf16", "scanner_ctx-fp32", "scanner_ctx-int8", "scanner_l2-fp32", "scanner_l2-int8",
     "scanner_packed-fp32", "scanner_packed-int8",
     "scanner_packedshort-fp32", "scanner_packedshort-int8", "scanner-onnx", "scanner-onnx-int8", "scanner_packed-onnx-int8",
-    "scanner_packedshort-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
+    "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
 # scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers; scanner_packed: all
 # candidates of a text in one pass; both from stage2_layers.py)
 STAGE2_FOLDERS = {
     "scanner": "stage2-text", "scanner_ctx": "stage2-text", "scanner_l2": "stage2-text-L2", "scanner_packed": "stage2-text-packed",
-    "scanner_packedshort": "stage2-text-packed-short",
+    "scanner_packedshort": "stage2-text-packed-short", "scanner_screened": "stage2-text",
 }
+# scanner_screened: the per-candidate stage 2 behind the packed short-head screener, at the threshold
+# screening.py chose on the validation split (results/screening.json)
+SCREENERS = {"scanner_screened": "stage2-text-packed-short"}
+SCREENING_FILE = Path(__file__).resolve().parent / "results" / "screening.json"
 CONTEXT_WORDS = {"scanner_ctx": 40}  # the pipeline's max_context_words for a row family (default: the checkpoint's)
 SPACY_LABELS = {
     "PERSON": "PER", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "ORG": "ORG",
@@ -116,8 +120,12 @@ def build_runner(row: str, cache: Path = CACHE):
 
         stage2 = cache / STAGE2_FOLDERS[family]
         tokenizer = AutoTokenizer.from_pretrained(stage2)
+        screener, screening = None, {}
+        if family in SCREENERS:
+            screener = ScannerEntityRecognizer.from_pretrained(cache / SCREENERS[family])
+            screening = {"screening_threshold": json.loads(SCREENING_FILE.read_text())["threshold"]}
         model = ScannerForMultimodalNER.from_stages(
-            ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(stage2)
+            ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(stage2), screener, **screening
         )
         ner = ScannerNERPipeline(
             model=model, tokenizer=tokenizer, providers=[], optimize="none" if mode == "fp32" else mode,
@@ -274,12 +282,16 @@ def main() -> None:
         "(`stage2_encoder_layers: 2`, stage2_layers.py); scanner_packed = a stage 2 that types all candidates of a tweet in "
         "one pass (`stage2_packed: true`, stage2_layers.py; scanner_hf.packing), scanner_packedshort the same with the "
         "prompt head `<mask> {entity}` (`stage2_prompt_head: short`); scanner_ctx = scanner-ner with `max_context_words=40` (a stage-2 "
-        "prompt in a document holds the sentences around its candidate; tweets are unchanged); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
+        "prompt in a document holds the sentences around its candidate; tweets are unchanged); scanner_screened = scanner-ner behind "
+        "the packed short-head screener (`stage2_screener: true`: stage 2 types only the candidates the screener gives less than the "
+        "threshold screening.py chose on the validation split); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "
         "run (rows run separately, e.g. the slow bf16 ones, give no ratio). Long texts: "
         f"{len(documents)} documents of {raw['long_words']:.0f} words on average (consecutive test tweets), one pass; long F1 "
-        "is scored on those documents' gold words (rows recorded before it was measured show -)."
+        "is scored on those documents' gold words (rows recorded before it was measured show -). Since 2026-11-27 the scanner "
+        "pipeline runs 16 batches of texts at a time and stage 1 batches them by length (stage 2 already did), and the Twitter-2017 "
+        "models were retrained on a new machine (stage 1 and stage 2 are not bit-reproducible across machines): compare rows of one run."
         "\n\n| pipeline | seconds | x tokcls | F1 | unseen F1 | peak MB | long texts/s | long F1 | run |\n|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n\n" + commands_note(raw["commands"])

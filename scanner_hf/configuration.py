@@ -136,6 +136,16 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         return len(self.entity_types)
 
 
+DEFAULT_SCREENING_THRESHOLD = 0.9  # a screener's probability from which its type is kept (before one is tuned)
+
+
+def check_screening_threshold(value) -> float:
+    """A screening threshold is a probability."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"screening_threshold must be a probability between 0 and 1, not {value!r}")
+    return float(value)
+
+
 class ScannerConfig(PreTrainedConfig):
     r"""The whole SCANNER system in one checkpoint: both stages as sub-configs plus the knowledge settings.
 
@@ -151,12 +161,17 @@ class ScannerConfig(PreTrainedConfig):
         inference_optimization: how the pipeline runs the saved fp32 weights: ``none``, ``int8``
             (dynamic quantisation), ``onnx`` / ``onnx-int8`` (ONNX Runtime) or ``bf16`` (see
             ``scanner_hf.optimization``).
+        screener_config: an optional cheaper stage-2 recogniser (a packed one) that types every
+            candidate first; only the candidates it gives less than ``screening_threshold``
+            probability go to the entity recogniser (see ``scanner_hf.inference.Screening``).
+        screening_threshold: the screener's probability from which its type is kept.
     """
 
     model_type = "scanner"
     sub_configs_defaults = {
         "span_detector_config": SubConfigSpec(config_class=ScannerSpanDetectorConfig),
         "entity_recognizer_config": SubConfigSpec(config_class=ScannerEntityRecognizerConfig),
+        "screener_config": SubConfigSpec(config_class=ScannerEntityRecognizerConfig, optional=True),
     }
 
     span_detector_config: dict | PreTrainedConfig | None = None
@@ -166,14 +181,23 @@ class ScannerConfig(PreTrainedConfig):
     stage1_max_length: int = 256
     candidate_threshold: float | None = None
     inference_optimization: str = "none"
+    screener_config: dict | PreTrainedConfig | None = None
+    screening_threshold: float = DEFAULT_SCREENING_THRESHOLD
 
     def __post_init__(self, **kwargs):
         if self.inference_optimization not in INFERENCE_OPTIMIZATIONS:
             raise ValueError(
                 f"inference_optimization must be one of {', '.join(INFERENCE_OPTIMIZATIONS)}, got {self.inference_optimization!r}"
             )
+        check_screening_threshold(self.screening_threshold)
         self._saved_pipelines = kwargs.pop("custom_pipelines", None)
         super().__post_init__(**kwargs)
+        if self.screener_config is not None:
+            recognizer, screener = self.entity_recognizer_config, self.screener_config
+            if screener.id2label != recognizer.id2label:
+                raise ValueError(f"the screener's labels {screener.id2label} differ from the entity recogniser's {recognizer.id2label}")
+            if recognizer.grounding_weight > 0:
+                raise ValueError("a screener types candidates without boxes: it cannot go with a grounding entity recogniser")
 
     # A saved checkpoint names its pipeline code (``custom_pipelines``) so that
     # ``pipeline("scanner-ner", model=..., trust_remote_code=True)`` works where scanner-hf is not

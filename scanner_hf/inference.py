@@ -1,6 +1,7 @@
 """Inference, one path for every caller: stage 1 proposes spans, knowledge is gathered for each,
-stage 2 types them (``non-entity`` removes a span) and, when it grounds, picks an object box. The
-pipeline, evaluation, the audit and the CLI all call :func:`predict_entities`.
+stage 2 types them (``non-entity`` removes a span) and, when it grounds, picks an object box. With a
+:class:`Screening`, a cheaper recogniser types every candidate first and stage 2 only the ones it is
+unsure of. The pipeline, evaluation, the audit and the CLI all call :func:`predict_entities`.
 
 This module (with configuration, modeling, tokenization, prompting and providers) is what a saved
 checkpoint needs to run: it imports no data readers, metrics or training code.
@@ -23,6 +24,7 @@ from .packing import PackedCollator, pack_prompts
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
+from .configuration import check_screening_threshold
 from .tokenization import length_batches, pad_word_shapes
 
 logger = logging.getLogger(__name__)
@@ -190,6 +192,41 @@ def _encode_packed(model, builder, prompts, indices, batch_size) -> dict[int, tu
     return encoded
 
 
+@dataclass
+class Screening:
+    """A cheaper recogniser (``screener``, e.g. packed: all candidates of a text in one pass) that types
+    every candidate first; the ones whose type it gives less than ``threshold`` probability are typed
+    again by the entity recogniser, whose answer replaces it. 0 keeps every screener answer; 1 sends
+    (nearly) all candidates to both."""
+
+    screener: ScannerEntityRecognizer
+    builder: PromptBuilder
+    threshold: float
+
+    def __post_init__(self) -> None:
+        check_screening_threshold(self.threshold)
+
+
+def recognize_screened(
+    model: ScannerEntityRecognizer,
+    builder: PromptBuilder,
+    items: Sequence[PromptInput],
+    screening: Screening | None,
+    **kwargs,
+) -> list[tuple[int, float, tuple | None, float | None]]:
+    """:func:`recognize` through ``screening`` when there is one: the screener types all items, the
+    entity recogniser those below the threshold (same result format)."""
+    if screening is None:
+        return recognize(model, builder, items, **kwargs)
+    results = recognize(screening.screener, screening.builder, items, **kwargs)
+    unsure = [index for index, (_, probability, _, _) in enumerate(results) if probability < screening.threshold]
+    if unsure:
+        for index, result in zip(unsure, recognize(model, builder, [items[i] for i in unsure], **kwargs)):
+            results[index] = result
+    logger.debug("screening: %d of %d candidates typed again by the entity recogniser", len(unsure), len(items))
+    return results
+
+
 def detect_candidates(
     detector: ScannerSpanDetector,
     tokenizer: PreTrainedTokenizerBase,
@@ -232,20 +269,35 @@ def predict_entities(
     box_threshold: float = 0.5,
     max_length: int | None = None,
     candidate_threshold: float | None = None,
+    screening: Screening | None = None,
 ) -> list[list[RecognizedEntity]]:
     """Run both stages over word-split sentences; returns the typed entities of each sentence.
 
     Knowledge ``given`` per sentence wins over ``providers``; stage-2 prompts of all sentences are
     batched together, sorted by length. ``candidate_threshold`` lets stage 1 over-propose (see
-    :func:`propose_spans`); overlapping accepted spans keep stage 2's best."""
+    :func:`propose_spans`); overlapping accepted spans keep stage 2's best. ``screening`` puts a
+    cheaper recogniser before stage 2 (:class:`Screening`)."""
     image_ids = image_ids if image_ids is not None else [None] * len(tokens)
     candidates = detect_candidates(
         detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length, threshold=candidate_threshold
     )
     items = candidate_inputs(tokens, image_ids, candidates, providers, given=given, images=images)
-    results = recognize(recognizer, builder, items, batch_size=batch_size, box_threshold=box_threshold)
+    results = recognize_screened(recognizer, builder, items, screening, batch_size=batch_size, box_threshold=box_threshold)
+    return typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None)
+
+
+def typed_entities(
+    candidates: Sequence[Candidate],
+    results: Sequence[tuple[int, float, tuple | None, float | None]],
+    recognizer: ScannerEntityRecognizer,
+    sentences: int,
+    *,
+    overlapping: bool = False,
+) -> list[list[RecognizedEntity]]:
+    """Stage 2's results (:func:`recognize`) as the entities of each sentence: ``non-entity`` drops
+    a candidate; ``overlapping`` candidates (stage-1 over-proposal) keep the best of each overlap."""
     non_entity = recognizer.config.non_entity_id
-    entities: list[list[RecognizedEntity]] = [[] for _ in tokens]
+    entities: list[list[RecognizedEntity]] = [[] for _ in range(sentences)]
     for candidate, (label_id, score, box, box_score) in zip(candidates, results):
         if label_id == non_entity:
             continue
@@ -253,7 +305,7 @@ def predict_entities(
         entities[candidate.sentence_index].append(
             RecognizedEntity(candidate.sentence_index, candidate.start, candidate.end, label, score, box, box_score)
         )
-    return [resolve_overlaps(found) if candidate_threshold is not None else found for found in entities]
+    return [resolve_overlaps(found) if overlapping else found for found in entities]
 
 
 def entities_to_tags(entities: Sequence[RecognizedEntity], length: int) -> list[str]:

@@ -97,6 +97,7 @@ def build_model_card(info: CardInfo) -> ModelCard:
         dataset_version=version,
         multimodal=info.dataset.startswith("twitter"),
         packed=bool(info.hyperparameters.get("stage2_packed")),
+        screening_threshold=info.hyperparameters.get("screening_threshold"),
         backbone=info.backbone,
         entity_types=info.entity_types,
         knowledge_description=_describe_knowledge(info.knowledge),

@@ -2,7 +2,9 @@
 
 Each stage stays a model of its own (``model.span_detector``, ``model.entity_recognizer``) and can
 still be saved or loaded alone; the composite adds one config, one tokenizer for both stages and one
-``from_pretrained`` for the pipeline.
+``from_pretrained`` for the pipeline. An optional ``model.screener`` (a cheaper, packed stage-2
+recogniser) types every candidate first and leaves only the ones it is unsure of to the entity
+recogniser (``config.screening_threshold``; see ``scanner_hf.inference.Screening``).
 
 >>> model = ScannerForMultimodalNER.from_stages(detector, recognizer)   # doctest: +SKIP
 >>> model.save_pretrained("scanner-twitter2017")                        # doctest: +SKIP
@@ -52,6 +54,7 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         config: ScannerConfig,
         span_detector: ScannerSpanDetector | None = None,
         entity_recognizer: ScannerEntityRecognizer | None = None,
+        screener: ScannerEntityRecognizer | None = None,
     ):
         """Trained stages may be passed in (see :meth:`from_stages`); missing ones are built from the config."""
         super().__init__(config)
@@ -59,15 +62,27 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         self.entity_recognizer = (
             entity_recognizer if entity_recognizer is not None else ScannerEntityRecognizer(config.entity_recognizer_config)
         )
+        if screener is None and config.screener_config is not None:
+            screener = ScannerEntityRecognizer(config.screener_config)
+        self.screener = screener
         self.post_init()
 
     @classmethod
     def from_stages(
-        cls, span_detector: ScannerSpanDetector, entity_recognizer: ScannerEntityRecognizer, **config_kwargs
+        cls,
+        span_detector: ScannerSpanDetector,
+        entity_recognizer: ScannerEntityRecognizer,
+        screener: ScannerEntityRecognizer | None = None,
+        **config_kwargs,
     ) -> ScannerForMultimodalNER:
-        """Combine two trained stages. Both must read the stage-2 tokenizer (same backbone vocabulary
-        plus ``<obj>``): stage 1's embeddings are grown to match (the new row is never used)."""
+        """Combine trained stages (and optionally a screener). All must read the stage-2 tokenizer (same
+        backbone vocabulary plus ``<obj>``): stage 1's embeddings are grown to match (the new row is
+        never used); a screener must have the entity recogniser's vocabulary."""
         vocab_size = entity_recognizer.config.encoder_config.vocab_size
+        if screener is not None and screener.config.encoder_config.vocab_size != vocab_size:
+            raise ValueError(
+                f"the screener's vocabulary ({screener.config.encoder_config.vocab_size}) differs from the entity recogniser's ({vocab_size})"
+            )
         detector_vocab = span_detector.config.encoder_config.vocab_size
         if detector_vocab > vocab_size:
             raise ValueError(f"stage 1 has a larger vocabulary ({detector_vocab}) than stage 2 ({vocab_size})")
@@ -79,9 +94,10 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         config = cls.config_class(
             span_detector_config=copy.deepcopy(span_detector.config),
             entity_recognizer_config=copy.deepcopy(entity_recognizer.config),
+            screener_config=copy.deepcopy(screener.config) if screener is not None else None,
             **config_kwargs,
         )
-        return cls(config, span_detector=span_detector, entity_recognizer=entity_recognizer).eval()
+        return cls(config, span_detector=span_detector, entity_recognizer=entity_recognizer, screener=screener).eval()
 
     def forward(
         self,

@@ -24,7 +24,7 @@ from typing import Any
 
 from transformers import Pipeline
 
-from .inference import predict_entities
+from .inference import Screening, predict_entities
 from .optimization import optimization_of, optimize_for_inference
 from .providers import DetectedObject, Knowledge, KnowledgeProvider
 from .tokenization import Word, split_words, words_from_tokens
@@ -150,6 +150,8 @@ class ScannerNERPipeline(Pipeline):
         providers: Sequence[KnowledgeProvider] | None = None,
         optimize: str | None = None,
         max_context_words: int | None = None,
+        screen: bool = True,
+        screening_threshold: float | None = None,
         **kwargs,
     ):
         """``providers`` replace the checkpoint's knowledge settings; ``optimize`` (``none``, ``int8``,
@@ -157,7 +159,10 @@ class ScannerNERPipeline(Pipeline):
         model already optimised (e.g. by ``scanner-ner --optimize``) is run as it is.
         ``max_context_words`` replaces the checkpoint's limit on the words one stage-2 prompt holds (0:
         no limit) for this pipeline only (the model's config is left as it is): for documents, each
-        candidate then sees only the sentences around it."""
+        candidate then sees only the sentences around it.
+        A checkpoint with a screener (``model.screener``) types candidates with it first and sends the
+        ones below its ``screening_threshold`` (replaced by ``screening_threshold`` here) to the entity
+        recogniser; ``screen=False`` types every candidate with the entity recogniser alone."""
         super().__init__(*args, **kwargs)
         if max_context_words is not None and (type(max_context_words) is not int or max_context_words < 0):
             raise ValueError(f"max_context_words must be a number of words (0: no limit), not {max_context_words!r}")
@@ -167,6 +172,13 @@ class ScannerNERPipeline(Pipeline):
         optimize_for_inference(self.model, optimize)
         self.providers = list(providers) if providers is not None else default_providers(self.model.config.knowledge)
         self.builder = self.model.entity_recognizer.prompt_builder(self.tokenizer, max_context_words=max_context_words)
+        screener = getattr(self.model, "screener", None)
+        self.screening = None
+        if screen and screener is not None:
+            threshold = self.model.config.screening_threshold if screening_threshold is None else screening_threshold
+            self.screening = Screening(screener, screener.prompt_builder(self.tokenizer, max_context_words=max_context_words), threshold)
+        elif screening_threshold is not None and screen:
+            raise ValueError("screening_threshold is for checkpoints with a screener; this one has none")
 
     def _sanitize_parameters(self, image=None, is_split_into_words=None, box_threshold=None, **kwargs):
         preprocess = {}
@@ -247,6 +259,7 @@ class ScannerNERPipeline(Pipeline):
             box_threshold=config.box_threshold if box_threshold is None else box_threshold,
             max_length=config.stage1_max_length,
             candidate_threshold=config.candidate_threshold,
+            screening=self.screening,
         )
         grounding = config.entity_recognizer_config.grounding_weight > 0
         return [{"input": item, "entities": found, "grounding": grounding} for item, found in zip(prepared, entities)]

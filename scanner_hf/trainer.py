@@ -35,10 +35,10 @@ from accelerate import PartialState
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
 from .candidates import cross_fold_spans, training_candidates
-from .configuration import PROMPT_HEAD_NAMES
+from .configuration import DEFAULT_SCREENING_THRESHOLD, PROMPT_HEAD_NAMES
 from .distillation import DISTILLATION_MODES
 from .distillation_trainer import AWPSettings
-from .inference import detect_candidates
+from .inference import Screening, detect_candidates
 from .knowledge import KnowledgeProvider
 from .knowledge.factory import check_kb_setting, kb_path, providers_from_settings
 from .knowledge.kb import EntityKB
@@ -55,6 +55,7 @@ from .two_stage import (
     evaluate_two_stage,
     tune_box_threshold,
     tune_candidate_threshold,
+    tune_screening_threshold,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,10 @@ class ScannerTrainingArguments:
     stage2_encoder_layers: int | None = None  # stage 2 keeps only the backbone's first N layers: a cheaper recogniser; None: all
     stage2_packed: bool = False  # stage 2 types all candidates of a text in one encoder pass (scanner_hf.packing): cheaper, text knowledge only
     stage2_prompt_head: str = "template"  # the words around <mask>: the paper's template, or "short" (<mask> {entity}: fewer tokens)
+    # also train a screener (a packed recogniser with the short head, half the stage-2 batch: a packed row holds a text's
+    # candidates) that types every candidate first; stage 2 then types only those the screener gives less than the
+    # screening threshold, chosen on the validation split (the lowest within 0.1 F1 of stage 2 alone): faster inference
+    stage2_screener: bool = False
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None  # stage 1 only, as in the paper
@@ -148,6 +153,8 @@ class ScannerTrainingArguments:
             raise ValueError(f"stage2_prompt_head must be one of {PROMPT_HEAD_NAMES}, not {self.stage2_prompt_head!r}")
         if self.stage2_packed and (self.grounding_weight > 0 or self.shaped("stage2")):
             raise ValueError("stage2_packed takes no grounding (grounding_weight > 0) and no stage-2 word shapes")
+        if self.stage2_screener and (self.stage2_packed or self.grounding_weight > 0):
+            raise ValueError("stage2_screener screens a per-candidate stage 2 without grounding (not stage2_packed, grounding_weight 0)")
         if self.max_context_words is not None and (type(self.max_context_words) is not int or self.max_context_words < 1):
             raise ValueError(f"max_context_words must be a positive number of words or None, not {self.max_context_words!r}")
         if self.knowledge.wikipedia:
@@ -234,6 +241,9 @@ class ScannerTrainer:
         self.detector_tokenizer: PreTrainedTokenizerBase | None = None
         self.recognizer: ScannerEntityRecognizer | None = None
         self.builder: PromptBuilder | None = None
+        self.screener: ScannerEntityRecognizer | None = None
+        self.screener_builder: PromptBuilder | None = None
+        self.screening_threshold = DEFAULT_SCREENING_THRESHOLD
         self.box_threshold = 0.5
         self.candidate_threshold = args.candidate_threshold
         self.scores: dict[str, dict] = {}
@@ -358,11 +368,14 @@ class ScannerTrainer:
         dev: tuple | None = None,
         teacher_folder: Path | None = None,
         plain: bool = False,
+        screener: bool = False,
     ) -> tuple[ScannerEntityRecognizer, PreTrainedTokenizerBase, PromptBuilder]:
         """Stage 2 in ``folder`` (default ``<output_dir>/stage2``) on gold + cross-fold non-entity
         candidates, with ``providers`` (default: the trainer's); with distillation, its plain teacher
-        first (``teacher_folder``, default ``<folder>-teacher``; reused when complete)."""
-        folder = Path(folder) if folder else self.output_dir / "stage2"
+        first (``teacher_folder``, default ``<folder>-teacher``; reused when complete). ``screener``
+        trains the screener instead (``stage2_screener``; default folder ``<output_dir>/stage2-screener``;
+        never distilled)."""
+        folder = Path(folder) if folder else self.output_dir / ("stage2-screener" if screener else "stage2")
         providers = self.providers if providers is None else list(providers)
         if self._complete(folder):
             logger.info("resuming: loading the stage-2 recogniser from %s", folder)
@@ -375,25 +388,30 @@ class ScannerTrainer:
             if dev is None:
                 dev = self.dev_candidates()
             distillation = None
-            if self.args.distilled("stage2") and not plain:
+            if self.args.distilled("stage2") and not plain and not screener:
                 teacher, _, _ = self.train_entity_recognizer(
                     Path(teacher_folder) if teacher_folder else folder.with_name(folder.name + "-teacher"),
                     providers=providers, fold_spans=fold_spans, dev=dev, plain=True,
                 )
                 distillation = Distillation(teacher, self.args.distillation.mode, self.args.distillation.fixed_alpha)
             train_split = select_first(self.train_dataset, self.args.stage2.max_train_samples)
+            settings = self.args.stage2
+            if screener:
+                settings = dataclasses.replace(settings, batch_size=max(1, settings.batch_size // 2))
             model, tokenizer, builder = train_entity_recognizer(
-                train_split, training_candidates(train_split, fold_spans), self.args.backbone, self.args.stage2,
+                train_split, training_candidates(train_split, fold_spans), self.args.backbone, settings,
                 entity_types=self.entity_types, seed=self.args.seed, output_dir=str(self._checkpoints(folder)),
                 providers=providers, distillation=distillation, eval_split=dev[0] if dev else None,
                 eval_candidates=dev[1] if dev else None, max_objects=self.args.max_objects,
                 grounding_weight=self.args.grounding_weight, max_prompt_length=self.args.max_prompt_length,
                 max_context_words=self.args.max_context_words,
-                word_shapes=self.args.shaped("stage2"), encoder_layers=self.args.stage2_encoder_layers,
-                packed_candidates=self.args.stage2_packed, prompt_head=self.args.stage2_prompt_head,
+                word_shapes=self.args.shaped("stage2") and not screener, encoder_layers=self.args.stage2_encoder_layers,
+                packed_candidates=self.args.stage2_packed or screener, prompt_head="short" if screener else self.args.stage2_prompt_head,
             )
             self._save_step(model, tokenizer, folder)
-        if not plain:
+        if screener:
+            self.screener, self.screener_builder = model, builder
+        elif not plain:
             self.recognizer, self.builder = model, builder
         return model, tokenizer, builder
 
@@ -423,6 +441,27 @@ class ScannerTrainer:
             logger.info("candidate threshold chosen on the validation split: %s (dev F1 %s)", self.candidate_threshold, tried)
         return self.candidate_threshold
 
+    def tune_screening_threshold(self) -> float:
+        """With a screener and a validation split: the lowest screening threshold within 0.1 F1 of
+        stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`)."""
+        if self.screener is None:
+            return self.screening_threshold
+        if self.eval_dataset is None:
+            logger.warning("no validation split to choose the screening threshold: keeping %.2f", self.screening_threshold)
+            return self.screening_threshold
+        detector, tokenizer = self._stage1()
+        self.screening_threshold, tried = tune_screening_threshold(
+            detector, tokenizer, self.recognizer, self.builder, self.screener, self.screener_builder, self.eval_dataset,
+            self.providers, max_length=self.args.max_length, candidate_threshold=self.candidate_threshold,
+        )
+        self.scores["screening_dev"] = tried
+        logger.info("screening threshold chosen on the validation split: %.2f (%s)", self.screening_threshold, tried)
+        return self.screening_threshold
+
+    def screening(self) -> Screening | None:
+        """How the trained system screens candidates (None: no screener)."""
+        return Screening(self.screener, self.screener_builder, self.screening_threshold) if self.screener is not None else None
+
     def evaluate(self, dataset: datasets.Dataset | None = None, *, providers: Sequence[KnowledgeProvider] | None = None) -> dict:
         """Both stages on a labelled split (default: the test split), run as the saved checkpoint
         will run (same knowledge, box threshold and stage-1 window); stage 1 alone when stage 2 is
@@ -436,7 +475,7 @@ class ScannerTrainer:
         scores = evaluate_two_stage(
             detector, tokenizer, self.recognizer, self.builder, dataset, train_split=self.train_dataset,
             providers=self.providers if providers is None else providers, box_threshold=self.box_threshold,
-            max_length=self.args.max_length, candidate_threshold=self.candidate_threshold,
+            max_length=self.args.max_length, candidate_threshold=self.candidate_threshold, screening=self.screening(),
         )
         scores["box_threshold"] = self.box_threshold
         scores["candidate_threshold"] = self.candidate_threshold
@@ -456,6 +495,9 @@ class ScannerTrainer:
         self.train_entity_recognizer()
         self.tune_box_threshold()
         self.tune_candidate_threshold()
+        if self.args.stage2_screener:
+            self.train_entity_recognizer(screener=True)
+            self.tune_screening_threshold()
         if self.test_dataset is not None:
             self.scores["scanner"] = self.evaluate()
             self._write_json(self.output_dir / "test_scores.json", self.scores["scanner"])
@@ -476,8 +518,8 @@ class ScannerTrainer:
         if self.args.knowledge.wikipedia:  # the KB by the sources that built it: rebuilt or found elsewhere
             portable["wikipedia"] = EntityKB(kb_path(self.args.knowledge.wikipedia)).sources()
         return ScannerForMultimodalNER.from_stages(
-            detector, self.recognizer, stage1_max_length=self.args.max_length, knowledge=portable or None,
-            box_threshold=self.box_threshold, candidate_threshold=self.candidate_threshold,
+            detector, self.recognizer, self.screener, stage1_max_length=self.args.max_length, knowledge=portable or None,
+            box_threshold=self.box_threshold, candidate_threshold=self.candidate_threshold, screening_threshold=self.screening_threshold,
         )
 
     def save_model(self, folder: str | Path | None = None, *, dataset_name: str | None = None) -> Path:
@@ -513,6 +555,8 @@ class ScannerTrainer:
         for optional in ("stage2_encoder_layers", "max_context_words", "stage2_packed", "stage2_prompt_head"):
             if getattr(args, optional) not in (None, False, "template"):
                 hyperparameters[optional] = getattr(args, optional)
+        if model.screener is not None:
+            hyperparameters["screening_threshold"] = model.config.screening_threshold
         wikipedia = (model.config.knowledge or {}).get("wikipedia")
         return CardInfo(
             model_id=args.model_id or args.push_to_hub or self.output_dir.name,

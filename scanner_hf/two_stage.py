@@ -16,9 +16,13 @@ from .data import entity_strings
 from .evaluation import GMNER_MODES, entity_scores, gmner_scores
 from .inference import (
     RecognizedEntity,
+    Screening,
+    candidate_inputs,
     detect_candidates,
     entities_to_tags,
     predict_entities,
+    recognize,
+    typed_entities,
 )
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
@@ -40,6 +44,7 @@ def evaluate_two_stage(
     box_threshold: float = 0.5,
     max_length: int | None = None,
     candidate_threshold: float | None = None,
+    screening: Screening | None = None,
 ) -> dict:
     """Entity scores (overall, per type, span-only, and seen/unseen given ``train_split``) of the
     two-stage system on a labelled split; for grounding models on a split with gold boxes, also the
@@ -48,15 +53,20 @@ def evaluate_two_stage(
     entities = predict_entities(
         detector, detector_tokenizer, recognizer, builder, tokens, split["image_id"], providers,
         batch_size=batch_size, box_threshold=box_threshold, max_length=max_length, candidate_threshold=candidate_threshold,
+        screening=screening,
     )
-    names = split.features["ner_tags"].feature.names
-    gold = [[names[i] for i in ids] for ids in split["ner_tags"]]
-    predicted = [entities_to_tags(sentence_entities, len(words)) for sentence_entities, words in zip(entities, tokens)]
     seen = entity_strings(train_split) if train_split is not None else None
-    scores = entity_scores(gold, predicted, tokens=tokens, seen_entities=seen)
+    scores = _entity_scores_of(split, entities, seen)
     if "entities" in split.column_names and recognizer.config.grounding_weight > 0:
         scores.update(grounding_scores(split, entities, providers))
     return scores
+
+
+def _entity_scores_of(split: datasets.Dataset, entities: Sequence[Sequence[RecognizedEntity]], seen=None) -> dict:
+    names = split.features["ner_tags"].feature.names
+    gold = [[names[i] for i in ids] for ids in split["ner_tags"]]
+    predicted = [entities_to_tags(sentence_entities, len(words)) for sentence_entities, words in zip(entities, split["tokens"])]
+    return entity_scores(gold, predicted, tokens=split["tokens"], seen_entities=seen)
 
 
 def grounding_scores(split: datasets.Dataset, entities: Sequence[Sequence[RecognizedEntity]], providers) -> dict:
@@ -144,3 +154,46 @@ def tune_candidate_threshold(
         results[threshold] = scores["f1"]
     best = max(thresholds, key=lambda t: (results[t], -thresholds.index(t)))
     return best, results
+
+
+SCREENING_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
+SCREENING_TOLERANCE = 0.001  # F1 (0.1 points) the screened system may lose against the entity recogniser alone
+
+
+def tune_screening_threshold(
+    detector: ScannerSpanDetector,
+    detector_tokenizer: PreTrainedTokenizerBase,
+    recognizer: ScannerEntityRecognizer,
+    builder: PromptBuilder,
+    screener: ScannerEntityRecognizer,
+    screener_builder: PromptBuilder,
+    split: datasets.Dataset,
+    providers: Sequence[KnowledgeProvider] = (),
+    thresholds: Sequence[float] = SCREENING_THRESHOLDS,
+    tolerance: float = SCREENING_TOLERANCE,
+    *,
+    max_length: int | None = None,
+    candidate_threshold: float | None = None,
+) -> tuple[float, dict]:
+    """The lowest screening threshold (fewest candidates typed twice) whose F1 on a labelled split,
+    usually the validation split, is within ``tolerance`` of the entity recogniser alone (1.0 when
+    none is), and per threshold tried (and ``recogniser`` / ``screener`` alone) the F1 and the share
+    of candidates the entity recogniser typed. Both recognisers run once; thresholds are applied offline."""
+    tokens = split["tokens"]
+    candidates = detect_candidates(detector, detector_tokenizer, tokens, max_length=max_length, threshold=candidate_threshold)
+    items = candidate_inputs(tokens, split["image_id"], candidates, providers)
+    alone, screened = recognize(recognizer, builder, items), recognize(screener, screener_builder, items)
+
+    def f1_of(results) -> float:
+        entities = typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None)
+        return _entity_scores_of(split, entities)["f1"]
+
+    tried = {"recogniser": {"f1": f1_of(alone), "typed_again": 1.0}, "screener": {"f1": f1_of(screened), "typed_again": 0.0}}
+    chosen = 1.0
+    for threshold in sorted(thresholds):
+        unsure = [first[1] < threshold for first in screened]
+        f1 = f1_of([second if again else first for first, second, again in zip(screened, alone, unsure)])
+        tried[str(threshold)] = {"f1": f1, "typed_again": sum(unsure) / max(1, len(unsure))}
+        if chosen == 1.0 and f1 >= tried["recogniser"]["f1"] - tolerance:
+            chosen = threshold
+    return chosen, tried

@@ -35,6 +35,7 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
         non_entity_folds=0, stage1=StageTraining(epochs=8, **FAST), stage2=StageTraining(epochs=2, **FAST, max_train_samples=10),
         knowledge=KnowledgeSettings(), word_shapes=True,  # both stages: the composite and pipeline carry shape ids
         stage2_encoder_layers=1,  # of the tiny backbone's 2
+        stage2_screener=True,  # a packed screener (no word shapes) trained after stage 2, its threshold chosen on dev
     )
     seen_sizes = []
     real = trainer_module.train_entity_recognizer
@@ -42,8 +43,10 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     trainer = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"], dataset_name="my-tweets")
     scores = trainer.train()
     run = tmp_path / "run"
-    assert seen_sizes == [10]  # stage 2's cap acts on stage 2's training sentences; stage 1 saw all 24
-    assert set(scores) == {"stage1", "scanner"} and scores["stage1"]["f1"] > 0.6
+    assert seen_sizes == [10, 10]  # stage 2's cap acts on stage 2's (and the screener's) training sentences; stage 1 saw all 24
+    assert set(scores) == {"stage1", "scanner", "screening_dev"} and scores["stage1"]["f1"] > 0.6
+    assert {"recogniser", "screener", "0.9"} <= set(scores["screening_dev"])
+    assert (run / "stage2-screener" / "model.safetensors").exists()
     assert (run / "scanner" / "model.safetensors").exists() and "my-tweets" in (run / "scanner" / "README.md").read_text()
     assert not list(run.glob(".*.partial"))  # steps were renamed into place
     # a crash between writing the config and the weights: that step is retrained, the others reloaded
@@ -52,7 +55,7 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     again = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"]).train()
     assert "resuming: loading the stage-1 detector" in caplog.text
     assert "holds no complete model (an interrupted run?): retraining this step" in caplog.text
-    assert (run / "stage2" / "model.safetensors").exists() and seen_sizes == [10, 10]
+    assert (run / "stage2" / "model.safetensors").exists() and seen_sizes == [10, 10, 10]  # the screener was reloaded
     assert again["scanner"]["f1"] == scores["scanner"]["f1"]  # same seed, same data: the same model again
     from transformers import pipeline
 
@@ -61,6 +64,10 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     assert ner.model.entity_recognizer.config.encoder_config.num_hidden_layers == 1
     assert ner.model.span_detector.config.encoder_config.num_hidden_layers == 2
     assert "stage2_encoder_layers" in (run / "scanner" / "README.md").read_text()
+    screener = ner.model.screener
+    assert screener.config.packed_candidates and screener.config.prompt_head == "short" and not screener.config.word_shapes
+    assert ner.model.config.screening_threshold == trainer.screening_threshold and ner.screening is not None
+    assert "A screener" in (run / "scanner" / "README.md").read_text()
     assert isinstance(ner("Steve Kerr praises the Warriors"), list)
 
 
@@ -73,6 +80,8 @@ def test_bad_arguments_fail_before_training(tmp_path):
         ScannerTrainingArguments(output_dir=str(tmp_path), stage2_encoder_layers=0)
     with pytest.raises(ValueError, match="max_context_words"):
         ScannerTrainingArguments(output_dir=str(tmp_path), max_context_words=0)
+    with pytest.raises(ValueError, match="stage2_screener"):
+        ScannerTrainingArguments(output_dir=str(tmp_path), stage2_screener=True, stage2_packed=True)
     only_stage1 = ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage1"])
     assert only_stage1.shaped("stage1") and not only_stage1.shaped("stage2")
     with pytest.raises(ValueError, match="caption file"):

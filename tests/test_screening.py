@@ -1,0 +1,94 @@
+"""Screening: a packed recogniser types every candidate first, stage 2 only those it is unsure of; in
+the composite checkpoint, the pipeline, the config checks and the ONNX path."""
+
+import pytest
+import torch
+from conftest import composite, tiny_recognizer
+from transformers import pipeline
+
+from scanner_hf import (
+    ScannerConfig,
+    ScannerEntityRecognizer,
+    ScannerEntityRecognizerConfig,
+    ScannerForMultimodalNER,
+    ScannerNERPipeline,
+)
+from scanner_hf.inference import PromptInput, Screening, recognize, recognize_screened
+from scanner_hf.providers import Knowledge
+
+
+def screener_for(tokenizer, tiny_encoder_config, per_bias: float, random_head: bool = False):
+    """A tiny packed recogniser that leans to PER by ``per_bias`` (its head random, or zero: the same answer everywhere)."""
+    screener = tiny_recognizer(tokenizer, tiny_encoder_config, max_prompt_length=64, packed_candidates=True, prompt_head="short")
+    with torch.no_grad():
+        if not random_head:
+            screener.classifier.weight.zero_()
+        screener.classifier.bias.copy_(torch.tensor([per_bias, 0.0, 0.0]))
+    return screener
+
+
+def test_only_candidates_below_the_threshold_are_typed_again(tiny_tokenizer, tiny_encoder_config):
+    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    screener = screener_for(tokenizer, tiny_encoder_config, 0.5, random_head=True)
+    words = "steve kerr praises the warriors in paris and london".split()
+    items = [PromptInput(words, start, start + length, Knowledge()) for start in range(8) for length in (1, 2)]
+    recognizer, builder = model.entity_recognizer, model.entity_recognizer.prompt_builder(tokenizer)
+    first = recognize(screener, screener.prompt_builder(tokenizer), items)
+    alone = recognize(recognizer, builder, items)
+    threshold = sorted(p for _, p, _, _ in first)[len(first) // 2]  # about half the candidates are unsure
+    screening = Screening(screener, screener.prompt_builder(tokenizer), threshold)
+    screened = recognize_screened(recognizer, builder, items, screening)
+    unsure = [p < threshold for _, p, _, _ in first]
+    assert 0 < sum(unsure) < len(items)
+    assert screened == [again if u else kept for kept, again, u in zip(first, alone, unsure)]
+    assert recognize_screened(recognizer, builder, items, None) == alone
+
+
+def test_checkpoint_with_a_screener_round_trips_through_the_pipeline(tmp_path, tiny_tokenizer, tiny_encoder_config):
+    stages, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)  # stage 2 says LOC
+    screener = screener_for(tokenizer, tiny_encoder_config, 2.0)  # says PER with probability e^2 / (e^2 + 2) = 0.79
+    model = ScannerForMultimodalNER.from_stages(stages.span_detector, stages.entity_recognizer, screener, screening_threshold=0.5)
+    folder = tmp_path / "screened"
+    ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
+    ner = pipeline("scanner-ner", model=str(folder))
+    assert ner.model.screener is not None and ner.model.config.screening_threshold == 0.5
+    text = "Steve Kerr in PARIS!"
+    assert {e["entity_group"] for e in ner(text)} == {"PER"}  # 0.79 >= 0.5: the screener's answer stands
+    assert {e["entity_group"] for e in pipeline("scanner-ner", model=str(folder), screening_threshold=0.9)(text)} == {"LOC"}
+    assert {e["entity_group"] for e in pipeline("scanner-ner", model=str(folder), screen=False)(text)} == {"LOC"}
+    plain = pipeline("scanner-ner", model=str(folder), screen=False)
+    assert plain.screening is None
+    with pytest.raises(ValueError, match="probability between 0 and 1"):
+        pipeline("scanner-ner", model=str(folder), screening_threshold=1.5)
+
+
+def test_config_refuses_screeners_that_cannot_stand_in(tiny_tokenizer, tiny_encoder_config):
+    stages, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    other_labels = ScannerEntityRecognizer(
+        ScannerEntityRecognizerConfig(encoder_config=stages.entity_recognizer.config.encoder_config, entity_types=["ORG"], packed_candidates=True)
+    )
+    with pytest.raises(ValueError, match="labels"):
+        ScannerForMultimodalNER.from_stages(stages.span_detector, stages.entity_recognizer, other_labels)
+    grounding, _ = composite(tiny_tokenizer, tiny_encoder_config, grounding_weight=1.0)
+    with pytest.raises(ValueError, match="grounding"):
+        ScannerForMultimodalNER.from_stages(
+            grounding.span_detector, grounding.entity_recognizer, screener_for(tokenizer, tiny_encoder_config, 0.0)
+        )
+    with pytest.raises(ValueError, match="screening_threshold"):
+        ScannerConfig(screening_threshold=True)
+    assert ScannerConfig().screener_config is None  # optional: no screener unless given
+
+
+def test_onnx_path_swaps_the_screeners_encoder_too(tmp_path, tiny_tokenizer, tiny_encoder_config, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from scanner_hf.onnx_runtime import OnnxEncoder
+
+    monkeypatch.setenv("SCANNER_HF_CACHE", str(tmp_path / "cache"))
+    stages, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    screener = screener_for(tokenizer, tiny_encoder_config, 0.5, random_head=True)
+    model = ScannerForMultimodalNER.from_stages(stages.span_detector, stages.entity_recognizer, screener, screening_threshold=0.6)
+    expected = ScannerNERPipeline(model=model, tokenizer=tokenizer)("Steve Kerr in PARIS and london")
+    fast = ScannerNERPipeline(model=model, tokenizer=tokenizer, optimize="onnx")
+    assert isinstance(fast.model.screener.encoder, OnnxEncoder)
+    found = fast("Steve Kerr in PARIS and london")
+    assert [(e["word"], e["entity_group"]) for e in found] == [(e["word"], e["entity_group"]) for e in expected]
