@@ -125,7 +125,10 @@ def predict_command(arguments: argparse.Namespace) -> None:
     from .visualize import render_html, render_image
 
     model, tokenizer = _load(arguments.model, arguments.optimize)
-    ner = ScannerNERPipeline(model=model, tokenizer=tokenizer, max_context_words=arguments.max_context_words)
+    ner = ScannerNERPipeline(
+        model=model, tokenizer=tokenizer, max_context_words=arguments.max_context_words,
+        screen=not arguments.no_screen, screening_threshold=arguments.screening_threshold,
+    )
     if arguments.input:
         if arguments.text or arguments.render:
             raise SystemExit("--input takes the texts from a file: give no TEXT and no --render")
@@ -152,9 +155,16 @@ def predict_command(arguments: argparse.Namespace) -> None:
         print(f"rendered to {target}", file=sys.stderr)
 
 
+def add_screening_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--no-screen", action="store_true", help="a checkpoint with a screener: type every candidate with stage 2 alone")
+    command.add_argument("--screening-threshold", type=float,
+                         help="a checkpoint with a screener: stage 2 types the candidates below this screener probability (default: the checkpoint's)")
+
+
 def evaluate_command(arguments: argparse.Namespace) -> None:
     from .data import load_ner_dataset
     from .evaluation import flatten_scores
+    from .pipeline import screening_of
     from .two_stage import evaluate_two_stage
 
     model, tokenizer = _load(arguments.model, arguments.optimize)
@@ -170,6 +180,7 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
         box_threshold=model.config.box_threshold,
         max_length=model.config.stage1_max_length,
         candidate_threshold=model.config.candidate_threshold,
+        screening=screening_of(model, tokenizer, not arguments.no_screen, arguments.screening_threshold),
     )
     print(json.dumps({k: round(v, 4) for k, v in flatten_scores(scores).items()}, indent=2))
     if arguments.output:
@@ -253,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--optimize", choices=INFERENCE_OPTIMIZATIONS, help="see evaluate --optimize")
     predict.add_argument("--threads", type=int, help="see evaluate --threads")
     predict.add_argument("--max-context-words", type=int, help="words of a long text one stage-2 prompt holds: each candidate sees the sentences around it (0: all; default: the checkpoint's setting)")
+    add_screening_arguments(predict)
     predict.set_defaults(run=predict_command)
     optimize_help = (
         "run the model as none (fp32), int8 (PyTorch dynamic quantisation), onnx / onnx-int8 (ONNX Runtime, fp32 / "
@@ -277,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--output", help="write the full scores as JSON")
             command.add_argument("--optimize", choices=INFERENCE_OPTIMIZATIONS, help=optimize_help)
             command.add_argument("--threads", type=int, help=threads_help)
+            add_screening_arguments(command)
         command.set_defaults(run=run)
 
     kb = commands.add_parser("kb", help="the entity knowledge base (typed entities and their names)")

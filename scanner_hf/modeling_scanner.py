@@ -16,9 +16,11 @@ import copy
 from dataclasses import dataclass
 
 import torch
+from transformers import PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerConfig
+from .inference import Screening
 from .modeling_base import ScannerPreTrainedModel
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
@@ -98,6 +100,16 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
             **config_kwargs,
         )
         return cls(config, span_detector=span_detector, entity_recognizer=entity_recognizer, screener=screener).eval()
+
+    def screening(
+        self, tokenizer: PreTrainedTokenizerBase, *, threshold: float | None = None, max_context_words: int | None = None
+    ) -> Screening | None:
+        """How inference screens candidates with this checkpoint's screener (None: it has none), at
+        ``threshold`` (default: the checkpoint's ``screening_threshold``)."""
+        if self.screener is None:
+            return None
+        builder = self.screener.prompt_builder(tokenizer, max_context_words=max_context_words)
+        return Screening(self.screener, builder, self.config.screening_threshold if threshold is None else threshold)
 
     def forward(
         self,

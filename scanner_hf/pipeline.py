@@ -172,13 +172,7 @@ class ScannerNERPipeline(Pipeline):
         optimize_for_inference(self.model, optimize)
         self.providers = list(providers) if providers is not None else default_providers(self.model.config.knowledge)
         self.builder = self.model.entity_recognizer.prompt_builder(self.tokenizer, max_context_words=max_context_words)
-        screener = getattr(self.model, "screener", None)
-        self.screening = None
-        if screen and screener is not None:
-            threshold = self.model.config.screening_threshold if screening_threshold is None else screening_threshold
-            self.screening = Screening(screener, screener.prompt_builder(self.tokenizer, max_context_words=max_context_words), threshold)
-        elif screening_threshold is not None and screen:
-            raise ValueError("screening_threshold is for checkpoints with a screener; this one has none")
+        self.screening = screening_of(self.model, self.tokenizer, screen, screening_threshold, max_context_words)
 
     def _sanitize_parameters(self, image=None, is_split_into_words=None, box_threshold=None, **kwargs):
         preprocess = {}
@@ -281,6 +275,16 @@ class ScannerNERPipeline(Pipeline):
                 result["box_score"] = entity.box_score
             results.append(result)
         return results
+
+
+def screening_of(
+    model, tokenizer, screen: bool = True, threshold: float | None = None, max_context_words: int | None = None
+) -> Screening | None:
+    """The composite's screening as the caller asks: ``screen=False`` types every candidate with stage 2
+    alone; ``threshold`` replaces the checkpoint's (an error for a checkpoint without a screener)."""
+    if screen and threshold is not None and model.screener is None:
+        raise ValueError("screening_threshold is for checkpoints with a screener; this one has none")
+    return model.screening(tokenizer, threshold=threshold, max_context_words=max_context_words) if screen else None
 
 
 def default_providers(settings: dict | None) -> list[KnowledgeProvider]:
