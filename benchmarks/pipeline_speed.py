@@ -36,14 +36,14 @@ ROWS = (
     "scanner-fp32", "scanner-int8", "scanner-bf16", "scanner_ctx-fp32", "scanner_ctx-int8", "scanner_l2-fp32", "scanner_l2-int8",
     "scanner_packed-fp32", "scanner_packed-int8",
     "scanner_packedshort-fp32", "scanner_packedshort-int8", "scanner-onnx", "scanner-onnx-int8", "scanner_packed-onnx-int8",
-    "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "scanner_short-fp32", "scanner_short-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
+    "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "scanner_short-fp32", "scanner_short-onnx-int8", "scanner_unsorted-fp32", "scanner_unsorted-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
 # scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers; scanner_packed: all
 # candidates of a text in one pass; both from stage2_layers.py)
 STAGE2_FOLDERS = {
     "scanner": "stage2-text", "scanner_ctx": "stage2-text", "scanner_l2": "stage2-text-L2", "scanner_packed": "stage2-text-packed",
     "scanner_packedshort": "stage2-text-packed-short", "scanner_screened": "stage2-text",
-    "scanner_short": "stage2-text-short",
+    "scanner_short": "stage2-text-short", "scanner_unsorted": "stage2-text",
 }
 # scanner_screened: the per-candidate stage 2 behind the packed short-head screener, at the threshold
 # screening.py chose on the validation split (results/screening.json)
@@ -128,6 +128,10 @@ def build_runner(row: str, cache: Path = CACHE):
         model = ScannerForMultimodalNER.from_stages(
             ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(stage2), screener, **screening
         )
+        if family == "scanner_unsorted":  # as before 2026-11-27: one batch of texts at a time, so stage 1 has nothing to sort
+            import scanner_hf.pipeline
+
+            scanner_hf.pipeline.SORTING_WINDOW = 1
         ner = ScannerNERPipeline(
             model=model, tokenizer=tokenizer, providers=[], optimize="none" if mode == "fp32" else mode,
             max_context_words=CONTEXT_WORDS.get(family),
@@ -282,7 +286,7 @@ def main() -> None:
         "(no knowledge providers) over stage 1; scanner_l2 = the same with a stage 2 of MiniLM's first 2 layers "
         "(`stage2_encoder_layers: 2`, stage2_layers.py); scanner_packed = a stage 2 that types all candidates of a tweet in "
         "one pass (`stage2_packed: true`, stage2_layers.py; scanner_hf.packing), scanner_packedshort the same with the "
-        "prompt head `<mask> {entity}` (`stage2_prompt_head: short`); scanner_short = scanner-ner with that head, one prompt per candidate; scanner_ctx = scanner-ner with `max_context_words=40` (a stage-2 "
+        "prompt head `<mask> {entity}` (`stage2_prompt_head: short`); scanner_short = scanner-ner with that head, one prompt per candidate; scanner_unsorted = scanner-ner run one batch of 64 texts at a time (`SORTING_WINDOW = 1`, as before 2026-11-27: stage 1 then has nothing to sort); scanner_ctx = scanner-ner with `max_context_words=40` (a stage-2 "
         "prompt in a document holds the sentences around its candidate; tweets are unchanged); scanner_screened = scanner-ner behind "
         "the packed short-head screener (`stage2_screener: true`: stage 2 types only the candidates the screener gives less than the "
         "threshold screening.py chose on the validation split); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
