@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from .configuration import check_screening_threshold
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector, propose_spans
 from .packing import PackedCollator, pack_prompts
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
-from .configuration import check_screening_threshold
 from .tokenization import length_batches, pad_word_shapes
 
 logger = logging.getLogger(__name__)
