@@ -5,19 +5,21 @@ On scanner_mner.py's cached stage 1, cross-fold spans and text-only stage 2 (see
 trained as ``stage2_screener`` trains it (packed, ``<mask> {entity}``, half the stage-2 batch; the same
 settings as stage2_layers.py's packed short-head model, whose folder it reuses when present). The
 threshold is chosen on the validation split (the lowest whose F1 is within 0.1 of stage 2 alone) and
-kept in results/screening.json, where pipeline_speed.py's ``scanner_screened`` rows read it. Test F1 /
-unseen F1 of stage 2 alone, the screener alone and the screened system, and the share of candidates
-stage 2 typed.
+kept in results/screening.json, where pipeline_speed.py's ``scanner_screened`` rows read seed 42's. Test
+F1 / unseen F1 of stage 2 alone, the screener alone and the screened system, and the share of candidates
+stage 2 typed; other seeds retrain stage 2 and the screener (in ``seed-<n>/`` of the cache) on seed 42's
+stage 1 and spans.
 
-    python benchmarks/screening.py
+    python benchmarks/screening.py [--seeds 42 43 44]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 
-from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, percent, spread, write_section
 from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf.data import load_benchmark
@@ -29,44 +31,65 @@ RAW_FILE = BENCHMARK_DIR / "results" / "screening.json"
 SCREENER_FOLDER = "stage2-text-packed-short"  # stage2_layers.py's packed short-head model: the screener's settings
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    settings = json.loads(RESULTS_FILE.read_text())["settings"]
-    previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
-    trainer = recipe_trainer(benchmark_recipe(NAME, settings, "text", stage2_screener=True))
+def run_seed(settings: dict, seed: int) -> dict:
+    """Stage 2 and the screener of one seed (seed 42's from the shared cache, others in ``seed-<n>/``, both
+    on seed 42's stage 1 and spans as in headline_seeds.py), the threshold chosen on validation, test scores."""
+    subfolder = "" if seed == settings["seed"] else f"seed-{seed}/"
+    trainer = recipe_trainer(benchmark_recipe(NAME, settings, "text", seed=seed, stage2_screener=True))
     trainer.train_span_detector()
-    trainer.train_entity_recognizer(trainer.output_dir / "stage2-text")
-    trainer.train_entity_recognizer(trainer.output_dir / SCREENER_FOLDER, screener=True)
+    trainer.train_entity_recognizer(trainer.output_dir / f"{subfolder}stage2-text")
+    trainer.train_entity_recognizer(trainer.output_dir / f"{subfolder}{SCREENER_FOLDER}", screener=True)
     # the benchmark recipe picks no best epoch on dev (select_best_on_dev: false), so the trainer holds no
     # validation split: give it the split for the threshold alone (the models above are trained)
     trainer.eval_dataset = load_benchmark(NAME)["validation"]
     threshold = trainer.tune_screening_threshold()
-    dev = trainer.scores["screening_dev"]
     test = {"screened": trainer.evaluate()}
     recognizer, builder, screener = trainer.recognizer, trainer.builder, trainer.screener
     trainer.screener = None
     test["recogniser"] = trainer.evaluate()
     trainer.recognizer, trainer.builder = screener, trainer.screener_builder  # the screener as the only stage 2
     test["screener"] = trainer.evaluate()
-    trainer.recognizer, trainer.builder, trainer.screener = recognizer, builder, screener
-    raw = {
-        "threshold": threshold, "dev": dev,
+    return {
+        "threshold": threshold, "dev": trainer.scores["screening_dev"],
         "test": {k: {"f1": v["f1"], "unseen_f1": v["unseen"]["f1"]} for k, v in test.items()},
-        "commands": merged_commands(previous),
     }
-    rows = [f"| {key} | {percent(value['f1'])} | {percent(value['typed_again'])} |" for key, value in dev.items()]
-    labels = {"recogniser": "stage 2 alone (per candidate)", "screener": "screener alone (packed, short head)",
-              "screened": f"screened (threshold {threshold:g})"}
-    test_rows = [f"| {labels[k]} | {percent(v['f1'])} | {percent(v['unseen_f1'])} |" for k, v in raw["test"].items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42], help="stage-2 and screener seeds (stage 1 stays seed 42's)")
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    settings = json.loads(RESULTS_FILE.read_text())["settings"]
+    previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
+    seeds = previous.get("seeds") or ({str(settings["seed"]): {k: previous[k] for k in ("threshold", "dev", "test")}} if "test" in previous else {})
+    for seed in arguments.seeds:
+        seeds[str(seed)] = run_seed(settings, seed)
+    raw = {"seeds": seeds, "commands": merged_commands(previous)}
+    first = seeds[str(settings["seed"])] if str(settings["seed"]) in seeds else next(iter(seeds.values()))
+    rows = [f"| {key} | {percent(value['f1'])} | {percent(value['typed_again'])} |" for key, value in first["dev"].items()]
+    labels = {"recogniser": "stage 2 alone (per candidate)", "screener": "screener alone (packed, short head)", "screened": "screened"}
+    ordered = sorted(seeds, key=int)
+    test_rows = [
+        f"| {labels[system]} | " + " | ".join(f"{percent(seeds[s]['test'][system]['f1'])} ({percent(seeds[s]['test'][system]['unseen_f1'])})" for s in ordered)
+        + (f" | {spread([seeds[s]['test'][system]['f1'] for s in ordered])} |" if len(ordered) > 1 else " |")
+        for system in ("recogniser", "screened", "screener")
+    ]
+    gaps = [seeds[s]["test"]["screened"]["f1"] - seeds[s]["test"]["recogniser"]["f1"] for s in ordered]
+    typed = [seeds[s]["dev"][str(seeds[s]["threshold"])]["typed_again"] if str(seeds[s]["threshold"]) in seeds[s]["dev"] else 1.0 for s in ordered]
+    header = "| system | " + " | ".join(f"seed {s}" for s in ordered) + (" | mean ± sd |" if len(ordered) > 1 else " |")
     body = (
-        "Twitter-2017 (MiniLM, seed 42, scanner_mner.py's cached stage 1, spans and text-only stage 2). The screener is a packed "
-        "recogniser with the short head (`<mask> {entity}`), trained as `stage2_screener: true` trains it; stage 2 types again the "
-        f"candidates the screener gives less than the threshold. The threshold is the lowest within {100 * SCREENING_TOLERANCE:g} F1 "
-        "of stage 2 alone on the validation split. Speed: pipeline-speed section, rows `scanner_screened-*`. "
-        + commands_note(raw["commands"]) + "\n\n"
-        "Validation split, per threshold (recogniser: stage 2 alone; screener: the screener alone):\n\n"
+        "Twitter-2017 (MiniLM, scanner_mner.py's cached stage 1 and spans of seed 42; stage 2 and the screener per seed). The "
+        "screener is a packed recogniser with the short head (`<mask> {entity}`), trained as `stage2_screener: true` trains it; "
+        "stage 2 types again the candidates the screener gives less than the threshold. The threshold is the lowest within "
+        f"{100 * SCREENING_TOLERANCE:g} F1 of stage 2 alone on the validation split. Speed: pipeline-speed section, rows "
+        "`scanner_screened-*` (seed 42's models). " + commands_note(raw["commands"]) + "\n\n"
+        f"Validation split, seed {settings['seed'] if str(settings['seed']) in seeds else ordered[0]}, per threshold (recogniser: stage 2 "
+        "alone; screener: the screener alone):\n\n"
         "| threshold | F1 | candidates typed by stage 2 (%) |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        "Test split:\n\n| system | F1 | unseen F1 |\n|---|---|---|\n" + "\n".join(test_rows)
+        "Thresholds chosen: " + ", ".join(f"seed {s}: {seeds[s]['threshold']:g} ({percent(t)} % of validation candidates typed by stage 2)" for s, t in zip(ordered, typed))
+        + ".\n\nTest split, F1 (unseen F1):\n\n" + header + "\n|" + "---|" * (len(ordered) + 1 + (len(ordered) > 1)) + "\n" + "\n".join(test_rows)
+        + "\n\nScreened minus stage 2 alone, test F1: " + ", ".join(f"{100 * g:+.2f}" for g in gaps) + "."
     )
     write_section("screening", "Screening: a packed recogniser first, stage 2 for the unsure candidates", body, raw)
 
