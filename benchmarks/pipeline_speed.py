@@ -124,8 +124,7 @@ def build_runner(row: str, cache: Path = CACHE):
         screener, screening = None, {}
         if family in SCREENERS:
             screener = ScannerEntityRecognizer.from_pretrained(cache / SCREENERS[family])
-            recorded = json.loads(SCREENING_FILE.read_text())
-            screening = {"screening_threshold": recorded["seeds"]["42"]["threshold"] if "seeds" in recorded else recorded["threshold"]}
+            screening = {"screening_threshold": json.loads(SCREENING_FILE.read_text())["seeds"]["42"]["threshold"]}
         model = ScannerForMultimodalNER.from_stages(
             ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(stage2), screener, **screening
         )

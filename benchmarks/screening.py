@@ -24,7 +24,7 @@ from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf.data import load_benchmark
 from scanner_hf.recipe import recipe_trainer
-from scanner_hf.two_stage import SCREENING_TOLERANCE
+from scanner_hf.two_stage import SCREENING_TOLERANCE, evaluate_two_stage
 
 NAME = "twitter2017"
 RAW_FILE = BENCHMARK_DIR / "results" / "screening.json"
@@ -43,12 +43,17 @@ def run_seed(settings: dict, seed: int) -> dict:
     # validation split: give it the split for the threshold alone (the models above are trained)
     trainer.eval_dataset = load_benchmark(NAME)["validation"]
     threshold = trainer.tune_screening_threshold()
-    test = {"screened": trainer.evaluate()}
-    recognizer, builder, screener = trainer.recognizer, trainer.builder, trainer.screener
-    trainer.screener = None
-    test["recogniser"] = trainer.evaluate()
-    trainer.recognizer, trainer.builder = screener, trainer.screener_builder  # the screener as the only stage 2
-    test["screener"] = trainer.evaluate()
+
+    def alone(recognizer, builder) -> dict:  # one recogniser as the only stage 2, scored as trainer.evaluate scores
+        return evaluate_two_stage(
+            trainer.detector, trainer.detector_tokenizer, recognizer, builder, trainer.test_dataset,
+            train_split=trainer.train_dataset, max_length=trainer.args.max_length,
+        )
+
+    test = {
+        "screened": trainer.evaluate(), "recogniser": alone(trainer.recognizer, trainer.builder),
+        "screener": alone(trainer.screener, trainer.screener_builder),
+    }
     return {
         "threshold": threshold, "dev": trainer.scores["screening_dev"],
         "test": {k: {"f1": v["f1"], "unseen_f1": v["unseen"]["f1"]} for k, v in test.items()},
@@ -62,7 +67,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
-    seeds = previous.get("seeds") or ({str(settings["seed"]): {k: previous[k] for k in ("threshold", "dev", "test")}} if "test" in previous else {})
+    seeds = previous.get("seeds", {})
     for seed in arguments.seeds:
         seeds[str(seed)] = run_seed(settings, seed)
     raw = {"seeds": seeds, "commands": merged_commands(previous)}
