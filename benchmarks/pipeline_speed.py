@@ -36,15 +36,23 @@ ROWS = (
     "scanner-fp32", "scanner-int8", "scanner-bf16", "scanner_ctx-fp32", "scanner_ctx-int8", "scanner_l2-fp32", "scanner_l2-int8",
     "scanner_packed-fp32", "scanner_packed-int8",
     "scanner_packedshort-fp32", "scanner_packedshort-int8", "scanner-onnx", "scanner-onnx-int8", "scanner_packed-onnx-int8",
-    "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "scanner_short-fp32", "scanner_short-onnx-int8", "scanner_unsorted-fp32", "scanner_unsorted-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
+    "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "scanner_short-fp32", "scanner_short-onnx-int8", "scanner_unsorted-fp32", "scanner_unsorted-onnx-int8",
+    "scanner_typed-fp32", "scanner_typed-onnx-int8", "scanner_typedscreen-fp32", "scanner_typedscreen-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
 # scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers; scanner_packed: all
 # candidates of a text in one pass; both from stage2_layers.py)
 STAGE2_FOLDERS = {
     "scanner": "stage2-text", "scanner_ctx": "stage2-text", "scanner_l2": "stage2-text-L2", "scanner_packed": "stage2-text-packed",
     "scanner_packedshort": "stage2-text-packed-short", "scanner_screened": "stage2-text",
-    "scanner_short": "stage2-text-short", "scanner_unsorted": "stage2-text",
+    "scanner_short": "stage2-text-short", "scanner_unsorted": "stage2-text", "scanner_typed": "stage2-text",
+    "scanner_typedscreen": "stage2-text",
 }
+# scanner_typed: a typed stage 1 (stage1_screening.py) before the same stage 2, which types every candidate;
+# scanner_typedscreen: the same with the typed stage 1 screening (detector_screening) at the threshold
+# stage1_screening.py chose on the validation split (results/stage1_screening.json)
+STAGE1_FOLDERS = {"scanner_typed": "stage1-typed", "scanner_typedscreen": "stage1-typed"}
+DETECTOR_SCREENING = {"scanner_typedscreen"}
+DETECTOR_SCREENING_FILE = Path(__file__).resolve().parent / "results" / "stage1_screening.json"
 # scanner_screened: the per-candidate stage 2 behind the packed short-head screener, at the threshold
 # screening.py chose on the validation split (results/screening.json)
 SCREENERS = {"scanner_screened": "stage2-text-packed-short"}
@@ -125,8 +133,12 @@ def build_runner(row: str, cache: Path = CACHE):
         if family in SCREENERS:
             screener = ScannerEntityRecognizer.from_pretrained(cache / SCREENERS[family])
             screening = {"screening_threshold": json.loads(SCREENING_FILE.read_text())["seeds"]["42"]["threshold"]}
+        if family in DETECTOR_SCREENING:
+            threshold = json.loads(DETECTOR_SCREENING_FILE.read_text())["seeds"]["42"]["threshold"]
+            screening = {"detector_screening": True, "screening_threshold": threshold}
         model = ScannerForMultimodalNER.from_stages(
-            ScannerSpanDetector.from_pretrained(cache / "stage1"), ScannerEntityRecognizer.from_pretrained(stage2), screener, **screening
+            ScannerSpanDetector.from_pretrained(cache / STAGE1_FOLDERS.get(family, "stage1")), ScannerEntityRecognizer.from_pretrained(stage2),
+            screener, **screening,
         )
         if family == "scanner_unsorted":  # as before 2026-11-27: one batch of texts at a time, so stage 1 has nothing to sort
             import scanner_hf.pipeline
@@ -289,7 +301,10 @@ def main() -> None:
         "prompt head `<mask> {entity}` (`stage2_prompt_head: short`); scanner_short = scanner-ner with that head, one prompt per candidate; scanner_unsorted = scanner-ner run one batch of 64 texts at a time (`SORTING_WINDOW = 1`, as before 2026-11-27: stage 1 then has nothing to sort); scanner_ctx = scanner-ner with `max_context_words=40` (a stage-2 "
         "prompt in a document holds the sentences around its candidate; tweets are unchanged); scanner_screened = scanner-ner behind "
         "the packed short-head screener (`stage2_screener: true`: stage 2 types only the candidates the screener gives less than the "
-        "threshold screening.py chose on the validation split); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
+        "threshold screening.py chose on the validation split); scanner_typed = scanner-ner with a typed stage 1 (`stage1_screening: true`'s "
+        "detector, stage1_screening.py), stage 2 typing every candidate; scanner_typedscreen = the same with the typed stage 1 screening "
+        "(`detector_screening`: stage 2 types only the candidates whose best type stage 1 gives less than the threshold "
+        "stage1_screening.py chose on the validation split); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "
         "run (rows run separately, e.g. the slow bf16 ones, give no ratio). Long texts: "

@@ -156,9 +156,9 @@ def predict_command(arguments: argparse.Namespace) -> None:
 
 
 def add_screening_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--no-screen", action="store_true", help="a checkpoint with a screener: type every candidate with stage 2 alone")
+    command.add_argument("--no-screen", action="store_true", help="a checkpoint that screens (a screener or a typed stage 1): type every candidate with stage 2 alone")
     command.add_argument("--screening-threshold", type=float,
-                         help="a checkpoint with a screener: stage 2 types the candidates below this screener probability (default: the checkpoint's)")
+                         help="a checkpoint that screens: stage 2 types the candidates below this first-pass probability (default: the checkpoint's)")
 
 
 def evaluate_command(arguments: argparse.Namespace) -> None:

@@ -19,7 +19,8 @@ _LOADED_FROM_INSTALLED_PACKAGE = __name__.split(".")[0] == "scanner_hf"
 
 
 class ScannerSpanDetectorConfig(PreTrainedConfig):
-    r"""Configuration of SCANNER's stage 1: an encoder with an untyped B/I/O token classifier.
+    r"""Configuration of SCANNER's stage 1: an encoder with an untyped B/I/O token classifier (or a typed
+    one, whose spans are still decoded from B/I/O: a type's B and I probabilities summed).
 
     Args:
         encoder_config: the encoder's config (a ``PreTrainedConfig`` or its dict with ``model_type``);
@@ -27,6 +28,9 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
         classifier_dropout: dropout before the B/I/O head.
         word_shapes: add a learned word-shape embedding (capitalisation, digits, ``#``/``@``, ...) at
             each word's first sub-word: what an uncased backbone cannot see. Off for cased backbones.
+        entity_types: ``None`` (the paper: untyped B/I/O) or the entity types of a typed detector, whose
+            labels are ``O``, ``B-<type>``..., ``I-<type>``...: it proposes the same kind of spans, and
+            its type for each one can screen candidates before stage 2 (``ScannerConfig.detector_screening``).
 
     >>> from transformers import BertConfig
     >>> config = ScannerSpanDetectorConfig(encoder_config=BertConfig(hidden_size=32, num_hidden_layers=1,
@@ -41,12 +45,23 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
     encoder_config: dict | PreTrainedConfig | None = None
     classifier_dropout: float = 0.1
     word_shapes: bool = False
+    entity_types: list[str] | None = None
 
     def __post_init__(self, **kwargs):
         kwargs.pop("num_labels", None)
-        self.id2label = dict(enumerate(SPAN_TAGS))
-        self.label2id = {tag: index for index, tag in enumerate(SPAN_TAGS)}
+        if self.entity_types is not None:
+            self.entity_types = list(self.entity_types)
+            if not self.entity_types or len(set(self.entity_types)) < len(self.entity_types):
+                raise ValueError(f"entity_types must be distinct types, not {self.entity_types!r}")
+        labels = typed_span_tags(self.entity_types) if self.entity_types else SPAN_TAGS
+        self.id2label = dict(enumerate(labels))
+        self.label2id = {tag: index for index, tag in enumerate(labels)}
         super().__post_init__(**kwargs)
+
+
+def typed_span_tags(entity_types: list[str]) -> tuple[str, ...]:
+    """A typed detector's labels: ``O``, then ``B-`` of each type, then ``I-`` of each type."""
+    return ("O", *(f"B-{t}" for t in entity_types), *(f"I-{t}" for t in entity_types))
 
 
 NON_ENTITY = "non-entity"
@@ -165,6 +180,9 @@ class ScannerConfig(PreTrainedConfig):
             candidate first; only the candidates it gives less than ``screening_threshold``
             probability go to the entity recogniser (see ``scanner_hf.inference.Screening``).
         screening_threshold: the screener's probability from which its type is kept.
+        detector_screening: a typed span detector (``span_detector_config.entity_types``) is the screener:
+            a candidate whose type stage 1 gives at least ``screening_threshold`` keeps it, and stage 2
+            types only the others. Costs no extra encoder pass; not with a ``screener_config``.
     """
 
     model_type = "scanner"
@@ -183,6 +201,7 @@ class ScannerConfig(PreTrainedConfig):
     inference_optimization: str = "none"
     screener_config: dict | PreTrainedConfig | None = None
     screening_threshold: float = DEFAULT_SCREENING_THRESHOLD
+    detector_screening: bool = False
 
     def __post_init__(self, **kwargs):
         if self.inference_optimization not in INFERENCE_OPTIMIZATIONS:
@@ -198,6 +217,20 @@ class ScannerConfig(PreTrainedConfig):
                 raise ValueError(f"the screener's labels {screener.id2label} differ from the entity recogniser's {recognizer.id2label}")
             if recognizer.grounding_weight > 0:
                 raise ValueError("a screener types candidates without boxes: it cannot go with a grounding entity recogniser")
+        if self.detector_screening:
+            self.check_detector_screening()
+
+    def check_detector_screening(self) -> None:
+        """Screening by stage 1 needs a typed detector whose types stage 2 knows, no screener and no grounding."""
+        types, recognizer = self.span_detector_config.entity_types, self.entity_recognizer_config
+        if not types:
+            raise ValueError("detector_screening needs a typed span detector (span_detector_config.entity_types)")
+        if set(types) - set(recognizer.entity_types):
+            raise ValueError(f"the span detector's types {types} are not all the entity recogniser's {recognizer.entity_types}")
+        if self.screener_config is not None:
+            raise ValueError("detector_screening and a screener_config exclude each other: one screener")
+        if recognizer.grounding_weight > 0:
+            raise ValueError("a screener types candidates without boxes: it cannot go with a grounding entity recogniser")
 
     # A saved checkpoint names its pipeline code (``custom_pipelines``) so that
     # ``pipeline("scanner-ner", model=..., trust_remote_code=True)`` works where scanner-hf is not

@@ -1,7 +1,7 @@
 """Inference, one path for every caller: stage 1 proposes spans, knowledge is gathered for each,
 stage 2 types them (``non-entity`` removes a span) and, when it grounds, picks an object box. With a
-:class:`Screening`, a cheaper recogniser types every candidate first and stage 2 only the ones it is
-unsure of. The pipeline, evaluation, the audit and the CLI all call :func:`predict_entities`.
+:class:`Screening`, a cheaper recogniser (or a typed stage 1) types every candidate first and stage 2
+only the ones it is unsure of. The pipeline, evaluation, the audit and the CLI all call :func:`predict_entities`.
 
 This module (with configuration, modeling, tokenization, prompting and providers) is what a saved
 checkpoint needs to run: it imports no data readers, metrics or training code.
@@ -20,7 +20,12 @@ from transformers import PreTrainedTokenizerBase
 
 from .configuration import check_screening_threshold
 from .modeling_entity_recognizer import ScannerEntityRecognizer
-from .modeling_span_detector import ScannerSpanDetector, propose_spans
+from .modeling_span_detector import (
+    ScannerSpanDetector,
+    propose_spans,
+    span_tag_probabilities,
+    span_type_scores,
+)
 from .packing import PackedCollator, pack_prompts
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
@@ -41,6 +46,7 @@ class Candidate:
     label: str | None = None
     boxes: list[list[float]] = field(default_factory=list)
     score: float | None = None  # stage 1's confidence, when it proposed the span
+    type_scores: dict[str, float] | None = None  # a typed stage 1's score of each type (see span_type_scores)
 
 
 def candidate_inputs(
@@ -194,17 +200,49 @@ def _encode_packed(model, builder, prompts, indices, batch_size) -> dict[int, tu
 
 @dataclass
 class Screening:
-    """A cheaper recogniser (``screener``, e.g. packed: all candidates of a text in one pass) that types
-    every candidate first; the ones whose type it gives less than ``threshold`` probability are typed
-    again by the entity recogniser, whose answer replaces it. 0 keeps every screener answer; 1 sends
-    (nearly) all candidates to both."""
+    """A cheaper first pass that types every candidate; the ones whose type it gives less than
+    ``threshold`` probability are typed again by the entity recogniser, whose answer replaces it. The
+    first pass is ``screener`` (a recogniser, e.g. packed: all candidates of a text in one encoder
+    pass, with its prompt ``builder``) or, when it is ``None``, a typed stage 1's types of each
+    candidate (``Candidate.type_scores``: no extra encoder pass). 0 keeps every first answer; 1
+    sends (nearly) all candidates to both."""
 
-    screener: ScannerEntityRecognizer
-    builder: PromptBuilder
+    screener: ScannerEntityRecognizer | None
+    builder: PromptBuilder | None
     threshold: float
 
     def __post_init__(self) -> None:
         check_screening_threshold(self.threshold)
+
+    def first_pass(
+        self, recognizer: ScannerEntityRecognizer, items: Sequence[PromptInput], candidates: Sequence[Candidate] | None, **kwargs
+    ) -> list[tuple[int, float, tuple | None, float | None]]:
+        """The screener's results for ``items`` (:func:`recognize`'s format, in ``recognizer``'s label ids)."""
+        if self.screener is not None:
+            return recognize(self.screener, self.builder, items, **kwargs)
+        return detector_results(candidates, recognizer)
+
+    def unsure(self, results: Sequence[tuple[int, float, tuple | None, float | None]], threshold: float | None = None) -> list[int]:
+        """Indices of the first-pass results the entity recogniser types again (below the threshold)."""
+        threshold = self.threshold if threshold is None else threshold
+        return [index for index, (_, probability, _, _) in enumerate(results) if probability < threshold]
+
+
+def detector_results(
+    candidates: Sequence[Candidate] | None, recognizer: ScannerEntityRecognizer
+) -> list[tuple[int, float, tuple | None, float | None]]:
+    """A typed stage 1's answer for each candidate in :func:`recognize`'s format: its best type (in the
+    recogniser's label ids) and that type's score."""
+    if candidates is None or any(candidate.type_scores is None for candidate in candidates):
+        raise ValueError("screening by stage 1 needs candidates from a typed span detector (config.entity_types)")
+    label2id = recognizer.config.label2id
+    results = []
+    for candidate in candidates:
+        label, score = max(candidate.type_scores.items(), key=lambda pair: pair[1])
+        if label not in label2id:
+            raise ValueError(f"stage 1's type {label!r} is not one of the entity recogniser's labels {list(label2id)}")
+        results.append((label2id[label], score, None, None))
+    return results
 
 
 def recognize_screened(
@@ -212,14 +250,16 @@ def recognize_screened(
     builder: PromptBuilder,
     items: Sequence[PromptInput],
     screening: Screening | None,
+    candidates: Sequence[Candidate] | None = None,
     **kwargs,
 ) -> list[tuple[int, float, tuple | None, float | None]]:
-    """:func:`recognize` through ``screening`` when there is one: the screener types all items, the
-    entity recogniser those below the threshold (same result format)."""
+    """:func:`recognize` through ``screening`` when there is one: the first pass types all items (the
+    ``candidates`` they were built from, for screening by stage 1), the entity recogniser those below
+    the threshold (same result format)."""
     if screening is None:
         return recognize(model, builder, items, **kwargs)
-    results = recognize(screening.screener, screening.builder, items, **kwargs)
-    unsure = [index for index, (_, probability, _, _) in enumerate(results) if probability < screening.threshold]
+    results = screening.first_pass(model, items, candidates, **kwargs)
+    unsure = screening.unsure(results)
     if unsure:
         for index, result in zip(unsure, recognize(model, builder, [items[i] for i in unsure], **kwargs)):
             results[index] = result
@@ -236,12 +276,17 @@ def detect_candidates(
     **kwargs,
 ) -> list[Candidate]:
     """Stage 1 over word-split sentences: every proposed span becomes a candidate (the arg-max decode;
-    with ``threshold``, also the spans :func:`propose_spans` adds, which may overlap)."""
-    probabilities = detector.predict_word_probabilities(tokens, tokenizer, **kwargs)
+    with ``threshold``, also the spans :func:`propose_spans` adds, which may overlap). A typed detector
+    also scores each candidate's types (``Candidate.type_scores``)."""
+    types = detector.config.entity_types
+    probabilities = detector.predict_word_probabilities(tokens, tokenizer, typed=bool(types), **kwargs)
     return [
-        Candidate(index, start, end, score=score)
+        Candidate(
+            index, start, end, score=score,
+            type_scores=dict(zip(types, span_type_scores(sentence, start, end))) if types else None,
+        )
         for index, sentence in enumerate(probabilities)
-        for start, end, score in propose_spans(sentence, threshold)
+        for start, end, score in propose_spans(span_tag_probabilities(sentence), threshold)
     ]
 
 
@@ -276,13 +321,13 @@ def predict_entities(
     Knowledge ``given`` per sentence wins over ``providers``; stage-2 prompts of all sentences are
     batched together, sorted by length. ``candidate_threshold`` lets stage 1 over-propose (see
     :func:`propose_spans`); overlapping accepted spans keep stage 2's best. ``screening`` puts a
-    cheaper recogniser before stage 2 (:class:`Screening`)."""
+    cheaper recogniser (or a typed stage 1's types) before stage 2 (:class:`Screening`)."""
     image_ids = image_ids if image_ids is not None else [None] * len(tokens)
     candidates = detect_candidates(
         detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length, threshold=candidate_threshold
     )
     items = candidate_inputs(tokens, image_ids, candidates, providers, given=given, images=images)
-    results = recognize_screened(recognizer, builder, items, screening, batch_size=batch_size, box_threshold=box_threshold)
+    results = recognize_screened(recognizer, builder, items, screening, candidates, batch_size=batch_size, box_threshold=box_threshold)
     return typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None)
 
 

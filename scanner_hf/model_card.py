@@ -98,6 +98,7 @@ def build_model_card(info: CardInfo) -> ModelCard:
         multimodal=info.dataset.startswith("twitter"),
         packed=bool(info.hyperparameters.get("stage2_packed")),
         screening_threshold=info.hyperparameters.get("screening_threshold"),
+        detector_screening=bool(info.hyperparameters.get("stage1_screening")),
         backbone=info.backbone,
         entity_types=info.entity_types,
         knowledge_description=_describe_knowledge(info.knowledge),
@@ -107,3 +108,12 @@ def build_model_card(info: CardInfo) -> ModelCard:
         hyperparameters=sorted((str(k), v) for k, v in info.hyperparameters.items()),
         notes=info.notes,
     )
+
+
+def push_folder_to_hub(folder: Path, repo_id: str) -> None:
+    """Upload a saved checkpoint folder (weights, code, tokenizer, card) to a Hub repo in one commit."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="SCANNER checkpoint from scanner-hf")

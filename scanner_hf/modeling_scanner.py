@@ -4,7 +4,8 @@ Each stage stays a model of its own (``model.span_detector``, ``model.entity_rec
 still be saved or loaded alone; the composite adds one config, one tokenizer for both stages and one
 ``from_pretrained`` for the pipeline. An optional ``model.screener`` (a cheaper, packed stage-2
 recogniser) types every candidate first and leaves only the ones it is unsure of to the entity
-recogniser (``config.screening_threshold``; see ``scanner_hf.inference.Screening``).
+recogniser (``config.screening_threshold``; see ``scanner_hf.inference.Screening``); with
+``config.detector_screening`` a typed span detector's types do that instead.
 
 >>> model = ScannerForMultimodalNER.from_stages(detector, recognizer)   # doctest: +SKIP
 >>> model.save_pretrained("scanner-twitter2017")                        # doctest: +SKIP
@@ -32,7 +33,7 @@ class ScannerOutput(ModelOutput):
 
     Args:
         loss: the sum of the stages' losses that had labels.
-        span_logits: stage 1's ``(batch, sequence, 3)`` O/B/I scores.
+        span_logits: stage 1's ``(batch, sequence, 3)`` O/B/I scores (typed detector: its typed BIO labels).
         logits: stage 2's ``(candidates, num_labels)`` type scores.
         overlap_logits / object_mask: stage 2's per-object overlap scores and which slots are real.
     """
@@ -104,12 +105,12 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
     def screening(
         self, tokenizer: PreTrainedTokenizerBase, *, threshold: float | None = None, max_context_words: int | None = None
     ) -> Screening | None:
-        """How inference screens candidates with this checkpoint's screener (None: it has none), at
-        ``threshold`` (default: the checkpoint's ``screening_threshold``)."""
-        if self.screener is None:
-            return None
-        builder = self.screener.prompt_builder(tokenizer, max_context_words=max_context_words)
-        return Screening(self.screener, builder, self.config.screening_threshold if threshold is None else threshold)
+        """How inference screens candidates with this checkpoint's screener or typed span detector
+        (None: it screens with neither), at ``threshold`` (default: the checkpoint's ``screening_threshold``)."""
+        threshold = self.config.screening_threshold if threshold is None else threshold
+        if self.screener is not None:
+            return Screening(self.screener, self.screener.prompt_builder(tokenizer, max_context_words=max_context_words), threshold)
+        return Screening(None, None, threshold) if self.config.detector_screening else None
 
     def forward(
         self,

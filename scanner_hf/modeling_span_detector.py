@@ -1,4 +1,5 @@
-"""SCANNER stage 1: the span-candidate detector (an encoder with an untyped B/I/O token classifier).
+"""SCANNER stage 1: the span-candidate detector (an encoder with an untyped B/I/O token classifier, or
+a typed one whose spans are decoded the same way and whose types can screen candidates before stage 2).
 
 >>> from scanner_hf import ScannerSpanDetector
 >>> detector = ScannerSpanDetector.from_encoder("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
@@ -36,7 +37,8 @@ class ScannerSpanDetectorOutput(ModelOutput):
 
     Args:
         loss: token-level cross-entropy over B/I/O (first sub-words only), when labels are given.
-        logits: ``(batch, sequence, 3)`` scores of ``O``, ``B``, ``I``.
+        logits: ``(batch, sequence, num_labels)`` scores of ``O``, ``B``, ``I`` (typed: ``O``, ``B-<type>``...,
+            ``I-<type>``...).
     """
 
     loss: torch.Tensor | None = None
@@ -58,7 +60,7 @@ class DetectedSpan:
 
 
 class ScannerSpanDetector(ScannerPreTrainedModel):
-    """Any ``AutoModel`` encoder plus a linear B/I/O head (the paper's stage 1)."""
+    """Any ``AutoModel`` encoder plus a linear B/I/O head (the paper's stage 1), or a typed BIO head."""
 
     config_class = ScannerSpanDetectorConfig
     config: ScannerSpanDetectorConfig
@@ -128,8 +130,10 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         batch_size: int = 32,
         max_length: int | None = None,
         window_overlap: int = 16,
+        typed: bool = False,
     ) -> list[torch.Tensor]:
-        """``(n_words, 3)`` B/I/O probabilities per word-split sentence.
+        """``(n_words, 3)`` O/B/I probabilities per word-split sentence (a typed detector's summed over
+        types); with ``typed``, ``(n_words, num_labels)``: every label's (see :func:`span_tag_probabilities`).
 
         Sentences longer than the encoder are cut into overlapping word windows; each word takes its
         probabilities from the window in which it stands farthest from an edge. Windows are batched by
@@ -145,7 +149,7 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
                 for start, end in word_windows(counts, budget, window_overlap):
                     pieces.append((index, start, end))
                     piece_lengths.append(sum(counts[start:end]))
-        results = [torch.zeros(len(words), 3) for words in sentences]
+        results = [torch.zeros(len(words), self.config.num_labels) for words in sentences]
         best_margin = [torch.full((len(words),), -1) for words in sentences]
         was_training = self.training
         self.eval()
@@ -175,7 +179,7 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
                             results[index][word] = probabilities[row, position]
         finally:
             self.train(was_training)
-        return results
+        return results if typed else [span_tag_probabilities(sentence) for sentence in results]
 
     def predict_spans(
         self,
@@ -197,6 +201,25 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
             ]
             for (text, words), probs in zip(prepared, probabilities)
         ]
+
+
+def span_tag_probabilities(word_probabilities: torch.Tensor) -> torch.Tensor:
+    """``(n_words, 3)`` O/B/I probabilities from a detector's label probabilities: unchanged when
+    untyped; a typed detector's ``B-<type>`` columns summed into B and ``I-<type>`` into I."""
+    if word_probabilities.shape[-1] == 3:
+        return word_probabilities
+    types = (word_probabilities.shape[-1] - 1) // 2
+    return torch.stack(
+        [word_probabilities[:, 0], word_probabilities[:, 1 : 1 + types].sum(-1), word_probabilities[:, 1 + types :].sum(-1)], -1
+    )
+
+
+def span_type_scores(word_probabilities: torch.Tensor, start: int, end: int) -> list[float]:
+    """A typed detector's score of each type for words ``[start, end)``: the mean over the words of the
+    type's B and I probabilities (so it is low when the words may not be an entity at all)."""
+    types = (word_probabilities.shape[-1] - 1) // 2
+    words = word_probabilities[start:end]
+    return (words[:, 1 : 1 + types] + words[:, 1 + types :]).mean(0).tolist()
 
 
 def decode_bio(word_probabilities: torch.Tensor) -> list[tuple[int, int, float]]:

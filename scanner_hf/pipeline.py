@@ -160,9 +160,10 @@ class ScannerNERPipeline(Pipeline):
         ``max_context_words`` replaces the checkpoint's limit on the words one stage-2 prompt holds (0:
         no limit) for this pipeline only (the model's config is left as it is): for documents, each
         candidate then sees only the sentences around it.
-        A checkpoint with a screener (``model.screener``) types candidates with it first and sends the
-        ones below its ``screening_threshold`` (replaced by ``screening_threshold`` here) to the entity
-        recogniser; ``screen=False`` types every candidate with the entity recogniser alone."""
+        A checkpoint that screens (a screener, ``model.screener``, or a typed stage 1 with
+        ``config.detector_screening``) types candidates with it first and sends the ones below its
+        ``screening_threshold`` (replaced by ``screening_threshold`` here) to the entity recogniser;
+        ``screen=False`` types every candidate with the entity recogniser alone."""
         super().__init__(*args, **kwargs)
         if max_context_words is not None and (type(max_context_words) is not int or max_context_words < 0):
             raise ValueError(f"max_context_words must be a number of words (0: no limit), not {max_context_words!r}")
@@ -282,8 +283,8 @@ def screening_of(
 ) -> Screening | None:
     """The composite's screening as the caller asks: ``screen=False`` types every candidate with stage 2
     alone; ``threshold`` replaces the checkpoint's (an error for a checkpoint without a screener)."""
-    if screen and threshold is not None and model.screener is None:
-        raise ValueError("screening_threshold is for checkpoints with a screener; this one has none")
+    if screen and threshold is not None and model.screener is None and not model.config.detector_screening:
+        raise ValueError("screening_threshold is for checkpoints that screen (a screener or detector_screening); this one does not")
     return model.screening(tokenizer, threshold=threshold, max_context_words=max_context_words) if screen else None
 
 

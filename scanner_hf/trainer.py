@@ -42,7 +42,7 @@ from .inference import Screening, detect_candidates
 from .knowledge import KnowledgeProvider
 from .knowledge.factory import check_kb_setting, kb_path, providers_from_settings
 from .knowledge.kb import EntityKB
-from .model_card import CardInfo, build_model_card
+from .model_card import CardInfo, build_model_card, push_folder_to_hub
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_scanner import ScannerForMultimodalNER
 from .modeling_span_detector import ScannerSpanDetector
@@ -127,6 +127,9 @@ class ScannerTrainingArguments:
     # candidates) that types every candidate first; stage 2 then types only those the screener gives less than the
     # screening threshold, chosen on the validation split (the lowest within 0.1 F1 of stage 2 alone): faster inference
     stage2_screener: bool = False
+    # stage 1 learns the entity types too (typed BIO; spans decoded as before) and screens: a candidate whose type
+    # stage 1 gives at least the screening threshold (chosen on validation as above) keeps it, stage 2 types the rest
+    stage1_screening: bool = False
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None  # stage 1 only, as in the paper
@@ -155,6 +158,8 @@ class ScannerTrainingArguments:
             raise ValueError("stage2_packed takes no grounding (grounding_weight > 0) and no stage-2 word shapes")
         if self.stage2_screener and (self.stage2_packed or self.grounding_weight > 0):
             raise ValueError("stage2_screener screens a per-candidate stage 2 without grounding (not stage2_packed, grounding_weight 0)")
+        if self.stage1_screening and (self.stage2_screener or self.grounding_weight > 0):
+            raise ValueError("stage1_screening takes no stage2_screener (one screener) and no grounding (grounding_weight 0)")
         if self.max_context_words is not None and (type(self.max_context_words) is not int or self.max_context_words < 1):
             raise ValueError(f"max_context_words must be a positive number of words or None, not {self.max_context_words!r}")
         if self.knowledge.wikipedia:
@@ -317,7 +322,7 @@ class ScannerTrainer:
                 select_first(self.train_dataset, settings.max_train_samples), self.args.backbone, settings, seed=self.args.seed,
                 max_length=self.args.max_length, output_dir=str(self._checkpoints(folder)), distillation=distillation,
                 awp=None if plain else self.args.awp, eval_split=select_first(self.eval_dataset, settings.max_eval_samples),
-                word_shapes=self.args.shaped("stage1"),
+                word_shapes=self.args.shaped("stage1"), entity_types=self.entity_types if self.args.stage1_screening else None,
             )
             self._save_step(detector, tokenizer, folder)
         if not plain:
@@ -442,9 +447,9 @@ class ScannerTrainer:
         return self.candidate_threshold
 
     def tune_screening_threshold(self) -> float:
-        """With a screener and a validation split: the lowest screening threshold within 0.1 F1 of
-        stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`)."""
-        if self.screener is None:
+        """With a screener (or ``stage1_screening``) and a validation split: the lowest screening threshold
+        within 0.1 F1 of stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`)."""
+        if self.screening() is None:
             return self.screening_threshold
         if self.eval_dataset is None:
             logger.warning("no validation split to choose the screening threshold: keeping %.2f", self.screening_threshold)
@@ -459,8 +464,11 @@ class ScannerTrainer:
         return self.screening_threshold
 
     def screening(self) -> Screening | None:
-        """How the trained system screens candidates (None: no screener)."""
-        return Screening(self.screener, self.screener_builder, self.screening_threshold) if self.screener is not None else None
+        """How the trained system screens candidates: its screener, else with ``stage1_screening`` its typed
+        stage 1 (None: neither)."""
+        if self.screener is None and not self.args.stage1_screening:
+            return None
+        return Screening(self.screener, self.screener_builder, self.screening_threshold)
 
     def evaluate(self, dataset: datasets.Dataset | None = None, *, providers: Sequence[KnowledgeProvider] | None = None) -> dict:
         """Both stages on a labelled split (default: the test split), run as the saved checkpoint
@@ -497,6 +505,7 @@ class ScannerTrainer:
         self.tune_candidate_threshold()
         if self.args.stage2_screener:
             self.train_entity_recognizer(screener=True)
+        if self.args.stage2_screener or self.args.stage1_screening:
             self.tune_screening_threshold()
         if self.test_dataset is not None:
             self.scores["scanner"] = self.evaluate()
@@ -520,6 +529,7 @@ class ScannerTrainer:
         return ScannerForMultimodalNER.from_stages(
             detector, self.recognizer, self.screener, stage1_max_length=self.args.max_length, knowledge=portable or None,
             box_threshold=self.box_threshold, candidate_threshold=self.candidate_threshold, screening_threshold=self.screening_threshold,
+            detector_screening=self.args.stage1_screening,
         )
 
     def save_model(self, folder: str | Path | None = None, *, dataset_name: str | None = None) -> Path:
@@ -552,10 +562,10 @@ class ScannerTrainer:
             word_shapes=[stage for stage in ("stage1", "stage2") if args.shaped(stage)] or False,
             candidate_threshold=self.candidate_threshold,
         )
-        for optional in ("stage2_encoder_layers", "max_context_words", "stage2_packed", "stage2_prompt_head"):
+        for optional in ("stage2_encoder_layers", "max_context_words", "stage2_packed", "stage2_prompt_head", "stage1_screening"):
             if getattr(args, optional) not in (None, False, "template"):
                 hyperparameters[optional] = getattr(args, optional)
-        if model.screener is not None:
+        if model.screener is not None or model.config.detector_screening:
             hyperparameters["screening_threshold"] = model.config.screening_threshold
         wikipedia = (model.config.knowledge or {}).get("wikipedia")
         return CardInfo(
@@ -582,10 +592,3 @@ class ScannerTrainer:
             folder = self.save_model(folder)
         on_main_process(lambda: push_folder_to_hub(folder, repo_id))
 
-
-def push_folder_to_hub(folder: Path, repo_id: str) -> None:
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="SCANNER checkpoint from scanner-hf")

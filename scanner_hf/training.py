@@ -40,12 +40,19 @@ from .tokenization import encode_words_for_training, pad_word_shapes
 logger = logging.getLogger(__name__)
 
 
-def label_mapper(source_names: list[str], target: str) -> Callable[[list[int]], list[int]]:
-    """Map ``ner_tags`` ids to ``"typed"`` BIO ids (unchanged) or ``"untyped"`` O/B/I ids."""
+def label_mapper(source_names: list[str], target: str | dict[str, int]) -> Callable[[list[int]], list[int]]:
+    """Map ``ner_tags`` ids to ``"typed"`` BIO ids (unchanged), ``"untyped"`` O/B/I ids, or the ids of
+    a model's ``label2id`` (a dict) by tag name."""
+    if isinstance(target, dict):
+        unknown = sorted(set(source_names) - set(target))
+        if unknown:
+            raise ValueError(f"tags {unknown} are not among the model's labels {list(target)}")
+        ids = [target[name] for name in source_names]
+        return lambda tag_ids: [ids[tag_id] for tag_id in tag_ids]
     if target == "typed":
         return list
     if target != "untyped":
-        raise ValueError(f"target must be 'typed' or 'untyped', not {target!r}")
+        raise ValueError(f"target must be 'typed', 'untyped' or a label2id mapping, not {target!r}")
     untyped = [SPAN_TAGS.index(split_tag(name)[0]) for name in source_names]
     return lambda tag_ids: [untyped[tag_id] for tag_id in tag_ids]
 
@@ -54,11 +61,12 @@ def encode_token_classification(
     dataset: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
     *,
-    target: str,
+    target: str | dict[str, int],
     max_length: int,
     word_shapes: bool = False,
 ) -> datasets.Dataset:
-    """Tokenise a split for token classification (``target`` ``"typed"`` or ``"untyped"``; with
+    """Tokenise a split for token classification (``target`` ``"typed"``, ``"untyped"`` or a label2id, see
+    :func:`label_mapper`; with
     ``word_shapes``, a ``word_shape_ids`` column). Rows keep their words in ``words``; the Trainer
     drops that column before the model sees it.
     """
@@ -239,18 +247,21 @@ def train_span_detector(
     awp: AWPSettings | None = None,
     eval_split: datasets.Dataset | None = None,
     word_shapes: bool = False,
+    entity_types: Sequence[str] | None = None,
 ) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
-    """Fine-tune a new stage-1 detector on a split (optionally distilled from a teacher detector
-    with the same backbone, with AWP, with word-shape embeddings, and keeping the epoch with the best
-    span F1 on ``eval_split``); returns the model and its tokenizer."""
+    """Fine-tune a new stage-1 detector on a split (optionally typed with ``entity_types``, distilled
+    from a teacher detector with the same backbone, with AWP, with word-shape embeddings, and keeping
+    the epoch with the best span F1, typed F1 for a typed detector, on ``eval_split``); returns the
+    model and its tokenizer."""
     set_seed(seed)
     source = resolve_backbone(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = ScannerSpanDetector.from_encoder(source, word_shapes=word_shapes)
-    train_dataset = encode_token_classification(train_split, tokenizer, target="untyped", max_length=max_length, word_shapes=word_shapes)
+    model = ScannerSpanDetector.from_encoder(source, word_shapes=word_shapes, entity_types=list(entity_types) if entity_types else None)
+    target = dict(model.config.label2id) if entity_types else "untyped"
+    train_dataset = encode_token_classification(train_split, tokenizer, target=target, max_length=max_length, word_shapes=word_shapes)
     eval_dataset = compute_metrics = None
     if eval_split is not None:
-        eval_dataset = encode_token_classification(eval_split, tokenizer, target="untyped", max_length=max_length, word_shapes=word_shapes)
+        eval_dataset = encode_token_classification(eval_split, tokenizer, target=target, max_length=max_length, word_shapes=word_shapes)
         compute_metrics = make_compute_metrics(model.config.id2label, tokens=eval_dataset["words"])
     args = training_arguments(output_dir, settings, seed)
     fit(

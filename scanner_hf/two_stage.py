@@ -165,8 +165,8 @@ def tune_screening_threshold(
     detector_tokenizer: PreTrainedTokenizerBase,
     recognizer: ScannerEntityRecognizer,
     builder: PromptBuilder,
-    screener: ScannerEntityRecognizer,
-    screener_builder: PromptBuilder,
+    screener: ScannerEntityRecognizer | None,
+    screener_builder: PromptBuilder | None,
     split: datasets.Dataset,
     providers: Sequence[KnowledgeProvider] = (),
     thresholds: Sequence[float] = SCREENING_THRESHOLDS,
@@ -178,11 +178,13 @@ def tune_screening_threshold(
     """The lowest screening threshold (fewest candidates typed twice) whose F1 on a labelled split,
     usually the validation split, is within ``tolerance`` of the entity recogniser alone (1.0 when
     none is), and per threshold tried (and ``recogniser`` / ``screener`` alone) the F1 and the share
-    of candidates the entity recogniser typed. Both recognisers run once; thresholds are applied offline."""
+    of candidates the entity recogniser typed. ``screener`` ``None``: a typed ``detector``'s types
+    screen (see :class:`~.inference.Screening`). Each pass runs once; thresholds are applied offline."""
     tokens = split["tokens"]
     candidates = detect_candidates(detector, detector_tokenizer, tokens, max_length=max_length, threshold=candidate_threshold)
     items = candidate_inputs(tokens, split["image_id"], candidates, providers)
-    alone, screened = recognize(recognizer, builder, items), recognize(screener, screener_builder, items)
+    screening = Screening(screener, screener_builder, 1.0)
+    alone, screened = recognize(recognizer, builder, items), screening.first_pass(recognizer, items, candidates)
 
     def f1_of(results) -> float:
         entities = typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None)
@@ -191,9 +193,9 @@ def tune_screening_threshold(
     tried = {"recogniser": {"f1": f1_of(alone), "typed_again": 1.0}, "screener": {"f1": f1_of(screened), "typed_again": 0.0}}
     chosen = 1.0
     for threshold in sorted(thresholds):
-        unsure = [first[1] < threshold for first in screened]
-        f1 = f1_of([second if again else first for first, second, again in zip(screened, alone, unsure)])
-        tried[str(threshold)] = {"f1": f1, "typed_again": sum(unsure) / max(1, len(unsure))}
+        unsure = set(screening.unsure(screened, threshold))
+        f1 = f1_of([alone[index] if index in unsure else first for index, first in enumerate(screened)])
+        tried[str(threshold)] = {"f1": f1, "typed_again": len(unsure) / max(1, len(screened))}
         if chosen == 1.0 and f1 >= tried["recogniser"]["f1"] - tolerance:
             chosen = threshold
     return chosen, tried

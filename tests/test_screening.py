@@ -1,5 +1,5 @@
-"""Screening: a packed recogniser types every candidate first, stage 2 only those it is unsure of; in
-the composite checkpoint, the pipeline, the config checks and the ONNX path."""
+"""Screening: a packed recogniser (or a typed stage 1) types every candidate first, stage 2 only those it
+is unsure of; in the composite checkpoint, the pipeline, the config checks and the ONNX path."""
 
 import pytest
 import torch
@@ -12,6 +12,8 @@ from scanner_hf import (
     ScannerEntityRecognizerConfig,
     ScannerForMultimodalNER,
     ScannerNERPipeline,
+    ScannerSpanDetector,
+    ScannerSpanDetectorConfig,
 )
 from scanner_hf.inference import PromptInput, Screening, recognize, recognize_screened
 from scanner_hf.providers import Knowledge
@@ -120,3 +122,79 @@ def test_cli_predicts_and_evaluates_through_the_screener(tmp_path, tiny_tokenize
         scores[options] = json.loads(capsys.readouterr().out)
     # the screener says PER, stage 2 says LOC: evaluation follows the same path as the pipeline
     assert scores[()].get("PER_f1", 0) > 0 and scores[("--no-screen",)].get("PER_f1", 0) == 0
+
+
+def typed_composite(tiny_tokenizer, tiny_encoder_config, per_margin: float = 2.0, **config_kwargs):
+    """The tiny composite with a typed stage 1 (PER, LOC) that tags ENTITY_WORDS as B-PER over B-LOC by
+    ``per_margin`` in logits (type score of PER: e^m / (e^m + 1), 0.88 for 2), stage 2 still saying LOC."""
+    stages, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    untyped = stages.span_detector
+    config = ScannerSpanDetectorConfig(encoder_config=untyped.config.encoder_config, entity_types=["PER", "LOC"])
+    detector = ScannerSpanDetector(config)
+    detector.encoder.load_state_dict(untyped.encoder.state_dict())
+    with torch.no_grad():  # labels O, B-PER, B-LOC, I-PER, I-LOC; the marker dimension (0) says "entity word"
+        detector.classifier.weight.zero_()
+        detector.classifier.weight[1:3, 0] = 1.0
+        detector.classifier.bias.copy_(torch.tensor([0.0, -2.0 + per_margin, -2.0, -50.0, -50.0]))
+    model = ScannerForMultimodalNER.from_stages(detector, stages.entity_recognizer, **config_kwargs)
+    return model, tokenizer
+
+
+def test_typed_detector_decodes_spans_as_before_and_scores_types(tiny_tokenizer, tiny_encoder_config):
+    from scanner_hf.inference import detect_candidates
+    from scanner_hf.modeling_span_detector import span_tag_probabilities
+
+    model, tokenizer = typed_composite(tiny_tokenizer, tiny_encoder_config)
+    detector = model.span_detector
+    assert detector.config.id2label == {0: "O", 1: "B-PER", 2: "B-LOC", 3: "I-PER", 4: "I-LOC"}
+    words = [["steve", "kerr", "praises", "paris"]]
+    typed = detector.predict_word_probabilities(words, tokenizer, typed=True)[0]
+    assert typed.shape == (4, 5)
+    torch.testing.assert_close(detector.predict_word_probabilities(words, tokenizer)[0], span_tag_probabilities(typed))
+    candidates = detect_candidates(detector, tokenizer, words)
+    assert [(c.start, c.end) for c in candidates] == [(0, 1), (1, 2), (3, 4)]  # B B O B, as an untyped detector decodes it
+    per = torch.tensor(2.0).exp() / (torch.tensor(2.0).exp() + 1)
+    for candidate in candidates:
+        assert set(candidate.type_scores) == {"PER", "LOC"}
+        assert candidate.type_scores["PER"] == pytest.approx(float(per), abs=0.01)
+    # typed training labels: the loss is over the typed BIO labels
+    labels = torch.tensor([[-100, 1, 3, 0, 2, -100]])
+    encoded = tokenizer(["steve kerr praises paris"], return_tensors="pt")
+    assert encoded["input_ids"].shape[1] == 6
+    output = detector(**encoded, labels=labels)
+    keep = labels[0] != -100
+    torch.testing.assert_close(output.loss, torch.nn.functional.cross_entropy(output.logits[0][keep], labels[0][keep]))
+
+
+def test_stage1_types_screen_candidates_in_the_saved_checkpoint(tmp_path, tiny_tokenizer, tiny_encoder_config):
+    model, tokenizer = typed_composite(tiny_tokenizer, tiny_encoder_config, detector_screening=True, screening_threshold=0.5)
+    folder = tmp_path / "typed"
+    ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
+    ner = pipeline("scanner-ner", model=str(folder))
+    assert ner.model.config.detector_screening and ner.model.screener is None and ner.screening.screener is None
+    text = "Steve Kerr in PARIS!"
+    assert {e["entity_group"] for e in ner(text)} == {"PER"}  # stage 1: PER at 0.88 >= 0.5, stage 2 not asked
+    assert {e["entity_group"] for e in pipeline("scanner-ner", model=str(folder), screening_threshold=0.95)(text)} == {"LOC"}
+    assert {e["entity_group"] for e in pipeline("scanner-ner", model=str(folder), screen=False)(text)} == {"LOC"}
+    # the same detector without detector_screening: stage 2 types everything
+    unscreened, _ = typed_composite(tiny_tokenizer, tiny_encoder_config)
+    assert unscreened.screening(tokenizer) is None
+    assert {e["entity_group"] for e in ScannerNERPipeline(model=unscreened, tokenizer=tokenizer)(text)} == {"LOC"}
+    with pytest.raises(ValueError, match="screening_threshold is for checkpoints that screen"):
+        ScannerNERPipeline(model=unscreened, tokenizer=tokenizer, screening_threshold=0.5)
+
+
+def test_config_refuses_detector_screening_it_cannot_do(tiny_tokenizer, tiny_encoder_config):
+    stages, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    with pytest.raises(ValueError, match="needs a typed span detector"):
+        ScannerForMultimodalNER.from_stages(stages.span_detector, stages.entity_recognizer, detector_screening=True)
+    odd = ScannerSpanDetector(ScannerSpanDetectorConfig(encoder_config=stages.span_detector.config.encoder_config, entity_types=["PER", "EVENT"]))
+    with pytest.raises(ValueError, match="not all the entity recogniser's"):
+        ScannerForMultimodalNER.from_stages(odd, stages.entity_recognizer, detector_screening=True)
+    typed, _ = typed_composite(tiny_tokenizer, tiny_encoder_config)
+    with pytest.raises(ValueError, match="exclude each other"):
+        ScannerForMultimodalNER.from_stages(
+            typed.span_detector, typed.entity_recognizer, screener_for(tokenizer, tiny_encoder_config, 0.0), detector_screening=True
+        )
+    with pytest.raises(ValueError, match="distinct types"):
+        ScannerSpanDetectorConfig(entity_types=["PER", "PER"])

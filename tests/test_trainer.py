@@ -94,3 +94,29 @@ def test_bf16_stage_setting_builds_cpu_training_arguments(tmp_path):
     args = training_arguments(str(tmp_path), StageTraining(bf16=True), seed=0)
     assert args.bf16 and args.use_cpu
     assert not training_arguments(str(tmp_path), StageTraining(), seed=0).bf16
+
+
+def test_stage1_screening_trains_a_typed_detector_and_screens_with_it(tmp_path, tiny_backbone_dir, my_conll_folder):
+    splits = load_ner_dataset(str(my_conll_folder))
+    args = ScannerTrainingArguments(
+        output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48,
+        non_entity_folds=0, stage1=StageTraining(epochs=8, **FAST), stage2=StageTraining(epochs=1, **FAST, max_train_samples=10),
+        stage1_screening=True,
+    )
+    trainer = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"])
+    scores = trainer.train()
+    detector = trainer.detector
+    assert detector.config.entity_types == list(trainer.entity_types)  # typed BIO head: O + B-/I- per type
+    assert detector.config.num_labels == 1 + 2 * len(trainer.entity_types)
+    assert scores["stage1"]["f1"] > 0.6  # its spans, decoded from the summed B/I probabilities, are as good as untyped ones
+    assert {"recogniser", "screener", "0.9"} <= set(scores["screening_dev"])
+    assert scores["screening_dev"]["screener"]["f1"] > 0  # stage 1's own types find entities
+    from transformers import pipeline
+
+    ner = pipeline("scanner-ner", model=str(tmp_path / "run" / "scanner"))
+    assert ner.model.config.detector_screening and ner.screening.screener is None
+    assert ner.model.config.screening_threshold == trainer.screening_threshold
+    assert "is typed" in (tmp_path / "run" / "scanner" / "README.md").read_text()
+    assert isinstance(ner("Steve Kerr praises the Warriors"), list)
+    with pytest.raises(ValueError, match="stage1_screening"):
+        ScannerTrainingArguments(output_dir=str(tmp_path), stage1_screening=True, stage2_screener=True)
