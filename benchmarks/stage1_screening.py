@@ -9,9 +9,11 @@ ever), the threshold chosen on the validation split (the lowest whose F1 is with
 alone), then test F1 / unseen F1 of: the untyped stage 1 + stage 2 (the paper's system, seed 42's stage
 1), the typed stage 1 + stage 2 alone, the screened system, and the typed stage 1 alone (its own types),
 with the share of candidates stage 2 typed. Results in results/stage1_screening.json, where
-pipeline_speed.py's ``scanner_typedscreen`` rows read seed 42's threshold.
+pipeline_speed.py's ``scanner_typedscreen`` rows read seed 42's threshold. ``--variant`` runs a stage 2
+with knowledge instead (scanner_mner.py's variant names, e.g. ``caption+wiki``; trained into the cache when
+missing): where stage 2 knows more than stage 1, the threshold chosen on validation sends more to it.
 
-    python benchmarks/stage1_screening.py [--seeds 42 43 44]
+    python benchmarks/stage1_screening.py [--seeds 42 43 44] [--variant caption+wiki]
 """
 
 from __future__ import annotations
@@ -33,15 +35,15 @@ RAW_FILE = BENCHMARK_DIR / "results" / "stage1_screening.json"
 TYPED_FOLDER = "stage1-typed"
 
 
-def run_seed(settings: dict, seed: int) -> dict:
-    """The typed stage 1 and stage 2 of one seed, the threshold chosen on validation, test scores."""
+def run_seed(settings: dict, seed: int, variant: str = "text") -> dict:
+    """The typed stage 1 and stage 2 (of ``variant``) of one seed, the threshold chosen on validation, test scores."""
     subfolder = "" if seed == settings["seed"] else f"seed-{seed}/"
-    trainer = recipe_trainer(benchmark_recipe(NAME, settings, "text", seed=seed, stage1_screening=True))
+    trainer = recipe_trainer(benchmark_recipe(NAME, settings, variant, seed=seed, stage1_screening=True))
     untyped, untyped_tokenizer = trainer.train_span_detector()  # the cached untyped stage 1 (seed 42's)
-    trainer.train_entity_recognizer(trainer.output_dir / f"{subfolder}stage2-text")
+    trainer.train_entity_recognizer(trainer.output_dir / f"{subfolder}stage2-{variant}")
     paper = evaluate_two_stage(
         untyped, untyped_tokenizer, trainer.recognizer, trainer.builder, trainer.test_dataset,
-        train_split=trainer.train_dataset, max_length=trainer.args.max_length,
+        train_split=trainer.train_dataset, providers=trainer.providers, max_length=trainer.args.max_length,
     )
     trainer.train_span_detector(trainer.output_dir / f"{subfolder}{TYPED_FOLDER}")
     # the benchmark recipe picks no best epoch on dev (select_best_on_dev: false), so the trainer holds no
@@ -52,7 +54,7 @@ def run_seed(settings: dict, seed: int) -> dict:
     def typed(screening) -> dict:  # the typed stage 1 with stage 2 behind ``screening``, scored as trainer.evaluate scores
         return evaluate_two_stage(
             trainer.detector, trainer.detector_tokenizer, trainer.recognizer, trainer.builder, trainer.test_dataset,
-            train_split=trainer.train_dataset, max_length=trainer.args.max_length, screening=screening,
+            train_split=trainer.train_dataset, providers=trainer.providers, max_length=trainer.args.max_length, screening=screening,
         )
 
     test = {
@@ -69,18 +71,36 @@ def run_seed(settings: dict, seed: int) -> dict:
     }
 
 
+def knowledge_table(variant: str, runs: dict, labels: dict) -> str:
+    """Test rows of a stage 2 with knowledge (same systems), with the threshold and share typed by stage 2."""
+    lines = [
+        f"| seed {seed} | {run['threshold']:g} ({percent(run['dev'].get(str(run['threshold']), {'typed_again': 1.0})['typed_again'])} %) | "
+        + " | ".join(f"{percent(run['test'][system]['f1'])} ({percent(run['test'][system]['unseen_f1'])})" for system in labels) + " |"
+        for seed, run in sorted(runs.items())
+    ]
+    return (
+        f"\n\nWith knowledge: stage 2 `{variant}` (scanner_mner.py's variant, same budget; the KB and captions also at test "
+        "time), test F1 (unseen F1):\n\n| seed | threshold (validation candidates to stage 2) | "
+        + " | ".join(labels.values()) + " |\n|" + "---|" * (2 + len(labels)) + "\n" + "\n".join(lines)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42], help="seeds of the typed stage 1 and of stage 2")
+    parser.add_argument("--variant", default="text", help="stage 2's knowledge (scanner_mner.py's variant names); default text only")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
-    seeds = previous.get("seeds", {})
+    seeds, variants = previous.get("seeds", {}), previous.get("variants", {})
     for seed in arguments.seeds:
-        seeds[str(seed)] = run_seed(settings, seed)
-        RAW_FILE.write_text(json.dumps({**previous, "seeds": seeds}, indent=1))  # a finished seed survives a cut session
-    raw = {"seeds": seeds, "commands": merged_commands(previous)}
+        if arguments.variant == "text":
+            seeds[str(seed)] = run_seed(settings, seed)
+        else:
+            variants.setdefault(arguments.variant, {})[str(seed)] = run_seed(settings, seed, arguments.variant)
+        RAW_FILE.write_text(json.dumps({**previous, "seeds": seeds, "variants": variants}, indent=1))  # a finished seed survives a cut session
+    raw = {"seeds": seeds, "variants": variants, "commands": merged_commands(previous)}
     ordered = sorted(seeds, key=int)
     first = seeds[str(settings["seed"])] if str(settings["seed"]) in seeds else seeds[ordered[0]]
     rows = [f"| {key} | {percent(value['f1'])} | {percent(value['typed_again'])} |" for key, value in first["dev"].items()]
@@ -115,6 +135,7 @@ def main() -> None:
         + ".\n\nTest split, F1 (unseen F1):\n\n" + header + "\n|" + "---|" * (len(ordered) + 1 + (len(ordered) > 1)) + "\n"
         + "\n".join(test_rows + span_rows)
         + "\n\nScreened (typed stage 1) minus the paper's system, test F1: " + ", ".join(f"{100 * g:+.2f}" for g in gaps) + "."
+        + "".join(knowledge_table(variant, runs, labels) for variant, runs in sorted(variants.items()))
     )
     write_section("stage1_screening", "Screening by a typed stage 1 (no extra encoder pass)", body, raw)
 
