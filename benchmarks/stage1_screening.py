@@ -12,8 +12,9 @@ with the share of candidates stage 2 typed. Results in results/stage1_screening.
 pipeline_speed.py's ``scanner_typedscreen`` rows read seed 42's threshold. ``--variant`` runs a stage 2
 with knowledge instead (scanner_mner.py's variant names, e.g. ``caption+wiki``; trained into the cache when
 missing): where stage 2 knows more than stage 1, the threshold chosen on validation sends more to it.
+``--dataset twitter2015`` runs on Twitter-2015's cache (its stage 2 trained there when missing).
 
-    python benchmarks/stage1_screening.py [--seeds 42 43 44] [--variant caption+wiki]
+    python benchmarks/stage1_screening.py [--seeds 42 43 44] [--variant caption+wiki] [--dataset twitter2015]
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ RAW_FILE = BENCHMARK_DIR / "results" / "stage1_screening.json"
 TYPED_FOLDER = "stage1-typed"
 
 
-def run_seed(settings: dict, seed: int, variant: str = "text") -> dict:
+def run_seed(settings: dict, seed: int, variant: str = "text", dataset: str = NAME) -> dict:
     """The typed stage 1 and stage 2 (of ``variant``) of one seed, the threshold chosen on validation, test scores."""
     subfolder = "" if seed == settings["seed"] else f"seed-{seed}/"
-    trainer = recipe_trainer(benchmark_recipe(NAME, settings, variant, seed=seed, stage1_screening=True))
+    trainer = recipe_trainer(benchmark_recipe(dataset, settings, variant, seed=seed, stage1_screening=True))
     untyped, untyped_tokenizer = trainer.train_span_detector()  # the cached untyped stage 1 (seed 42's)
     trainer.train_entity_recognizer(trainer.output_dir / f"{subfolder}stage2-{variant}")
     paper = evaluate_two_stage(
@@ -48,7 +49,7 @@ def run_seed(settings: dict, seed: int, variant: str = "text") -> dict:
     trainer.train_span_detector(trainer.output_dir / f"{subfolder}{TYPED_FOLDER}")
     # the benchmark recipe picks no best epoch on dev (select_best_on_dev: false), so the trainer holds no
     # validation split: give it the split for the threshold alone (the models above are trained)
-    trainer.eval_dataset = load_benchmark(NAME)["validation"]
+    trainer.eval_dataset = load_benchmark(dataset)["validation"]
     threshold = trainer.tune_screening_threshold()
 
     def typed(screening) -> dict:  # the typed stage 1 with stage 2 behind ``screening``, scored as trainer.evaluate scores
@@ -72,15 +73,15 @@ def run_seed(settings: dict, seed: int, variant: str = "text") -> dict:
 
 
 def knowledge_table(variant: str, runs: dict, labels: dict) -> str:
-    """Test rows of a stage 2 with knowledge (same systems), with the threshold and share typed by stage 2."""
+    """Test rows of another stage 2 (knowledge) or dataset (same systems), with the threshold and share typed by stage 2."""
     lines = [
         f"| seed {seed} | {run['threshold']:g} ({percent(run['dev'].get(str(run['threshold']), {'typed_again': 1.0})['typed_again'])} %) | "
         + " | ".join(f"{percent(run['test'][system]['f1'])} ({percent(run['test'][system]['unseen_f1'])})" for system in labels) + " |"
         for seed, run in sorted(runs.items())
     ]
     return (
-        f"\n\nWith knowledge: stage 2 `{variant}` (scanner_mner.py's variant, same budget; the KB and captions also at test "
-        "time), test F1 (unseen F1):\n\n| seed | threshold (validation candidates to stage 2) | "
+        f"\n\n{variant if ' ' in variant else 'Twitter-2017 ' + variant}: stage 2 of scanner_mner.py's variant, same budget (knowledge "
+        "also at test time), test F1 (unseen F1):\n\n| seed | threshold (validation candidates to stage 2) | "
         + " | ".join(labels.values()) + " |\n|" + "---|" * (2 + len(labels)) + "\n" + "\n".join(lines)
     )
 
@@ -89,16 +90,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42], help="seeds of the typed stage 1 and of stage 2")
     parser.add_argument("--variant", default="text", help="stage 2's knowledge (scanner_mner.py's variant names); default text only")
+    parser.add_argument("--dataset", default=NAME, choices=["twitter2015", "twitter2017"])
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
     seeds, variants = previous.get("seeds", {}), previous.get("variants", {})
     for seed in arguments.seeds:
-        if arguments.variant == "text":
+        if arguments.variant == "text" and arguments.dataset == NAME:
             seeds[str(seed)] = run_seed(settings, seed)
         else:
-            variants.setdefault(arguments.variant, {})[str(seed)] = run_seed(settings, seed, arguments.variant)
+            key = arguments.variant if arguments.dataset == NAME else f"{arguments.dataset} {arguments.variant}"
+            variants.setdefault(key, {})[str(seed)] = run_seed(settings, seed, arguments.variant, arguments.dataset)
         RAW_FILE.write_text(json.dumps({**previous, "seeds": seeds, "variants": variants}, indent=1))  # a finished seed survives a cut session
     raw = {"seeds": seeds, "variants": variants, "commands": merged_commands(previous)}
     ordered = sorted(seeds, key=int)

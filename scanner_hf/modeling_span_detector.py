@@ -36,7 +36,7 @@ class ScannerSpanDetectorOutput(ModelOutput):
     """Output of :class:`ScannerSpanDetector`.
 
     Args:
-        loss: token-level cross-entropy over B/I/O (first sub-words only), when labels are given.
+        loss: token-level cross-entropy over the labels (first sub-words only), when labels are given.
         logits: ``(batch, sequence, num_labels)`` scores of ``O``, ``B``, ``I`` (typed: ``O``, ``B-<type>``...,
             ``I-<type>``...).
     """

@@ -8,7 +8,9 @@ from conftest import write_twitter_folder
 
 import scanner_hf.trainer as trainer_module
 from scanner_hf import (
+    DistillationSettings,
     KnowledgeSettings,
+    ScannerSpanDetector,
     ScannerTrainer,
     ScannerTrainingArguments,
     StageTraining,
@@ -101,13 +103,15 @@ def test_stage1_screening_trains_a_typed_detector_and_screens_with_it(tmp_path, 
     args = ScannerTrainingArguments(
         output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48,
         non_entity_folds=0, stage1=StageTraining(epochs=8, **FAST), stage2=StageTraining(epochs=1, **FAST, max_train_samples=10),
-        stage1_screening=True,
+        stage1_screening=True, distillation=DistillationSettings(mode="tyt", stages=["stage1"]),  # a typed teacher, then the student
     )
     trainer = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"])
     scores = trainer.train()
     detector = trainer.detector
     assert detector.config.entity_types == list(trainer.entity_types)  # typed BIO head: O + B-/I- per type
     assert detector.config.num_labels == 1 + 2 * len(trainer.entity_types)
+    teacher = ScannerSpanDetector.from_pretrained(tmp_path / "run" / "stage1-teacher")
+    assert teacher.config.id2label == detector.config.id2label
     assert scores["stage1"]["f1"] > 0.6  # its spans, decoded from the summed B/I probabilities, are as good as untyped ones
     assert {"recogniser", "screener", "0.9"} <= set(scores["screening_dev"])
     assert scores["screening_dev"]["screener"]["f1"] > 0  # stage 1's own types find entities
