@@ -13,19 +13,23 @@ pipeline_speed.py's ``scanner_typedscreen`` rows read seed 42's threshold. ``--v
 with knowledge instead (scanner_mner.py's variant names, e.g. ``caption+wiki``; trained into the cache when
 missing): where stage 2 knows more than stage 1, the threshold chosen on validation sends more to it.
 ``--dataset twitter2015`` runs on Twitter-2015's cache (its stage 2 trained there when missing).
+``--stage1-tyt`` trains the typed stage 1 with Trust Your Teacher (a typed teacher first), as the ``*-cpu`` presets
+train stage 1 (``stage1-typed-tyt`` in the cache).
 
-    python benchmarks/stage1_screening.py [--seeds 42 43 44] [--variant caption+wiki] [--dataset twitter2015]
+    python benchmarks/stage1_screening.py [--seeds 42 43 44] [--variant caption+wiki] [--dataset twitter2015] [--stage1-tyt]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 
 from common import BENCHMARK_DIR, commands_note, merged_commands, percent, spread, write_section
 from scanner_mner import RESULTS_FILE, benchmark_recipe
 
+from scanner_hf import DistillationSettings
 from scanner_hf.data import load_benchmark
 from scanner_hf.inference import Screening
 from scanner_hf.recipe import recipe_trainer
@@ -36,17 +40,21 @@ RAW_FILE = BENCHMARK_DIR / "results" / "stage1_screening.json"
 TYPED_FOLDER = "stage1-typed"
 
 
-def run_seed(settings: dict, seed: int, variant: str = "text", dataset: str = NAME) -> dict:
-    """The typed stage 1 and stage 2 (of ``variant``) of one seed, the threshold chosen on validation, test scores."""
+def run_seed(settings: dict, seed: int, variant: str = "text", dataset: str = NAME, stage1_tyt: bool = False) -> dict:
+    """The typed stage 1 (with TYT: ``stage1_tyt``) and stage 2 (of ``variant``) of one seed, the threshold chosen
+    on validation, test scores."""
     subfolder = "" if seed == settings["seed"] else f"seed-{seed}/"
-    trainer = recipe_trainer(benchmark_recipe(dataset, settings, variant, seed=seed, stage1_screening=True))
+    recipe = benchmark_recipe(dataset, settings, variant, seed=seed, stage1_screening=True)
+    if stage1_tyt:  # stage 2's folder is complete (cached or trained first), so only stage 1 is distilled
+        recipe = dataclasses.replace(recipe, distillation=DistillationSettings(mode="tyt", stages=["stage1"]))
+    trainer = recipe_trainer(recipe)
     untyped, untyped_tokenizer = trainer.train_span_detector()  # the cached untyped stage 1 (seed 42's)
     trainer.train_entity_recognizer(trainer.output_dir / f"{subfolder}stage2-{variant}")
     paper = evaluate_two_stage(
         untyped, untyped_tokenizer, trainer.recognizer, trainer.builder, trainer.test_dataset,
         train_split=trainer.train_dataset, providers=trainer.providers, max_length=trainer.args.max_length,
     )
-    trainer.train_span_detector(trainer.output_dir / f"{subfolder}{TYPED_FOLDER}")
+    trainer.train_span_detector(trainer.output_dir / f"{subfolder}{TYPED_FOLDER}{'-tyt' if stage1_tyt else ''}")
     # the benchmark recipe picks no best epoch on dev (select_best_on_dev: false), so the trainer holds no
     # validation split: give it the split for the threshold alone (the models above are trained)
     trainer.eval_dataset = load_benchmark(dataset)["validation"]
@@ -80,7 +88,7 @@ def knowledge_table(variant: str, runs: dict, labels: dict) -> str:
         for seed, run in sorted(runs.items())
     ]
     return (
-        f"\n\n{variant if ' ' in variant else 'Twitter-2017 ' + variant}: stage 2 of scanner_mner.py's variant, same budget (knowledge "
+        f"\n\n{variant if variant.startswith('twitter') else 'Twitter-2017 ' + variant}: stage 2 of scanner_mner.py's variant, same budget (knowledge "
         "also at test time), test F1 (unseen F1):\n\n| seed | threshold (validation candidates to stage 2) | "
         + " | ".join(labels.values()) + " |\n|" + "---|" * (2 + len(labels)) + "\n" + "\n".join(lines)
     )
@@ -91,17 +99,19 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[42], help="seeds of the typed stage 1 and of stage 2")
     parser.add_argument("--variant", default="text", help="stage 2's knowledge (scanner_mner.py's variant names); default text only")
     parser.add_argument("--dataset", default=NAME, choices=["twitter2015", "twitter2017"])
+    parser.add_argument("--stage1-tyt", action="store_true", help="train the typed stage 1 with Trust Your Teacher")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = json.loads(RESULTS_FILE.read_text())["settings"]
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
     seeds, variants = previous.get("seeds", {}), previous.get("variants", {})
     for seed in arguments.seeds:
-        if arguments.variant == "text" and arguments.dataset == NAME:
+        if arguments.variant == "text" and arguments.dataset == NAME and not arguments.stage1_tyt:
             seeds[str(seed)] = run_seed(settings, seed)
         else:
             key = arguments.variant if arguments.dataset == NAME else f"{arguments.dataset} {arguments.variant}"
-            variants.setdefault(key, {})[str(seed)] = run_seed(settings, seed, arguments.variant, arguments.dataset)
+            key += ", typed stage 1 with TYT" if arguments.stage1_tyt else ""
+            variants.setdefault(key, {})[str(seed)] = run_seed(settings, seed, arguments.variant, arguments.dataset, arguments.stage1_tyt)
         RAW_FILE.write_text(json.dumps({**previous, "seeds": seeds, "variants": variants}, indent=1))  # a finished seed survives a cut session
     raw = {"seeds": seeds, "variants": variants, "commands": merged_commands(previous)}
     ordered = sorted(seeds, key=int)
