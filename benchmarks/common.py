@@ -92,3 +92,31 @@ def spread(values: list[float]) -> str:
     mean = statistics.mean(values)
     deviation = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{percent(mean)} ± {percent(deviation)}"
+
+
+def typed_again(run: dict) -> float:
+    """The share of validation candidates stage 2 typed at the threshold a screening run chose (1.0 at
+    the fallback threshold 1.0, which no tried row holds)."""
+    return run["dev"].get(str(run["threshold"]), {"typed_again": 1.0})["typed_again"]
+
+
+def screening_tables(seeds: dict, labels: dict[str, str], dev_seed: str, extra_rows: list[str] | tuple = ()) -> tuple[str, str, str]:
+    """What screening.py and stage1_screening.py report over their seeds: ``dev_seed``'s validation F1 and
+    share typed by stage 2 per threshold tried, the thresholds chosen, and the test F1 (unseen F1) of each
+    system in ``labels`` per seed (with mean ± sd over several seeds), then ``extra_rows``."""
+    ordered = sorted(seeds, key=int)
+    several = len(ordered) > 1
+    dev = "| threshold | F1 | candidates typed by stage 2 (%) |\n|---|---|---|\n" + "\n".join(
+        f"| {key} | {percent(value['f1'])} | {percent(value['typed_again'])} |" for key, value in seeds[dev_seed]["dev"].items()
+    )
+    chosen = "Thresholds chosen: " + ", ".join(
+        f"seed {s}: {seeds[s]['threshold']:g} ({percent(typed_again(seeds[s]))} % of validation candidates typed by stage 2)" for s in ordered
+    )
+    rows = [
+        f"| {label} | " + " | ".join(f"{percent(seeds[s]['test'][system]['f1'])} ({percent(seeds[s]['test'][system]['unseen_f1'])})" for s in ordered)
+        + (f" | {spread([seeds[s]['test'][system]['f1'] for s in ordered])} |" if several else " |")
+        for system, label in labels.items()
+    ]
+    header = "| system | " + " | ".join(f"seed {s}" for s in ordered) + (" | mean ± sd |" if several else " |")
+    test = header + "\n|" + "---|" * (len(ordered) + 1 + several) + "\n" + "\n".join(rows + list(extra_rows))
+    return dev, chosen, test

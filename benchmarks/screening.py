@@ -19,7 +19,7 @@ import argparse
 import json
 import logging
 
-from common import BENCHMARK_DIR, commands_note, merged_commands, percent, spread, write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, screening_tables, write_section
 from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf.data import load_benchmark
@@ -71,32 +71,27 @@ def main() -> None:
     for seed in arguments.seeds:
         seeds[str(seed)] = run_seed(settings, seed)
     raw = {"seeds": seeds, "commands": merged_commands(previous)}
-    first = seeds[str(settings["seed"])] if str(settings["seed"]) in seeds else next(iter(seeds.values()))
-    rows = [f"| {key} | {percent(value['f1'])} | {percent(value['typed_again'])} |" for key, value in first["dev"].items()]
-    labels = {"recogniser": "stage 2 alone (per candidate)", "screener": "screener alone (packed, short head)", "screened": "screened"}
+    write_section("screening", "Screening: a packed recogniser first, stage 2 for the unsure candidates", report(raw, settings), raw)
+
+
+def report(raw: dict, settings: dict) -> str:
+    """The RESULTS.md section's text from the recorded seeds."""
+    seeds = raw["seeds"]
     ordered = sorted(seeds, key=int)
-    test_rows = [
-        f"| {labels[system]} | " + " | ".join(f"{percent(seeds[s]['test'][system]['f1'])} ({percent(seeds[s]['test'][system]['unseen_f1'])})" for s in ordered)
-        + (f" | {spread([seeds[s]['test'][system]['f1'] for s in ordered])} |" if len(ordered) > 1 else " |")
-        for system in ("recogniser", "screened", "screener")
-    ]
+    dev_seed = str(settings["seed"]) if str(settings["seed"]) in seeds else ordered[0]
+    labels = {"recogniser": "stage 2 alone (per candidate)", "screened": "screened", "screener": "screener alone (packed, short head)"}
+    dev, chosen, test = screening_tables(seeds, labels, dev_seed)
     gaps = [seeds[s]["test"]["screened"]["f1"] - seeds[s]["test"]["recogniser"]["f1"] for s in ordered]
-    typed = [seeds[s]["dev"][str(seeds[s]["threshold"])]["typed_again"] if str(seeds[s]["threshold"]) in seeds[s]["dev"] else 1.0 for s in ordered]
-    header = "| system | " + " | ".join(f"seed {s}" for s in ordered) + (" | mean ± sd |" if len(ordered) > 1 else " |")
-    body = (
+    return (
         "Twitter-2017 (MiniLM, scanner_mner.py's cached stage 1 and spans of seed 42; stage 2 and the screener per seed). The "
         "screener is a packed recogniser with the short head (`<mask> {entity}`), trained as `stage2_screener: true` trains it; "
         "stage 2 types again the candidates the screener gives less than the threshold. The threshold is the lowest within "
         f"{100 * SCREENING_TOLERANCE:g} F1 of stage 2 alone on the validation split. Speed: pipeline-speed section, rows "
         "`scanner_screened-*` (seed 42's models). " + commands_note(raw["commands"]) + "\n\n"
-        f"Validation split, seed {settings['seed'] if str(settings['seed']) in seeds else ordered[0]}, per threshold (recogniser: stage 2 "
-        "alone; screener: the screener alone):\n\n"
-        "| threshold | F1 | candidates typed by stage 2 (%) |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        "Thresholds chosen: " + ", ".join(f"seed {s}: {seeds[s]['threshold']:g} ({percent(t)} % of validation candidates typed by stage 2)" for s, t in zip(ordered, typed))
-        + ".\n\nTest split, F1 (unseen F1):\n\n" + header + "\n|" + "---|" * (len(ordered) + 1 + (len(ordered) > 1)) + "\n" + "\n".join(test_rows)
+        f"Validation split, seed {dev_seed}, per threshold (recogniser: stage 2 alone; screener: the screener alone):\n\n"
+        + dev + "\n\n" + chosen + ".\n\nTest split, F1 (unseen F1):\n\n" + test
         + "\n\nScreened minus stage 2 alone, test F1: " + ", ".join(f"{100 * g:+.2f}" for g in gaps) + "."
     )
-    write_section("screening", "Screening: a packed recogniser first, stage 2 for the unsure candidates", body, raw)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import dataclasses
 import json
 import logging
 
-from common import BENCHMARK_DIR, commands_note, merged_commands, percent, spread, write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, percent, screening_tables, typed_again, write_section
 from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf import DistillationSettings
@@ -80,17 +80,17 @@ def run_seed(settings: dict, seed: int, variant: str = "text", dataset: str = NA
     }
 
 
-def knowledge_table(variant: str, runs: dict, labels: dict) -> str:
+def knowledge_table(variant: str, runs: dict) -> str:
     """Test rows of another stage 2 (knowledge) or dataset (same systems), with the threshold and share typed by stage 2."""
     lines = [
-        f"| seed {seed} | {run['threshold']:g} ({percent(run['dev'].get(str(run['threshold']), {'typed_again': 1.0})['typed_again'])} %) | "
-        + " | ".join(f"{percent(run['test'][system]['f1'])} ({percent(run['test'][system]['unseen_f1'])})" for system in labels) + " |"
+        f"| seed {seed} | {run['threshold']:g} ({percent(typed_again(run))} %) | "
+        + " | ".join(f"{percent(run['test'][system]['f1'])} ({percent(run['test'][system]['unseen_f1'])})" for system in LABELS) + " |"
         for seed, run in sorted(runs.items())
     ]
     return (
         f"\n\n{variant if variant.startswith('twitter') else 'Twitter-2017 ' + variant}: stage 2 of scanner_mner.py's variant, same budget (knowledge "
         "also at test time), test F1 (unseen F1):\n\n| seed | threshold (validation candidates to stage 2) | "
-        + " | ".join(labels.values()) + " |\n|" + "---|" * (2 + len(labels)) + "\n" + "\n".join(lines)
+        + " | ".join(LABELS.values()) + " |\n|" + "---|" * (2 + len(LABELS)) + "\n" + "\n".join(lines)
     )
 
 
@@ -114,26 +114,27 @@ def main() -> None:
             variants.setdefault(key, {})[str(seed)] = run_seed(settings, seed, arguments.variant, arguments.dataset, arguments.stage1_tyt)
         RAW_FILE.write_text(json.dumps({**previous, "seeds": seeds, "variants": variants}, indent=1))  # a finished seed survives a cut session
     raw = {"seeds": seeds, "variants": variants, "commands": merged_commands(previous)}
+    write_section("stage1_screening", "Screening by a typed stage 1 (no extra encoder pass)", report(raw, settings), raw)
+
+
+LABELS = {
+    "paper": "untyped stage 1 + stage 2 (seed 42's stage 1)", "recogniser": "typed stage 1 + stage 2 alone",
+    "screened": "typed stage 1, screened", "stage1": "typed stage 1 alone (its own types)",
+}
+
+
+def report(raw: dict, settings: dict) -> str:
+    """The RESULTS.md section's text from the recorded runs."""
+    seeds = raw["seeds"]
     ordered = sorted(seeds, key=int)
-    first = seeds[str(settings["seed"])] if str(settings["seed"]) in seeds else seeds[ordered[0]]
-    rows = [f"| {key} | {percent(value['f1'])} | {percent(value['typed_again'])} |" for key, value in first["dev"].items()]
-    labels = {
-        "paper": "untyped stage 1 + stage 2 (seed 42's stage 1)", "recogniser": "typed stage 1 + stage 2 alone",
-        "screened": "typed stage 1, screened", "stage1": "typed stage 1 alone (its own types)",
-    }
-    test_rows = [
-        f"| {labels[system]} | " + " | ".join(f"{percent(seeds[s]['test'][system]['f1'])} ({percent(seeds[s]['test'][system]['unseen_f1'])})" for s in ordered)
-        + (f" | {spread([seeds[s]['test'][system]['f1'] for s in ordered])} |" if len(ordered) > 1 else " |")
-        for system in labels
-    ]
+    dev_seed = str(settings["seed"]) if str(settings["seed"]) in seeds else ordered[0]
     span_rows = [
         f"| span F1, {kind} stage 1 | " + " | ".join(percent(seeds[s]["span_f1"][kind]) for s in ordered) + (" | |" if len(ordered) > 1 else " |")
         for kind in ("untyped", "typed")
     ]
+    dev, chosen, test = screening_tables(seeds, LABELS, dev_seed, span_rows)
     gaps = [seeds[s]["test"]["screened"]["f1"] - seeds[s]["test"]["paper"]["f1"] for s in ordered]
-    typed = [seeds[s]["dev"].get(str(seeds[s]["threshold"]), {"typed_again": 1.0})["typed_again"] for s in ordered]
-    header = "| system | " + " | ".join(f"seed {s}" for s in ordered) + (" | mean ± sd |" if len(ordered) > 1 else " |")
-    body = (
+    return (
         "Twitter-2017 (MiniLM, scanner_mner.py's budget: stage 1 3 epochs, stage 2 3 epochs, text only). A typed stage 1 "
         "(`stage1_screening: true`: typed BIO head, spans decoded from the summed B/I probabilities) is the screener: a "
         "candidate's type score is the mean over its words of that type's B and I probabilities; stage 2 types again the "
@@ -141,17 +142,11 @@ def main() -> None:
         f"{100 * SCREENING_TOLERANCE:g} F1 of stage 2 alone on the validation split. Stage 2 is the seed's cached text-only "
         "model (trained on the untyped cross-fold spans). Speed: pipeline-speed section, rows `scanner_typed*-*` (seed 42's "
         "models). " + commands_note(raw["commands"]) + "\n\n"
-        f"Validation split, seed {settings['seed'] if str(settings['seed']) in seeds else ordered[0]}, per threshold "
-        "(recogniser: stage 2 alone; screener: stage 1's types alone):\n\n"
-        "| threshold | F1 | candidates typed by stage 2 (%) |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        "Thresholds chosen: " + ", ".join(f"seed {s}: {seeds[s]['threshold']:g} ({percent(t)} % of validation candidates typed by stage 2)" for s, t in zip(ordered, typed))
-        + ".\n\nTest split, F1 (unseen F1):\n\n" + header + "\n|" + "---|" * (len(ordered) + 1 + (len(ordered) > 1)) + "\n"
-        + "\n".join(test_rows + span_rows)
+        f"Validation split, seed {dev_seed}, per threshold (recogniser: stage 2 alone; screener: stage 1's types alone):\n\n"
+        + dev + "\n\n" + chosen + ".\n\nTest split, F1 (unseen F1):\n\n" + test
         + "\n\nScreened (typed stage 1) minus the paper's system, test F1: " + ", ".join(f"{100 * g:+.2f}" for g in gaps) + "."
-        + "".join(knowledge_table(variant, runs, labels) for variant, runs in sorted(variants.items()))
+        + "".join(knowledge_table(variant, runs) for variant, runs in sorted(raw["variants"].items()))
     )
-    write_section("stage1_screening", "Screening by a typed stage 1 (no extra encoder pass)", body, raw)
-
 
 if __name__ == "__main__":
     main()

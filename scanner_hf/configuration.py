@@ -215,13 +215,13 @@ class ScannerConfig(PreTrainedConfig):
             recognizer, screener = self.entity_recognizer_config, self.screener_config
             if screener.id2label != recognizer.id2label:
                 raise ValueError(f"the screener's labels {screener.id2label} differ from the entity recogniser's {recognizer.id2label}")
-            if recognizer.grounding_weight > 0:
-                raise ValueError("a screener types candidates without boxes: it cannot go with a grounding entity recogniser")
         if self.detector_screening:
             self.check_detector_screening()
+        if (self.screener_config is not None or self.detector_screening) and self.entity_recognizer_config.grounding_weight > 0:
+            raise ValueError("a screener types candidates without boxes: it cannot go with a grounding entity recogniser")
 
     def check_detector_screening(self) -> None:
-        """Screening by stage 1 needs a typed detector whose types stage 2 knows, no screener and no grounding."""
+        """Screening by stage 1 needs a typed detector whose types stage 2 knows, and no screener."""
         types, recognizer = self.span_detector_config.entity_types, self.entity_recognizer_config
         if not types:
             raise ValueError("detector_screening needs a typed span detector (span_detector_config.entity_types)")
@@ -229,8 +229,6 @@ class ScannerConfig(PreTrainedConfig):
             raise ValueError(f"the span detector's types {types} are not all the entity recogniser's {recognizer.entity_types}")
         if self.screener_config is not None:
             raise ValueError("detector_screening and a screener_config exclude each other: one screener")
-        if recognizer.grounding_weight > 0:
-            raise ValueError("a screener types candidates without boxes: it cannot go with a grounding entity recogniser")
 
     # A saved checkpoint names its pipeline code (``custom_pipelines``) so that
     # ``pipeline("scanner-ner", model=..., trust_remote_code=True)`` works where scanner-hf is not

@@ -282,10 +282,13 @@ def screening_of(
     model, tokenizer, screen: bool = True, threshold: float | None = None, max_context_words: int | None = None
 ) -> Screening | None:
     """The composite's screening as the caller asks: ``screen=False`` types every candidate with stage 2
-    alone; ``threshold`` replaces the checkpoint's (an error for a checkpoint without a screener)."""
-    if screen and threshold is not None and model.screener is None and not model.config.detector_screening:
+    alone; ``threshold`` replaces the checkpoint's (an error for a checkpoint that does not screen)."""
+    if not screen:
+        return None
+    screening = model.screening(tokenizer, threshold=threshold, max_context_words=max_context_words)
+    if screening is None and threshold is not None:
         raise ValueError("screening_threshold is for checkpoints that screen (a screener or detector_screening); this one does not")
-    return model.screening(tokenizer, threshold=threshold, max_context_words=max_context_words) if screen else None
+    return screening
 
 
 def default_providers(settings: dict | None) -> list[KnowledgeProvider]:
