@@ -87,9 +87,10 @@ def knowledge_table(variant: str, runs: dict) -> str:
         + " | ".join(f"{percent(run['test'][system]['f1'])} ({percent(run['test'][system]['unseen_f1'])})" for system in LABELS) + " |"
         for seed, run in sorted(runs.items())
     ]
+    knowledge = variant.split(", ")[0].split(" ")[-1]  # "caption+wiki" of "caption+wiki", "text" of "twitter2015 text"
     return (
-        f"\n\n{variant if variant.startswith('twitter') else 'Twitter-2017 ' + variant}: stage 2 of scanner_mner.py's variant, same budget (knowledge "
-        "also at test time), test F1 (unseen F1):\n\n| seed | threshold (validation candidates to stage 2) | "
+        f"\n\n{variant if variant.startswith('twitter') else 'Twitter-2017 ' + variant}: stage 2 of scanner_mner.py's variant, same budget"
+        f"{'' if knowledge == 'text' else ' (knowledge also at test time)'}, test F1 (unseen F1):\n\n| seed | threshold (validation candidates to stage 2) | "
         + " | ".join(LABELS.values()) + " |\n|" + "---|" * (2 + len(LABELS)) + "\n" + "\n".join(lines)
     )
 

@@ -214,6 +214,16 @@ class Screening:
     def __post_init__(self) -> None:
         check_screening_threshold(self.threshold)
 
+    @classmethod
+    def chosen(
+        cls, screener: ScannerEntityRecognizer | None, builder: PromptBuilder | None, by_stage1: bool, threshold: float
+    ) -> Screening | None:
+        """The rule a system screens by: its screener if it has one, else (``by_stage1``) its typed
+        stage 1's types, else None (no screening)."""
+        if screener is not None:
+            return cls(screener, builder, threshold)
+        return cls(None, None, threshold) if by_stage1 else None
+
     def first_pass(
         self, recognizer: ScannerEntityRecognizer, items: Sequence[PromptInput], candidates: Sequence[Candidate] | None, **kwargs
     ) -> list[tuple[int, float, tuple | None, float | None]]:

@@ -108,9 +108,8 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         """How inference screens candidates with this checkpoint's screener or typed span detector
         (None: it screens with neither), at ``threshold`` (default: the checkpoint's ``screening_threshold``)."""
         threshold = self.config.screening_threshold if threshold is None else threshold
-        if self.screener is not None:
-            return Screening(self.screener, self.screener.prompt_builder(tokenizer, max_context_words=max_context_words), threshold)
-        return Screening(None, None, threshold) if self.config.detector_screening else None
+        builder = self.screener.prompt_builder(tokenizer, max_context_words=max_context_words) if self.screener is not None else None
+        return Screening.chosen(self.screener, builder, self.config.detector_screening, threshold)
 
     def forward(
         self,

@@ -49,7 +49,8 @@ class ScannerSpanDetectorOutput(ModelOutput):
 
 @dataclass
 class DetectedSpan:
-    """A candidate span: word range ``[start_word, end_word)``, character offsets and a score."""
+    """A candidate span: word range ``[start_word, end_word)``, character offsets and a score; from a
+    typed detector also its best type (``label``) and every type's score (see :func:`span_type_scores`)."""
 
     start_word: int
     end_word: int
@@ -57,6 +58,8 @@ class DetectedSpan:
     end: int
     text: str
     score: float
+    label: str | None = None
+    type_scores: dict[str, float] | None = None
 
 
 class ScannerSpanDetector(ScannerPreTrainedModel):
@@ -187,20 +190,26 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         tokenizer: PreTrainedTokenizerBase,
         **kwargs,
     ) -> list[list[DetectedSpan]]:
-        """Candidate spans with character offsets for raw strings or pre-tokenised word lists."""
+        """Candidate spans with character offsets for raw strings or pre-tokenised word lists; a typed
+        detector's spans also say their type, so it can serve as a tagger on its own."""
         prepared: list[tuple[str, list[Word]]] = [
             (text, split_words(text)) if isinstance(text, str) else words_from_tokens(text) for text in inputs
         ]
+        types = self.config.entity_types
         probabilities = self.predict_word_probabilities(
-            [[word.text for word in words] for _, words in prepared], tokenizer, **kwargs
+            [[word.text for word in words] for _, words in prepared], tokenizer, typed=bool(types), **kwargs
         )
-        return [
-            [
-                DetectedSpan(s, e, words[s].start, words[e - 1].end, text[words[s].start : words[e - 1].end], score)
-                for s, e, score in decode_bio(probs)
-            ]
-            for (text, words), probs in zip(prepared, probabilities)
-        ]
+        found = []
+        for (text, words), probs in zip(prepared, probabilities):
+            spans = []
+            for s, e, score in decode_bio(span_tag_probabilities(probs)):
+                span = DetectedSpan(s, e, words[s].start, words[e - 1].end, text[words[s].start : words[e - 1].end], score)
+                if types:
+                    span.type_scores = dict(zip(types, span_type_scores(probs, s, e)))
+                    span.label = max(span.type_scores, key=span.type_scores.get)
+                spans.append(span)
+            found.append(spans)
+        return found
 
 
 def span_tag_probabilities(word_probabilities: torch.Tensor) -> torch.Tensor:

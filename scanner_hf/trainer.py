@@ -466,9 +466,7 @@ class ScannerTrainer:
     def screening(self) -> Screening | None:
         """How the trained system screens candidates: its screener, else with ``stage1_screening`` its typed
         stage 1 (None: neither)."""
-        if self.screener is None and not self.args.stage1_screening:
-            return None
-        return Screening(self.screener, self.screener_builder, self.screening_threshold)
+        return Screening.chosen(self.screener, self.screener_builder, self.args.stage1_screening, self.screening_threshold)
 
     def evaluate(self, dataset: datasets.Dataset | None = None, *, providers: Sequence[KnowledgeProvider] | None = None) -> dict:
         """Both stages on a labelled split (default: the test split), run as the saved checkpoint

@@ -166,6 +166,18 @@ def test_typed_detector_decodes_spans_as_before_and_scores_types(tiny_tokenizer,
     torch.testing.assert_close(output.loss, torch.nn.functional.cross_entropy(output.logits[0][keep], labels[0][keep]))
 
 
+def test_a_typed_detector_alone_says_the_type_of_each_span(tiny_tokenizer, tiny_encoder_config):
+    untyped_model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    text = "steve kerr praises paris"
+    assert all(span.label is None and span.type_scores is None for span in untyped_model.span_detector.predict_spans([text], tokenizer)[0])
+    for margin, expected in ((2.0, "PER"), (-2.0, "LOC")):
+        model, _ = typed_composite(tiny_tokenizer, tiny_encoder_config, per_margin=margin)
+        [spans] = model.span_detector.predict_spans([text], tokenizer)
+        assert [(span.text, span.label) for span in spans] == [("steve", expected), ("kerr", expected), ("paris", expected)]
+        for span in spans:
+            assert set(span.type_scores) == {"PER", "LOC"} and max(span.type_scores, key=span.type_scores.get) == expected
+
+
 def test_stage1_types_screen_candidates_in_the_saved_checkpoint(tmp_path, tiny_tokenizer, tiny_encoder_config):
     model, tokenizer = typed_composite(tiny_tokenizer, tiny_encoder_config, detector_screening=True, screening_threshold=0.5)
     folder = tmp_path / "typed"
