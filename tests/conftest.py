@@ -80,9 +80,12 @@ def stage2_tokenizer(tiny_tokenizer) -> BertTokenizer:
 
 @pytest.fixture(scope="session")
 def tiny_backbone_dir(tmp_path_factory, tiny_tokenizer, tiny_encoder_config) -> Path:
-    """A saved tiny encoder + tokenizer folder, loadable like a Hub backbone."""
+    """A saved tiny encoder + tokenizer folder, loadable like a Hub backbone. Its random weights are
+    seeded (in a forked RNG state): tests that train from it must not depend on the process's seed."""
     folder = tmp_path_factory.mktemp("tiny_backbone")
-    BertModel(tiny_encoder_config).save_pretrained(folder)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        BertModel(tiny_encoder_config).save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
     return folder
 

@@ -102,7 +102,7 @@ def test_stage1_screening_trains_a_typed_detector_and_screens_with_it(tmp_path, 
     splits = load_ner_dataset(str(my_conll_folder))
     args = ScannerTrainingArguments(
         output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48,
-        non_entity_folds=0, stage1=StageTraining(epochs=8, **FAST), stage2=StageTraining(epochs=1, **FAST, max_train_samples=10),
+        non_entity_folds=0, stage1=StageTraining(epochs=12, **FAST), stage2=StageTraining(epochs=1, **FAST, max_train_samples=10),
         stage1_screening=True, distillation=DistillationSettings(mode="tyt", stages=["stage1"]),  # a typed teacher, then the student
     )
     trainer = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"])
