@@ -24,7 +24,7 @@ from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf.data import load_benchmark
 from scanner_hf.recipe import recipe_trainer
-from scanner_hf.two_stage import SCREENING_TOLERANCE, evaluate_two_stage
+from scanner_hf.two_stage import SCREENING_TOLERANCE
 
 NAME = "twitter2017"
 RAW_FILE = BENCHMARK_DIR / "results" / "screening.json"
@@ -43,16 +43,8 @@ def run_seed(settings: dict, seed: int) -> dict:
     # validation split: give it the split for the threshold alone (the models above are trained)
     trainer.eval_dataset = load_benchmark(NAME)["validation"]
     threshold = trainer.tune_screening_threshold()
-
-    def alone(recognizer, builder) -> dict:  # one recogniser as the only stage 2, scored as trainer.evaluate scores
-        return evaluate_two_stage(
-            trainer.detector, trainer.detector_tokenizer, recognizer, builder, trainer.test_dataset,
-            train_split=trainer.train_dataset, max_length=trainer.args.max_length,
-        )
-
-    test = {
-        "screened": trainer.evaluate(), "recogniser": alone(trainer.recognizer, trainer.builder),
-        "screener": alone(trainer.screener, trainer.screener_builder),
+    test = {  # threshold 0: the screener's answer for every candidate
+        "screened": trainer.evaluate(), "recogniser": trainer.evaluate(screen=False), "screener": trainer.evaluate(screening_threshold=0.0),
     }
     return {
         "threshold": threshold, "dev": trainer.scores["screening_dev"],

@@ -31,7 +31,6 @@ from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf import DistillationSettings
 from scanner_hf.data import load_benchmark
-from scanner_hf.inference import Screening
 from scanner_hf.recipe import recipe_trainer
 from scanner_hf.two_stage import SCREENING_TOLERANCE, evaluate_detector, evaluate_two_stage
 
@@ -59,16 +58,9 @@ def run_seed(settings: dict, seed: int, variant: str = "text", dataset: str = NA
     # validation split: give it the split for the threshold alone (the models above are trained)
     trainer.eval_dataset = load_benchmark(dataset)["validation"]
     threshold = trainer.tune_screening_threshold()
-
-    def typed(screening) -> dict:  # the typed stage 1 with stage 2 behind ``screening``, scored as trainer.evaluate scores
-        return evaluate_two_stage(
-            trainer.detector, trainer.detector_tokenizer, trainer.recognizer, trainer.builder, trainer.test_dataset,
-            train_split=trainer.train_dataset, providers=trainer.providers, max_length=trainer.args.max_length, screening=screening,
-        )
-
     test = {
-        "paper": paper, "recogniser": typed(None), "screened": trainer.evaluate(),
-        "stage1": typed(Screening(None, None, 0.0)),  # threshold 0: every candidate keeps stage 1's type
+        "paper": paper, "recogniser": trainer.evaluate(screen=False), "screened": trainer.evaluate(),
+        "stage1": trainer.evaluate(screening_threshold=0.0),  # threshold 0: every candidate keeps stage 1's type
     }
     spans = {
         "untyped": evaluate_detector(untyped, untyped_tokenizer, trainer.test_dataset)["f1"],

@@ -293,7 +293,7 @@ def detect_candidates(
     return [
         Candidate(
             index, start, end, score=score,
-            type_scores=dict(zip(types, span_type_scores(sentence, start, end))) if types else None,
+            type_scores=span_type_scores(sentence, start, end, types) if types else None,
         )
         for index, sentence in enumerate(probabilities)
         for start, end, score in propose_spans(span_tag_probabilities(sentence), threshold)

@@ -205,7 +205,7 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
             for s, e, score in decode_bio(span_tag_probabilities(probs)):
                 span = DetectedSpan(s, e, words[s].start, words[e - 1].end, text[words[s].start : words[e - 1].end], score)
                 if types:
-                    span.type_scores = dict(zip(types, span_type_scores(probs, s, e)))
+                    span.type_scores = span_type_scores(probs, s, e, types)
                     span.label = max(span.type_scores, key=span.type_scores.get)
                 spans.append(span)
             found.append(spans)
@@ -223,12 +223,12 @@ def span_tag_probabilities(word_probabilities: torch.Tensor) -> torch.Tensor:
     )
 
 
-def span_type_scores(word_probabilities: torch.Tensor, start: int, end: int) -> list[float]:
-    """A typed detector's score of each type for words ``[start, end)``: the mean over the words of the
-    type's B and I probabilities (so it is low when the words may not be an entity at all)."""
-    types = (word_probabilities.shape[-1] - 1) // 2
+def span_type_scores(word_probabilities: torch.Tensor, start: int, end: int, entity_types: Sequence[str]) -> dict[str, float]:
+    """A typed detector's score of each of its ``entity_types`` for words ``[start, end)``: the mean over
+    the words of the type's B and I probabilities (so it is low when the words may not be an entity at all)."""
+    count = len(entity_types)
     words = word_probabilities[start:end]
-    return (words[:, 1 : 1 + types] + words[:, 1 + types :]).mean(0).tolist()
+    return dict(zip(entity_types, (words[:, 1 : 1 + count] + words[:, 1 + count :]).mean(0).tolist()))
 
 
 def decode_bio(word_probabilities: torch.Tensor) -> list[tuple[int, int, float]]:

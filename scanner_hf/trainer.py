@@ -463,15 +463,23 @@ class ScannerTrainer:
         logger.info("screening threshold chosen on the validation split: %.2f (%s)", self.screening_threshold, tried)
         return self.screening_threshold
 
-    def screening(self) -> Screening | None:
+    def screening(self, threshold: float | None = None) -> Screening | None:
         """How the trained system screens candidates: its screener, else with ``stage1_screening`` its typed
-        stage 1 (None: neither)."""
-        return Screening.chosen(self.screener, self.screener_builder, self.args.stage1_screening, self.screening_threshold)
+        stage 1 (None: neither), at ``threshold`` (default: the chosen one)."""
+        threshold = self.screening_threshold if threshold is None else threshold
+        return Screening.chosen(self.screener, self.screener_builder, self.args.stage1_screening, threshold)
 
-    def evaluate(self, dataset: datasets.Dataset | None = None, *, providers: Sequence[KnowledgeProvider] | None = None) -> dict:
+    def evaluate(
+        self, dataset: datasets.Dataset | None = None, *, providers: Sequence[KnowledgeProvider] | None = None,
+        screen: bool = True, screening_threshold: float | None = None,
+    ) -> dict:
         """Both stages on a labelled split (default: the test split), run as the saved checkpoint
         will run (same knowledge, box threshold and stage-1 window); stage 1 alone when stage 2 is
-        not trained."""
+        not trained. As with the pipeline, ``screen=False`` types every candidate with stage 2 alone and
+        ``screening_threshold`` replaces the chosen one (0: the first pass alone)."""
+        screening = self.screening(screening_threshold) if screen else None
+        if screen and screening is None and screening_threshold is not None:
+            raise ValueError("screening_threshold is for a system that screens (stage2_screener or stage1_screening)")
         dataset = dataset if dataset is not None else self.test_dataset
         if dataset is None:
             raise ValueError("no split to evaluate: pass one or give the trainer a test_dataset")
@@ -481,7 +489,7 @@ class ScannerTrainer:
         scores = evaluate_two_stage(
             detector, tokenizer, self.recognizer, self.builder, dataset, train_split=self.train_dataset,
             providers=self.providers if providers is None else providers, box_threshold=self.box_threshold,
-            max_length=self.args.max_length, candidate_threshold=self.candidate_threshold, screening=self.screening(),
+            max_length=self.args.max_length, candidate_threshold=self.candidate_threshold, screening=screening,
         )
         scores["box_threshold"] = self.box_threshold
         scores["candidate_threshold"] = self.candidate_threshold

@@ -1,6 +1,7 @@
 """ScannerTrainer used directly from Python on a user's CoNLL folder (the README example): both stages,
 the composite checkpoint and card, per-stage sample caps, and resuming after a crash mid-save."""
 
+import dataclasses
 import logging
 
 import pytest
@@ -122,5 +123,12 @@ def test_stage1_screening_trains_a_typed_detector_and_screens_with_it(tmp_path, 
     assert ner.model.config.screening_threshold == trainer.screening_threshold
     assert "is typed" in (tmp_path / "run" / "scanner" / "README.md").read_text()
     assert isinstance(ner("Steve Kerr praises the Warriors"), list)
+    # as with the pipeline: the chosen threshold is the default, screen=False is stage 2 alone, threshold 0 stage 1's types
+    assert trainer.evaluate(screening_threshold=trainer.screening_threshold) == trainer.evaluate()
+    first_pass, alone = trainer.evaluate(screening_threshold=0.0), trainer.evaluate(screen=False)
+    assert first_pass["f1"] > 0 and first_pass != alone
+    unscreened = ScannerTrainer(dataclasses.replace(args, stage1_screening=False, distillation=DistillationSettings()), splits["train"])
+    with pytest.raises(ValueError, match="a system that screens"):
+        unscreened.evaluate(splits["test"], screening_threshold=0.5)
     with pytest.raises(ValueError, match="stage1_screening"):
         ScannerTrainingArguments(output_dir=str(tmp_path), stage1_screening=True, stage2_screener=True)
