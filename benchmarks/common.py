@@ -8,6 +8,7 @@ others' rows. Raw numbers also go to ``benchmarks/results/<name>.json``.
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -33,8 +34,16 @@ def machine_description() -> str:
     flags = cpu_vector_flags()
     return (
         f"{os.cpu_count()} cores ({cpu}; {', '.join(flags) or 'no AVX'}), torch {torch.__version__} with {torch.get_num_threads()} threads, "
-        f"transformers {transformers.__version__}, Python {platform.python_version()}"
+        f"transformers {transformers.__version__}, onnxruntime {installed_version('onnxruntime')}, Python {platform.python_version()}"
     )
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of a distribution, or "not installed" (onnxruntime is an extra)."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def cpu_vector_flags() -> list[str]:

@@ -118,6 +118,22 @@ class TransformersChatLLM:
         return answers
 
 
+def http_error_detail(error: urllib.error.HTTPError) -> str:
+    """The server's own reason for an HTTP error (e.g. "the prompt has 539 tokens, but the model takes at
+    most 512"), so the log says why a text got no answer; empty when the body says nothing readable."""
+    try:
+        body = error.read().decode("utf-8", errors="replace").strip()
+    except (OSError, ValueError):
+        return ""
+    try:
+        parsed = json.loads(body)
+        if isinstance(parsed, dict):
+            body = str(parsed.get("detail") or parsed.get("error") or parsed.get("message") or body)
+    except ValueError:
+        pass
+    return f": {body[:500]}" if body else ""
+
+
 class OpenAIChatLLM:
     """An OpenAI-compatible chat-completions endpoint (stdlib HTTP; no client package needed).
 
@@ -155,7 +171,7 @@ class OpenAIChatLLM:
                 return self._request(messages)
             except urllib.error.HTTPError as error:
                 retriable = error.code == 429 or error.code >= 500
-                reason = f"HTTP {error.code}"
+                reason = f"HTTP {error.code}" + http_error_detail(error)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
                 retriable, reason = True, str(getattr(error, "reason", error))
             except (KeyError, IndexError, TypeError, ValueError) as error:

@@ -32,14 +32,17 @@ from scanner_hf.providers import KnowledgeRequest
 CHAT_TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }} {% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
 
 
+CHAT_MODEL_POSITIONS = 1024  # room for the few-shot knowledge prompt (539 tokens with this tokenizer) and an answer
+
+
 @pytest.fixture(scope="module")
 def tiny_chat_model(tmp_path_factory, tiny_tokenizer):
     folder = tmp_path_factory.mktemp("tiny_chat_model")
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=512,
+    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()), model_max_length=CHAT_MODEL_POSITIONS,
                                          model_input_names=["input_ids", "attention_mask"])  # a decoder takes no token types
     tokenizer.chat_template = CHAT_TEMPLATE
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=CHAT_MODEL_POSITIONS,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=None, bos_token_id=None)
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -196,11 +199,22 @@ def served():
         process.wait(timeout=30)
 
 
-def test_transformers_serve_on_loopback(tiny_chat_model, served):
+def test_transformers_serve_on_loopback(tiny_chat_model, served, caplog):
+    """A prompt that fits is answered; one the server refuses as longer than the model (HTTP 400) is a
+    logged, counted failure for that text alone, and the rest of the batch is answered."""
     url = served(str(tiny_chat_model))
     provider = LiveLLMKnowledge(OpenAIChatLLM(url, str(tiny_chat_model), max_tokens=4, timeout=60, retries=0))
-    answer = provider.provide(KnowledgeRequest(sentence="steve kerr praises the warriors", candidate="warriors")).llm
-    assert isinstance(answer, str) and answer and provider.failures == 0
+    fits = "steve kerr praises the warriors"
+    too_long = " ".join([fits] * 150)  # 750 more words: past the model's 1024 positions with the few-shot prompt
+    assert len(knowledge_messages(fits)[-1]["content"].split()) < 50
+    provider.prefetch([KnowledgeRequest(sentence=text, candidate="warriors") for text in (fits, too_long, fits + " again")])
+    answer = provider.provide(KnowledgeRequest(sentence=fits, candidate="warriors")).llm
+    assert isinstance(answer, str) and answer
+    assert provider.provide(KnowledgeRequest(sentence=fits + " again", candidate="warriors")).llm
+    assert provider.provide(KnowledgeRequest(sentence=too_long, candidate="warriors")).llm is None
+    assert provider.failures == 1
+    assert "HTTP 400" in caplog.text and "1 of 3 texts got no answer" in caplog.text
+    assert str(CHAT_MODEL_POSITIONS) in caplog.text  # the server's reason (the model's length) is in the log
 
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
