@@ -6,7 +6,7 @@ baseline on the same backbone and epochs, and stage 1 with word shapes (where ca
   text-only stage 2, test scores, checkpoint + card), in benchmarks/cache/conll2003;
 - ``baseline``: AutoModelForTokenClassification (typed BIO) with the preset's backbone, epochs,
   batch, learning rate and window;
-- ``shapes``: the same preset with ``word_shapes: [stage1]`` (TYT teacher and student),
+- ``shapes``: the same preset with ``word_shapes: true`` (TYT teacher and student),
   scored alone and with the ``scanner`` run's stage 2.
 
     python benchmarks/conll2003.py [--parts scanner baseline shapes]   (--parts alone: rewrite the section)
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BENCHMARK_DIR, merged_commands, commands_note, percent, write_section
+from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 from token_classification import Budget, train_and_score
 
 from scanner_hf.recipe import load_recipe, recipe_trainer
@@ -57,7 +57,7 @@ def baseline() -> dict:
 def shapes() -> dict:
     uncased = recipe_trainer(preset())
     stage2 = uncased.train_entity_recognizer()  # the scanner part's stage 2 (cached)
-    shaped = recipe_trainer(dataclasses.replace(preset(), word_shapes=["stage1"], output_dir=str(BENCHMARK_DIR / "cache" / "conll2003-shapes")))
+    shaped = recipe_trainer(dataclasses.replace(preset(), word_shapes=True, output_dir=str(BENCHMARK_DIR / "cache" / "conll2003-shapes")))
     start = time.perf_counter()
     detector, tokenizer = shaped.train_span_detector()
     seconds = time.perf_counter() - start
@@ -106,7 +106,7 @@ def write(raw: dict) -> None:
         "Test split (IOB1 read as IOB2), seqeval strict IOB2; seen = entity string occurs as an entity in train. Train seconds: "
         "the whole recipe for SCANNER (stage-1 teacher + student, folds, stage 2, scoring, checkpoint), training only for the "
         "baseline (whose Trainer batches are not grouped by length, unlike the recipe's: compare accuracy, not these times). "
-        + ("The word-shape row swaps in a stage 1 (TYT) trained with `word_shapes: [stage1]`; stage 2 is unchanged. " if "shapes" in results else
+        + ("The word-shape row swaps in a stage 1 (TYT) trained with `word_shapes: true`; stage 2 is unchanged. " if "shapes" in results else
            "The word-shape part (`--parts shapes`) has not run yet. ")
         + commands_note(raw["commands"])
         + "\n| system | P | R | F1 | PER | LOC | ORG | MISC | seen F1 | unseen F1 | train s |\n"

@@ -2,7 +2,7 @@
 and train, the first entry the merged KB returns (what stage 2's prompt leads with) is judged by its
 types, mapped to the dataset's labels: agrees, mixed (some types right), conflicts, untyped, no entry.
 Train shows what stage 2 learns to trust; test, where the KB can mislead it. Run for the merged KB,
-the merged KB without GeoNames and the merged KB with the census' person names (all built into $SCANNER_HF_CACHE on first use, as a recipe
+the merged KB without GeoNames (and, until scanner-hf 0.2 removed the 'names' source, the merged KB with the census' person names; all built into $SCANNER_HF_CACHE on first use, as a recipe
 would; no model is involved).
 
     python benchmarks/kb_agreement.py [--datasets twitter2015 twitter2017]
@@ -35,7 +35,7 @@ TYPE_MAP = {
         "holiday", "car model", "video game platform",
     ], "OTHER"),
 }
-KB_VARIANTS = {"merged KB": KB_PARTS["kb"](), "without GeoNames": KB_PARTS["kb-geonames"](), "with census names": KB_PARTS["kbnames"]()}
+KB_VARIANTS = {"merged KB": KB_PARTS["kb"](), "without GeoNames": KB_PARTS["kb-geonames"]()}  # "with census names": removed in 0.2
 
 
 def table(rows: list[tuple[str, str, dict, dict]]) -> str:

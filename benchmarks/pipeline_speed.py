@@ -39,24 +39,24 @@ ROWS = (
     "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "scanner_short-fp32", "scanner_short-onnx-int8", "scanner_unsorted-fp32", "scanner_unsorted-onnx-int8",
     "scanner_typed-fp32", "scanner_typed-onnx-int8", "scanner_typedscreen-fp32", "scanner_typedscreen-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
-# scanner row family -> its stage-2 folder in the cache (scanner_l2: 2 encoder layers; scanner_packed: all
-# candidates of a text in one pass; both from stage2_layers.py)
+# Row families of options removed in scanner-hf 0.2 (they measured worse): their recorded rows stay in the
+# table as history, marked so; they can no longer be run.
+REMOVED_FAMILIES = {
+    "scanner_l2": "stage2_encoder_layers", "scanner_packed": "stage2_packed", "scanner_packedshort": "stage2_packed",
+    "scanner_screened": "stage2_screener", "scanner_short": "stage2_prompt_head: short",
+}
+RUNNABLE_ROWS = tuple(row for row in ROWS if row.partition("-")[0] not in REMOVED_FAMILIES)
+# scanner row family -> its stage-2 folder in the cache
 STAGE2_FOLDERS = {
-    "scanner": "stage2-text", "scanner_ctx": "stage2-text", "scanner_l2": "stage2-text-L2", "scanner_packed": "stage2-text-packed",
-    "scanner_packedshort": "stage2-text-packed-short", "scanner_screened": "stage2-text",
-    "scanner_short": "stage2-text-short", "scanner_unsorted": "stage2-text", "scanner_typed": "stage2-text",
+    "scanner": "stage2-text", "scanner_ctx": "stage2-text", "scanner_unsorted": "stage2-text", "scanner_typed": "stage2-text",
     "scanner_typedscreen": "stage2-text",
 }
 # scanner_typed: a typed stage 1 (stage1_screening.py) before the same stage 2, which types every candidate;
-# scanner_typedscreen: the same with the typed stage 1 screening (detector_screening) at the threshold
+# scanner_typedscreen: the same with the typed stage 1 screening (stage1_screening) at the threshold
 # stage1_screening.py chose on the validation split (results/stage1_screening.json)
 STAGE1_FOLDERS = {"scanner_typed": "stage1-typed", "scanner_typedscreen": "stage1-typed"}
 DETECTOR_SCREENING = {"scanner_typedscreen"}
 DETECTOR_SCREENING_FILE = Path(__file__).resolve().parent / "results" / "stage1_screening.json"
-# scanner_screened: the per-candidate stage 2 behind the packed short-head screener, at the threshold
-# screening.py chose on the validation split (results/screening.json)
-SCREENERS = {"scanner_screened": "stage2-text-packed-short"}
-SCREENING_FILE = Path(__file__).resolve().parent / "results" / "screening.json"
 CONTEXT_WORDS = {"scanner_ctx": 40}  # the pipeline's max_context_words for a row family (default: the checkpoint's)
 SPACY_LABELS = {
     "PERSON": "PER", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "ORG": "ORG",
@@ -129,21 +129,18 @@ def build_runner(row: str, cache: Path = CACHE):
 
         stage2 = cache / STAGE2_FOLDERS[family]
         tokenizer = AutoTokenizer.from_pretrained(stage2)
-        screener, screening = None, {}
-        if family in SCREENERS:
-            screener = ScannerEntityRecognizer.from_pretrained(cache / SCREENERS[family])
-            screening = {"screening_threshold": json.loads(SCREENING_FILE.read_text())["seeds"]["42"]["threshold"]}
+        screening = {}
         if family in DETECTOR_SCREENING:
             threshold = json.loads(DETECTOR_SCREENING_FILE.read_text())["seeds"]["42"]["threshold"]
-            screening = {"detector_screening": True, "screening_threshold": threshold}
+            screening = {"stage1_screening": True, "screening_threshold": threshold}
         model = ScannerForMultimodalNER.from_stages(
             ScannerSpanDetector.from_pretrained(cache / STAGE1_FOLDERS.get(family, "stage1")), ScannerEntityRecognizer.from_pretrained(stage2),
-            screener, **screening,
+            **screening,
         )
         if family == "scanner_unsorted":  # as before 2026-11-27: one batch of texts at a time, so stage 1 has nothing to sort
-            import scanner_hf.pipeline
+            import scanner_hf.inference
 
-            scanner_hf.pipeline.SORTING_WINDOW = 1
+            scanner_hf.inference.SORTING_WINDOW = 1
         ner = ScannerNERPipeline(
             model=model, tokenizer=tokenizer, providers=[], optimize="none" if mode == "fp32" else mode,
             max_context_words=CONTEXT_WORDS.get(family),
@@ -215,7 +212,7 @@ def run_row(row: str, texts_file: str, repeats: int, skip_long: bool = False) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--rows", nargs="+", default=list(RUNNABLE_ROWS), choices=RUNNABLE_ROWS)
     parser.add_argument("--spacy-python", default=os.environ.get("SPACY_PYTHON", sys.executable),
                         help="the Python that has spaCy and en_core_web_sm (default: $SPACY_PYTHON, else this one)")
     parser.add_argument("--skip-long", action="store_true", help="no long-text pass (for the slow bf16 rows on CPUs without bf16)")
@@ -286,8 +283,9 @@ def main() -> None:
             continue
         same_run = reference.get("run") == result["run"]
         ratio = f"{result['seconds'] / reference['seconds']:.2f}" if reference.get("seconds") and same_run else "-"
+        label = f"{row} (*removed*)" if row.partition("-")[0] in REMOVED_FAMILIES else row
         rows.append(
-            f"| {row} | {result['seconds']:.2f} | {ratio} | {100 * result['f1']:.2f} | {100 * result['unseen_f1']:.2f} | "
+            f"| {label} | {result['seconds']:.2f} | {ratio} | {100 * result['f1']:.2f} | {100 * result['unseen_f1']:.2f} | "
             f"{result['peak_mb']:.0f} | {'-' if result['long_texts_per_second'] is None else format(result['long_texts_per_second'], '.2f')} | "
             f"{'-' if result.get('long_f1') is None else format(100 * result['long_f1'], '.2f')} | "
             f"{result['run']}, best of {result['repeats']} |"
@@ -295,7 +293,8 @@ def main() -> None:
     body = (
         f"Twitter-2017 test, {len(texts)} tweets, 2 torch threads, batch {BATCH_SIZE}, best of --repeats (the run column); each row in its "
         f"own process. CPU vector extensions: {', '.join(raw['cpu_flags']) or 'none found'}. scanner-ner = text-only stage 2 "
-        "(no knowledge providers) over stage 1; scanner_l2 = the same with a stage 2 of MiniLM's first 2 layers "
+        "(no knowledge providers) over stage 1; rows marked *removed* are options removed in scanner-hf 0.2 (they measured worse), "
+        "kept as history: scanner_l2 = the same with a stage 2 of MiniLM's first 2 layers "
         "(`stage2_encoder_layers: 2`, stage2_layers.py); scanner_packed = a stage 2 that types all candidates of a tweet in "
         "one pass (`stage2_packed: true`, stage2_layers.py; scanner_hf.packing), scanner_packedshort the same with the "
         "prompt head `<mask> {entity}` (`stage2_prompt_head: short`); scanner_short = scanner-ner with that head, one prompt per candidate; scanner_unsorted = scanner-ner run one batch of 64 texts at a time (`SORTING_WINDOW = 1`, as before 2026-11-27: stage 1 then has nothing to sort); scanner_ctx = scanner-ner with `max_context_words=40` (a stage-2 "
@@ -303,7 +302,7 @@ def main() -> None:
         "the packed short-head screener (`stage2_screener: true`: stage 2 types only the candidates the screener gives less than the "
         "threshold screening.py chose on the validation split); scanner_typed = scanner-ner with a typed stage 1 (`stage1_screening: true`'s "
         "detector, stage1_screening.py), stage 2 typing every candidate; scanner_typedscreen = the same with the typed stage 1 screening "
-        "(`detector_screening`: stage 2 types only the candidates whose best type stage 1 gives less than the threshold "
+        "(`stage1_screening`: stage 2 types only the candidates whose best type stage 1 gives less than the threshold "
         "stage1_screening.py chose on the validation split); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "

@@ -26,13 +26,25 @@ import dataclasses
 import json
 import logging
 
-from common import BENCHMARK_DIR, commands_note, merged_commands, percent, screening_tables, typed_again, write_section
+from common import (
+    BENCHMARK_DIR,
+    commands_note,
+    merged_commands,
+    percent,
+    screening_tables,
+    typed_again,
+    write_section,
+)
 from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf import DistillationSettings
 from scanner_hf.data import load_benchmark
 from scanner_hf.recipe import recipe_trainer
-from scanner_hf.two_stage import SCREENING_TOLERANCE, evaluate_detector, evaluate_two_stage
+from scanner_hf.two_stage import (
+    SCREENING_TOLERANCE,
+    evaluate_detector,
+    evaluate_two_stage,
+)
 
 NAME = "twitter2017"
 RAW_FILE = BENCHMARK_DIR / "results" / "stage1_screening.json"

@@ -23,7 +23,7 @@ from .modeling_span_detector import (
 )
 from .pipeline import ScannerNERPipeline
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 for _config_class, _model_class in (
     (ScannerSpanDetectorConfig, ScannerSpanDetector),

@@ -51,8 +51,8 @@ def _load(model_dir: str, optimize: str | None = None):
 
 def _providers(model, captions: str | None):
     """The checkpoint's own knowledge providers (as the pipeline builds them) plus given captions."""
+    from .inference import default_providers
     from .knowledge import PrecomputedCaptions
-    from .pipeline import default_providers
 
     return default_providers(model.config.knowledge) + ([PrecomputedCaptions.from_file(captions)] if captions else [])
 
@@ -156,7 +156,7 @@ def predict_command(arguments: argparse.Namespace) -> None:
 
 
 def add_screening_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--no-screen", action="store_true", help="a checkpoint that screens (a screener or a typed stage 1): type every candidate with stage 2 alone")
+    command.add_argument("--no-screen", action="store_true", help="a checkpoint that screens (a typed stage 1): type every candidate with stage 2 alone")
     command.add_argument("--screening-threshold", type=float,
                          help="a checkpoint that screens: stage 2 types the candidates below this first-pass probability (default: the checkpoint's)")
 
@@ -164,7 +164,7 @@ def add_screening_arguments(command: argparse.ArgumentParser) -> None:
 def evaluate_command(arguments: argparse.Namespace) -> None:
     from .data import load_ner_dataset
     from .evaluation import flatten_scores
-    from .pipeline import screening_of
+    from .inference import screening_of
     from .two_stage import evaluate_two_stage
 
     model, tokenizer = _load(arguments.model, arguments.optimize)
@@ -180,7 +180,7 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
         box_threshold=model.config.box_threshold,
         max_length=model.config.stage1_max_length,
         candidate_threshold=model.config.candidate_threshold,
-        screening=screening_of(model, tokenizer, not arguments.no_screen, arguments.screening_threshold),
+        screening=screening_of(model, not arguments.no_screen, arguments.screening_threshold),
     )
     print(json.dumps({k: round(v, 4) for k, v in flatten_scores(scores).items()}, indent=2))
     if arguments.output:

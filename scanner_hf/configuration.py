@@ -30,7 +30,7 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
             each word's first sub-word: what an uncased backbone cannot see. Off for cased backbones.
         entity_types: ``None`` (the paper: untyped B/I/O) or the entity types of a typed detector, whose
             labels are ``O``, ``B-<type>``..., ``I-<type>``...: it proposes the same kind of spans, and
-            its type for each one can screen candidates before stage 2 (``ScannerConfig.detector_screening``).
+            its type for each one can screen candidates before stage 2 (``ScannerConfig.stage1_screening``).
 
     >>> from transformers import BertConfig
     >>> config = ScannerSpanDetectorConfig(encoder_config=BertConfig(hidden_size=32, num_hidden_layers=1,
@@ -66,11 +66,17 @@ def typed_span_tags(entity_types: list[str]) -> tuple[str, ...]:
 
 NON_ENTITY = "non-entity"
 INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16", "onnx", "onnx-int8")  # see scanner_hf.optimization
-PROMPT_HEAD_NAMES = ("template", "short")  # the words: scanner_hf.prompting.PROMPT_HEADS (checked at its import)
 
-# words of a long input one packed stage-2 sequence holds by default: its candidate parts then sit at
-# the positions they had in training on tweets (a 128-token document window moved them past them)
-PACKED_CONTEXT_WORDS = 40
+# Options of scanner-hf 0.1 that measured worse and were removed in 0.2 (benchmarks/RESULTS.md keeps
+# their numbers): a checkpoint that uses one is refused with this message rather than run differently.
+REMOVED_IN_0_2 = "was removed in scanner-hf 0.2 (it measured worse; benchmarks/RESULTS.md); load this checkpoint with scanner-hf 0.1"
+
+
+def refuse_removed(config: dict, removed: dict) -> None:
+    """Raise for a saved setting of 0.1 whose value needs code that 0.2 no longer has."""
+    for key, inactive in removed.items():
+        if key in config and config[key] not in inactive:
+            raise ValueError(f"this checkpoint sets {key}={config[key]!r}, which {REMOVED_IN_0_2}")
 
 
 def cache_root() -> Path:
@@ -94,17 +100,6 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
             costs what one in a tweet does; the pipeline can set it per run.
         mask_token_id / object_token_id: the slot tokens (set from the tokenizer).
         classifier_dropout: dropout before both heads.
-        word_shapes: add a learned word-shape embedding at the first sub-word of each word of the
-            candidate and the sentence in the prompt (see ``ScannerSpanDetectorConfig``); off for cased backbones.
-        packed_candidates: type all candidates of a text in one encoder pass (the text once, then each
-            candidate's own prompt part, kept apart by the attention mask; see ``scanner_hf.packing``):
-            about a third of the per-candidate tokens on tweets. Text, caption, Wikipedia/KB and LLM
-            knowledge only: no detected objects or grounding, no word shapes. Its candidate parts sit
-            at positions after the text's, so a packed recogniser holds at most
-            ``PACKED_CONTEXT_WORDS`` (40) words of a longer input unless ``max_context_words`` says otherwise.
-        max_pack_tokens: tokens of one packed sequence at most (more candidates start another one).
-        prompt_head: the words around ``<mask>``: ``template`` (the paper's ``The entity is <mask> for
-            {entity} in this sentence.``) or ``short`` (``<mask> {entity}``: fewer tokens per candidate).
 
     >>> config = ScannerEntityRecognizerConfig(entity_types=["PER", "LOC"])
     >>> config.id2label
@@ -123,21 +118,12 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
     mask_token_id: int | None = None
     object_token_id: int | None = None
     classifier_dropout: float = 0.1
-    word_shapes: bool = False
-    packed_candidates: bool = False
-    max_pack_tokens: int = 512
-    prompt_head: str = "template"
 
     def __post_init__(self, **kwargs):
         kwargs.pop("num_labels", None)
-        if self.packed_candidates and (self.grounding_weight > 0 or self.word_shapes):
-            raise ValueError("packed_candidates takes no grounding (grounding_weight > 0) and no word shapes")
-        if self.packed_candidates and self.max_context_words is None:
-            self.max_context_words = PACKED_CONTEXT_WORDS
-        if self.prompt_head not in PROMPT_HEAD_NAMES:
-            raise ValueError(f"prompt_head must be one of {PROMPT_HEAD_NAMES}, not {self.prompt_head!r}")
-        if self.packed_candidates and self.max_pack_tokens < self.max_prompt_length:
-            raise ValueError(f"max_pack_tokens ({self.max_pack_tokens}) must hold one prompt ({self.max_prompt_length} tokens)")
+        refuse_removed(kwargs, {"packed_candidates": (False,), "prompt_head": ("template",), "word_shapes": (False,)})
+        for key in ("packed_candidates", "prompt_head", "word_shapes", "max_pack_tokens"):
+            kwargs.pop(key, None)  # 0.1's settings at their inactive values
         self.entity_types = list(self.entity_types or ["LOC", "ORG", "OTHER", "PER"])
         if NON_ENTITY in self.entity_types:
             raise ValueError(f"{NON_ENTITY!r} is added to the labels by itself; do not list it in entity_types")
@@ -151,7 +137,7 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         return len(self.entity_types)
 
 
-DEFAULT_SCREENING_THRESHOLD = 0.9  # a screener's probability from which its type is kept (before one is tuned)
+DEFAULT_SCREENING_THRESHOLD = 0.9  # stage 1's type probability from which its type is kept (before one is tuned)
 
 
 def check_screening_threshold(value) -> float:
@@ -176,20 +162,16 @@ class ScannerConfig(PreTrainedConfig):
         inference_optimization: how the pipeline runs the saved fp32 weights: ``none``, ``int8``
             (dynamic quantisation), ``onnx`` / ``onnx-int8`` (ONNX Runtime) or ``bf16`` (see
             ``scanner_hf.optimization``).
-        screener_config: an optional cheaper stage-2 recogniser (a packed one) that types every
-            candidate first; only the candidates it gives less than ``screening_threshold``
-            probability go to the entity recogniser (see ``scanner_hf.inference.Screening``).
-        screening_threshold: the screener's probability from which its type is kept.
-        detector_screening: a typed span detector (``span_detector_config.entity_types``) is the screener:
-            a candidate whose type stage 1 gives at least ``screening_threshold`` keeps it, and stage 2
-            types only the others. Costs no extra encoder pass; not with a ``screener_config``.
+        stage1_screening: a typed span detector (``span_detector_config.entity_types``) screens: a
+            candidate whose type stage 1 gives at least ``screening_threshold`` keeps it, and stage 2
+            types only the others (see ``scanner_hf.inference.Screening``). Costs no extra encoder pass.
+        screening_threshold: stage 1's type probability from which its type is kept.
     """
 
     model_type = "scanner"
     sub_configs_defaults = {
         "span_detector_config": SubConfigSpec(config_class=ScannerSpanDetectorConfig),
         "entity_recognizer_config": SubConfigSpec(config_class=ScannerEntityRecognizerConfig),
-        "screener_config": SubConfigSpec(config_class=ScannerEntityRecognizerConfig, optional=True),
     }
 
     span_detector_config: dict | PreTrainedConfig | None = None
@@ -199,11 +181,14 @@ class ScannerConfig(PreTrainedConfig):
     stage1_max_length: int = 256
     candidate_threshold: float | None = None
     inference_optimization: str = "none"
-    screener_config: dict | PreTrainedConfig | None = None
     screening_threshold: float = DEFAULT_SCREENING_THRESHOLD
-    detector_screening: bool = False
+    stage1_screening: bool = False
 
     def __post_init__(self, **kwargs):
+        refuse_removed(kwargs, {"screener_config": (None,)})
+        kwargs.pop("screener_config", None)
+        if "detector_screening" in kwargs:  # 0.1's name of the same setting
+            self.stage1_screening = bool(kwargs.pop("detector_screening"))
         if self.inference_optimization not in INFERENCE_OPTIMIZATIONS:
             raise ValueError(
                 f"inference_optimization must be one of {', '.join(INFERENCE_OPTIMIZATIONS)}, got {self.inference_optimization!r}"
@@ -211,24 +196,19 @@ class ScannerConfig(PreTrainedConfig):
         check_screening_threshold(self.screening_threshold)
         self._saved_pipelines = kwargs.pop("custom_pipelines", None)
         super().__post_init__(**kwargs)
-        if self.screener_config is not None:
-            recognizer, screener = self.entity_recognizer_config, self.screener_config
-            if screener.id2label != recognizer.id2label:
-                raise ValueError(f"the screener's labels {screener.id2label} differ from the entity recogniser's {recognizer.id2label}")
-        if self.detector_screening:
-            self.check_detector_screening()
-        if (self.screener_config is not None or self.detector_screening) and self.entity_recognizer_config.grounding_weight > 0:
-            raise ValueError("a screener types candidates without boxes: it cannot go with a grounding entity recogniser")
+        if self.stage1_screening:
+            self.check_stage1_screening()
 
-    def check_detector_screening(self) -> None:
-        """Screening by stage 1 needs a typed detector whose types stage 2 knows, and no screener."""
+    def check_stage1_screening(self) -> None:
+        """Screening by stage 1 needs a typed detector whose types stage 2 knows, and no grounding
+        (stage 1's types come without boxes)."""
         types, recognizer = self.span_detector_config.entity_types, self.entity_recognizer_config
         if not types:
-            raise ValueError("detector_screening needs a typed span detector (span_detector_config.entity_types)")
+            raise ValueError("stage1_screening needs a typed span detector (span_detector_config.entity_types)")
         if set(types) - set(recognizer.entity_types):
             raise ValueError(f"the span detector's types {types} are not all the entity recogniser's {recognizer.entity_types}")
-        if self.screener_config is not None:
-            raise ValueError("detector_screening and a screener_config exclude each other: one screener")
+        if recognizer.grounding_weight > 0:
+            raise ValueError("stage 1's types come without boxes: stage1_screening cannot go with a grounding entity recogniser")
 
     # A saved checkpoint names its pipeline code (``custom_pipelines``) so that
     # ``pipeline("scanner-ner", model=..., trust_remote_code=True)`` works where scanner-hf is not

@@ -1,7 +1,7 @@
 """Inference, one path for every caller: stage 1 proposes spans, knowledge is gathered for each,
 stage 2 types them (``non-entity`` removes a span) and, when it grounds, picks an object box. With a
-:class:`Screening`, a cheaper recogniser (or a typed stage 1) types every candidate first and stage 2
-only the ones it is unsure of. The pipeline, evaluation, the audit and the CLI all call :func:`predict_entities`.
+:class:`Screening`, a typed stage 1's types are the first answer and stage 2 types only the
+candidates it is unsure of. The pipeline, evaluation, the audit and the CLI all call :func:`predict_entities`.
 
 This module (with configuration, modeling, tokenization, prompting and providers) is what a saved
 checkpoint needs to run: it imports no data readers, metrics or training code.
@@ -26,11 +26,10 @@ from .modeling_span_detector import (
     span_tag_probabilities,
     span_type_scores,
 )
-from .packing import PackedCollator, pack_prompts
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
-from .tokenization import length_batches, pad_word_shapes
+from .tokenization import length_batches
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +90,6 @@ class Stage2Collator:
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
-        if features[0].get("word_shape_ids") is not None:
-            batch["word_shape_ids"] = pad_word_shapes(
-                [f["word_shape_ids"] for f in features], batch["input_ids"].shape[1], self.tokenizer.padding_side
-            )
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         if "iou_targets" in features[0]:
@@ -132,24 +127,14 @@ def recognize(
     """``(label id, probability, box, box score)`` per prompt input. Identical prompts (the same
     candidate in the same text with the same knowledge, e.g. a repeated post) are encoded once; the
     distinct ones go in batches of similar length (:func:`length_batches`), so batches carry little
-    padding; results come back in input order.
-    A packed recogniser (``config.packed_candidates``) gets the candidates of each text in one sequence
-    (``batch_size`` sequences per batch)."""
+    padding; results come back in input order."""
     prompts = builder.build(items)
     first_of: dict[tuple, int] = {}
-    distinct = [
-        first_of.setdefault((tuple(prompt.input_ids), tuple(prompt.word_shape_ids or ())), index) for index, prompt in enumerate(prompts)
-    ]
+    distinct = [first_of.setdefault(tuple(prompt.input_ids), index) for index, prompt in enumerate(prompts)]
     was_training = model.training
     model.eval()
     try:
-        if model.config.packed_candidates:
-            with_objects = sum(bool(item.knowledge.objects) for item in items)
-            if with_objects:
-                logger.warning("a packed recogniser uses no detected objects: %d of %d candidates' objects left out", with_objects, len(items))
-            encoded = _encode_packed(model, builder, prompts, list(first_of.values()), batch_size)
-        else:
-            encoded = _encode_each(model, builder, prompts, list(first_of.values()), batch_size)
+        encoded = _encode_each(model, builder, prompts, list(first_of.values()), batch_size)
     finally:
         model.train(was_training)
     results = []
@@ -172,7 +157,7 @@ def _encode_each(model, builder, prompts, indices, batch_size) -> dict[int, tupl
     encoded = {}
     for batch_rows in length_batches([len(prompts[i].input_ids) for i in indices], batch_size):
         chunk = [indices[row] for row in batch_rows]
-        batch = collator([{"input_ids": prompts[i].input_ids, "word_shape_ids": prompts[i].word_shape_ids} for i in chunk])
+        batch = collator([{"input_ids": prompts[i].input_ids} for i in chunk])
         output = model(**{key: value.to(model.device) for key, value in batch.items()})
         probabilities = output.logits.float().softmax(-1).cpu()
         overlaps = output.overlap_logits.float().sigmoid().cpu()
@@ -181,55 +166,22 @@ def _encode_each(model, builder, prompts, indices, batch_size) -> dict[int, tupl
     return encoded
 
 
-def _encode_packed(model, builder, prompts, indices, batch_size) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """The same for a packed recogniser: the candidates of one text in one sequence (no overlap scores)."""
-    packs = pack_prompts([prompts[i] for i in indices], model.config.max_pack_tokens)
-    collator = PackedCollator(builder.tokenizer.pad_token_id)
-    no_overlaps = torch.zeros(0)
-    encoded = {}
-    for batch_rows in length_batches([len(pack.input_ids) for pack in packs], batch_size):
-        chunk = [packs[row] for row in batch_rows]
-        batch = collator([vars(pack) for pack in chunk])
-        output = model(**{key: value.to(model.device) for key, value in batch.items()})
-        probabilities = output.logits.float().softmax(-1).cpu()
-        for row, pack in enumerate(chunk):
-            for head, member in enumerate(pack.members):
-                encoded[indices[member]] = (probabilities[row, head], no_overlaps)
-    return encoded
-
-
 @dataclass
 class Screening:
-    """A cheaper first pass that types every candidate; the ones whose type it gives less than
-    ``threshold`` probability are typed again by the entity recogniser, whose answer replaces it. The
-    first pass is ``screener`` (a recogniser, e.g. packed: all candidates of a text in one encoder
-    pass, with its prompt ``builder``) or, when it is ``None``, a typed stage 1's types of each
-    candidate (``Candidate.type_scores``: no extra encoder pass). 0 keeps every first answer; 1
-    sends (nearly) all candidates to both."""
+    """A typed stage 1's types are the first answer for every candidate (``Candidate.type_scores``: no
+    extra encoder pass); the candidates whose type it gives less than ``threshold`` probability are typed
+    again by the entity recogniser, whose answer replaces it. 0 keeps every first answer; 1 sends
+    (nearly) all candidates to stage 2."""
 
-    screener: ScannerEntityRecognizer | None
-    builder: PromptBuilder | None
     threshold: float
 
     def __post_init__(self) -> None:
         check_screening_threshold(self.threshold)
 
-    @classmethod
-    def chosen(
-        cls, screener: ScannerEntityRecognizer | None, builder: PromptBuilder | None, by_stage1: bool, threshold: float
-    ) -> Screening | None:
-        """The rule a system screens by: its screener if it has one, else (``by_stage1``) its typed
-        stage 1's types, else None (no screening)."""
-        if screener is not None:
-            return cls(screener, builder, threshold)
-        return cls(None, None, threshold) if by_stage1 else None
-
     def first_pass(
-        self, recognizer: ScannerEntityRecognizer, items: Sequence[PromptInput], candidates: Sequence[Candidate] | None, **kwargs
+        self, recognizer: ScannerEntityRecognizer, candidates: Sequence[Candidate] | None
     ) -> list[tuple[int, float, tuple | None, float | None]]:
-        """The screener's results for ``items`` (:func:`recognize`'s format, in ``recognizer``'s label ids)."""
-        if self.screener is not None:
-            return recognize(self.screener, self.builder, items, **kwargs)
+        """Stage 1's results for ``candidates`` (:func:`recognize`'s format, in ``recognizer``'s label ids)."""
         return detector_results(candidates, recognizer)
 
     def unsure(self, results: Sequence[tuple[int, float, tuple | None, float | None]], threshold: float | None = None) -> list[int]:
@@ -263,12 +215,12 @@ def recognize_screened(
     candidates: Sequence[Candidate] | None = None,
     **kwargs,
 ) -> list[tuple[int, float, tuple | None, float | None]]:
-    """:func:`recognize` through ``screening`` when there is one: the first pass types all items (the
-    ``candidates`` they were built from, for screening by stage 1), the entity recogniser those below
-    the threshold (same result format)."""
+    """:func:`recognize` through ``screening`` when there is one: stage 1's types answer for all items
+    (the ``candidates`` they were built from), the entity recogniser for those below the threshold
+    (same result format)."""
     if screening is None:
         return recognize(model, builder, items, **kwargs)
-    results = screening.first_pass(model, items, candidates, **kwargs)
+    results = screening.first_pass(model, candidates)
     unsure = screening.unsure(results)
     if unsure:
         for index, result in zip(unsure, recognize(model, builder, [items[i] for i in unsure], **kwargs)):
@@ -330,8 +282,8 @@ def predict_entities(
 
     Knowledge ``given`` per sentence wins over ``providers``; stage-2 prompts of all sentences are
     batched together, sorted by length. ``candidate_threshold`` lets stage 1 over-propose (see
-    :func:`propose_spans`); overlapping accepted spans keep stage 2's best. ``screening`` puts a
-    cheaper recogniser (or a typed stage 1's types) before stage 2 (:class:`Screening`)."""
+    :func:`propose_spans`); overlapping accepted spans keep stage 2's best. ``screening`` puts a typed
+    stage 1's types before stage 2 (:class:`Screening`)."""
     image_ids = image_ids if image_ids is not None else [None] * len(tokens)
     candidates = detect_candidates(
         detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length, threshold=candidate_threshold
@@ -368,3 +320,81 @@ def entities_to_tags(entities: Sequence[RecognizedEntity], length: int) -> list[
     if not entities:
         return [OUTSIDE] * length
     return spans_to_tags([TagSpan(e.start, e.end, e.label) for e in entities], length)
+
+
+# -- from inputs to the pipeline's entity dicts: the one path of the pipeline, model.predict and the CLI --
+
+SORTING_WINDOW = 16  # batches of inputs run together, so that both stages can batch them by length
+
+
+def chunk_size(batch_size: int) -> int:
+    """Inputs run together for a ``batch_size``: ``SORTING_WINDOW`` batches (one stays one)."""
+    return 1 if batch_size == 1 else batch_size * SORTING_WINDOW
+
+
+def screening_of(model, screen: bool = True, threshold: float | None = None) -> Screening | None:
+    """The composite's screening as the caller asks: ``screen=False`` types every candidate with stage 2
+    alone; ``threshold`` replaces the checkpoint's (an error for a checkpoint that does not screen)."""
+    if not model.config.stage1_screening:
+        if screen and threshold is not None:
+            raise ValueError("screening_threshold is for checkpoints that screen (stage1_screening); this one does not")
+        return None
+    if not screen:
+        return None
+    return Screening(model.config.screening_threshold if threshold is None else threshold)
+
+
+def default_providers(settings: dict | None) -> list[KnowledgeProvider]:
+    """Providers named by a checkpoint's ``knowledge`` settings (see ``scanner_hf.knowledge.factory``;
+    they need the installed scanner-hf package). Without the package, or for a source that cannot be
+    built on this machine, the model runs without that knowledge after one logged warning saying what
+    is off and how to turn it on; knowledge passed with the inputs still works."""
+    if not settings:
+        return []
+    try:
+        from scanner_hf.knowledge.factory import providers_from_settings
+    except ImportError:
+        logger.warning(
+            "this checkpoint's knowledge (%s) is built by the scanner-hf package, which is not installed here: predicting "
+            "without it. To turn it on: pip install scanner-hf (or pass knowledge with each input)", ", ".join(sorted(settings)),
+        )
+        return []
+    return providers_from_settings(settings, strict=False)
+
+
+def predict_inputs(
+    model,
+    tokenizer: PreTrainedTokenizerBase,
+    prepared: Sequence,
+    providers: Sequence[KnowledgeProvider],
+    builder: PromptBuilder,
+    *,
+    screening: Screening | None = None,
+    box_threshold: float | None = None,
+    batch_size: int = 64,
+) -> list[list[dict]]:
+    """Both stages of the composite ``model`` over normalised inputs (``processing_scanner.ScannerInput``),
+    as the ``ner`` pipeline's entity dicts per input: ``entity_group``, ``score``, ``word``, ``start``,
+    ``end`` (character offsets into the input's text), plus ``box`` / ``box_score`` for models that ground."""
+    config = model.config
+    entities = predict_entities(
+        model.span_detector, tokenizer, model.entity_recognizer, builder, [[word.text for word in item.words] for item in prepared],
+        None, providers, given=[item.knowledge for item in prepared], images=[item.image for item in prepared],
+        batch_size=batch_size, box_threshold=config.box_threshold if box_threshold is None else box_threshold,
+        max_length=config.stage1_max_length, candidate_threshold=config.candidate_threshold, screening=screening,
+    )
+    grounding = config.entity_recognizer_config.grounding_weight > 0
+    return [entity_dicts(item, found, grounding) for item, found in zip(prepared, entities)]
+
+
+def entity_dicts(item, entities: Sequence[RecognizedEntity], grounding: bool) -> list[dict]:
+    """One input's entities as dicts with character offsets into its text."""
+    results = []
+    for entity in entities:
+        start, end = item.words[entity.start].start, item.words[entity.end - 1].end
+        result = {"entity_group": entity.label, "score": entity.score, "word": item.text[start:end], "start": start, "end": end}
+        if grounding:
+            result["box"] = list(entity.box) if entity.box is not None else None
+            result["box_score"] = entity.box_score
+        results.append(result)
+    return results

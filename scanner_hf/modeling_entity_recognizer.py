@@ -21,8 +21,7 @@ from transformers.loss.loss_utils import fixed_cross_entropy
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerEntityRecognizerConfig
-from .modeling_base import ScannerPreTrainedModel, WordShapeEmbedding, build_encoder
-from .packing import packed_attention_mask
+from .modeling_base import ScannerPreTrainedModel, build_encoder
 from .prompting import PromptBuilder
 from .tokenization import add_object_token
 
@@ -61,29 +60,16 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(hidden_size, config.num_labels)
         self.grounding_head = nn.Linear(hidden_size, 1)
-        # word shapes start at zero: a new recogniser begins as its pretrained encoder and learns them
-        self.shape_embeddings = WordShapeEmbedding(hidden_size) if config.word_shapes else None
         self.post_init()
-        if self.shape_embeddings is not None:
-            self.shape_embeddings.zero()
 
     @classmethod
-    def from_encoder(
-        cls, encoder_name_or_path: str, tokenizer: PreTrainedTokenizerBase, *, encoder_layers: int | None = None, **config_kwargs
-    ) -> ScannerEntityRecognizer:
+    def from_encoder(cls, encoder_name_or_path: str, tokenizer: PreTrainedTokenizerBase, **config_kwargs) -> ScannerEntityRecognizer:
         """A new recogniser on a pretrained encoder (Hub id or folder). Adds ``<obj>`` to ``tokenizer``
-        (in place) and sizes the embeddings to it; save that tokenizer with the model. ``encoder_layers``
-        keeps only the encoder's first N layers (the rest are not loaded): each prompt costs about N / all
-        of the full encoder, the usual way to a cheaper fine-tuned encoder."""
+        (in place) and sizes the embeddings to it; save that tokenizer with the model."""
         from .backbones import resolve_backbone
 
         source = resolve_backbone(encoder_name_or_path)
         encoder_config = AutoConfig.from_pretrained(source)
-        if encoder_layers is not None:
-            available = getattr(encoder_config, "num_hidden_layers", None)
-            if available is None or not 1 <= encoder_layers <= available:
-                raise ValueError(f"encoder_layers={encoder_layers}: {encoder_name_or_path} has {available} layers")
-            encoder_config.num_hidden_layers = encoder_layers
         object_token_id = add_object_token(tokenizer)
         config = cls.config_class(
             encoder_config=encoder_config,
@@ -103,10 +89,8 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
             self.config.max_prompt_length, self.config.encoder_config.max_position_embeddings, tokenizer.model_max_length
         )
         return PromptBuilder(
-            tokenizer, max_length=max_length, max_objects=0 if self.config.packed_candidates else self.config.max_objects,
-            word_shapes=self.config.word_shapes,
+            tokenizer, max_length=max_length, max_objects=self.config.max_objects,
             max_context_words=self.config.max_context_words if max_context_words is None else max_context_words,
-            head=self.config.prompt_head,
         )
 
     def resize_encoder_embeddings(self, vocab_size: int) -> None:
@@ -140,31 +124,16 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         iou_targets: torch.Tensor | None = None,
-        word_shape_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        candidate_ids: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
         **kwargs,
     ) -> ScannerEntityRecognizerOutput:
         """``labels``: ``(batch,)`` label ids; ``iou_targets``: ``(batch, max_objects)`` gold IoU per
-        object slot, negative for padding. ``word_shape_ids`` (from a ``word_shapes`` prompt builder)
-        are required when ``config.word_shapes`` and ignored otherwise. ``num_items_in_batch`` (from
-        the Trainer) turns the type loss into a sum over that many candidates, which keeps gradient
-        accumulation exact. Packed sequences (``scanner_hf.packing``) come with ``position_ids`` and
-        ``candidate_ids``; their ``labels`` and ``logits`` are per candidate, ``(batch, candidates)``
-        padded with -100 and ``(batch, candidates, num_labels)``."""
-        if candidate_ids is not None:
-            return self._forward_packed(input_ids, position_ids, candidate_ids, labels, num_items_in_batch, **kwargs)
+        object slot, negative for padding. ``num_items_in_batch`` (from the Trainer) turns the type loss
+        into a sum over that many candidates, which keeps gradient accumulation exact."""
         encoder_inputs = {"attention_mask": attention_mask, **kwargs}
-        if position_ids is not None:
-            encoder_inputs["position_ids"] = position_ids
         if token_type_ids is not None:
             encoder_inputs["token_type_ids"] = token_type_ids
-        encoder_ids = input_ids
-        if self.shape_embeddings is not None:
-            encoder_inputs["inputs_embeds"] = self.shape_embeddings.add_to(self.encoder, input_ids, None, word_shape_ids)
-            encoder_ids = None
-        hidden = self.encoder(encoder_ids, return_dict=True, **encoder_inputs)
+        hidden = self.encoder(input_ids, return_dict=True, **encoder_inputs)
         states = hidden.last_hidden_state
         mask_positions, (rows, positions, slots) = self._slot_positions(input_ids)
         batch = torch.arange(states.shape[0], device=states.device)
@@ -194,26 +163,6 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
             grounding_loss=grounding_loss,
             hidden_states=hidden.hidden_states,
             attentions=hidden.attentions,
-        )
-
-    def _forward_packed(self, input_ids, position_ids, candidate_ids, labels, num_items_in_batch, **kwargs):
-        dtype = self.encoder.get_input_embeddings().weight.dtype  # float in every mode (int8 keeps embeddings float)
-        hidden = self.encoder(
-            input_ids, attention_mask=packed_attention_mask(candidate_ids, dtype), position_ids=position_ids,
-            return_dict=True, **kwargs,
-        )
-        rows, positions = ((input_ids == self.config.mask_token_id) & (candidate_ids > 0)).nonzero(as_tuple=True)
-        heads = candidate_ids[rows, positions] - 1
-        slot_logits = self.classifier(self.dropout(hidden.last_hidden_state[rows, positions]))
-        logits = slot_logits.new_zeros(input_ids.shape[0], int(candidate_ids.max().clamp(min=1)), self.config.num_labels)
-        logits[rows, heads] = slot_logits
-        loss = None
-        if labels is not None:
-            loss = fixed_cross_entropy(
-                logits.float().reshape(-1, self.config.num_labels), labels.reshape(-1), num_items_in_batch=num_items_in_batch
-            )
-        return ScannerEntityRecognizerOutput(
-            loss=loss, logits=logits, classification_loss=loss, hidden_states=hidden.hidden_states, attentions=hidden.attentions
         )
 
     @staticmethod

@@ -2,29 +2,40 @@
 
 Each stage stays a model of its own (``model.span_detector``, ``model.entity_recognizer``) and can
 still be saved or loaded alone; the composite adds one config, one tokenizer for both stages and one
-``from_pretrained`` for the pipeline. An optional ``model.screener`` (a cheaper, packed stage-2
-recogniser) types every candidate first and leaves only the ones it is unsure of to the entity
-recogniser (``config.screening_threshold``; see ``scanner_hf.inference.Screening``); with
-``config.detector_screening`` a typed span detector's types do that instead.
+``from_pretrained`` for the pipeline. With ``config.stage1_screening`` a typed span detector's types
+are the first answer, and stage 2 types only the candidates below ``config.screening_threshold``
+(see ``scanner_hf.inference.Screening``).
 
->>> model = ScannerForMultimodalNER.from_stages(detector, recognizer)   # doctest: +SKIP
->>> model.save_pretrained("scanner-twitter2017")                        # doctest: +SKIP
+>>> model = ScannerForMultimodalNER.from_encoder("sentence-transformers/all-MiniLM-L6-v2", entity_types=["PER", "LOC"])  # doctest: +SKIP
+>>> model = ScannerForMultimodalNER.from_pretrained("scanner-twitter2017")   # doctest: +SKIP
+>>> model.predict(["Steve Kerr praises the Warriors"])                       # doctest: +SKIP
+[[{'entity_group': 'PER', 'score': 0.99, 'word': 'Steve Kerr', 'start': 0, 'end': 10}, ...]]
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerConfig
-from .inference import Screening
 from .modeling_base import ScannerPreTrainedModel
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
+
+logger = logging.getLogger(__name__)
+
+# from_encoder's settings that belong to one stage's config; the rest are ScannerConfig's own
+SPAN_DETECTOR_SETTINGS = ("word_shapes", "classifier_dropout")
+ENTITY_RECOGNIZER_SETTINGS = ("max_objects", "grounding_weight", "max_prompt_length", "max_context_words")
+HUB_LOADING_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "trust_remote_code")
 
 
 @dataclass
@@ -57,7 +68,6 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         config: ScannerConfig,
         span_detector: ScannerSpanDetector | None = None,
         entity_recognizer: ScannerEntityRecognizer | None = None,
-        screener: ScannerEntityRecognizer | None = None,
     ):
         """Trained stages may be passed in (see :meth:`from_stages`); missing ones are built from the config."""
         super().__init__(config)
@@ -65,27 +75,141 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         self.entity_recognizer = (
             entity_recognizer if entity_recognizer is not None else ScannerEntityRecognizer(config.entity_recognizer_config)
         )
-        if screener is None and config.screener_config is not None:
-            screener = ScannerEntityRecognizer(config.screener_config)
-        self.screener = screener
+        # the stage-2 tokenizer (backbone vocabulary plus <obj>) both stages read; set by from_encoder and
+        # from_pretrained, saved by save_pretrained; model.predict needs it
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self._default_providers: list | None = None
         self.post_init()
+
+    @classmethod
+    def from_encoder(cls, backbone: str, entity_types: Sequence[str], **config_kwargs) -> ScannerForMultimodalNER:
+        """The untrained composite on a pretrained encoder (Hub id or folder) for ``entity_types``: both
+        stages start from ``backbone``, and ``model.tokenizer`` is its tokenizer with ``<obj>`` added.
+        ``config_kwargs`` are settings of :class:`ScannerConfig` (``knowledge``, ``stage1_max_length``,
+        ``candidate_threshold``, ``stage1_screening``, ...), of stage 1 (``word_shapes``) or of stage 2
+        (``max_objects``, ``grounding_weight``, ``max_prompt_length``, ``max_context_words``).
+        ``stage1_screening=True`` gives stage 1 a typed head over the same ``entity_types``.
+
+        >>> model = ScannerForMultimodalNER.from_encoder("sentence-transformers/all-MiniLM-L6-v2",  # doctest: +SKIP
+        ...     entity_types=["PER", "LOC", "ORG", "OTHER"], word_shapes=True)
+        """
+        from .backbones import resolve_backbone
+
+        entity_types = list(entity_types)
+        if not entity_types:
+            raise ValueError("from_encoder needs the entity types, e.g. entity_types=['PER', 'LOC', 'ORG', 'OTHER']")
+        detector_kwargs = {key: config_kwargs.pop(key) for key in SPAN_DETECTOR_SETTINGS if key in config_kwargs}
+        recognizer_kwargs = {key: config_kwargs.pop(key) for key in ENTITY_RECOGNIZER_SETTINGS if key in config_kwargs}
+        known = {f.name for f in dataclasses.fields(cls.config_class)} - {"span_detector_config", "entity_recognizer_config"}
+        unknown = sorted(set(config_kwargs) - known)
+        if unknown:
+            settings = sorted(known | set(SPAN_DETECTOR_SETTINGS) | set(ENTITY_RECOGNIZER_SETTINGS))
+            raise TypeError(f"unknown settings {unknown} for from_encoder; known: {settings}")
+        source = resolve_backbone(backbone)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        typed = entity_types if config_kwargs.get("stage1_screening") else None
+        detector = ScannerSpanDetector.from_encoder(backbone, entity_types=typed, **detector_kwargs)
+        recognizer = ScannerEntityRecognizer.from_encoder(backbone, tokenizer, entity_types=entity_types, **recognizer_kwargs)
+        model = cls.from_stages(detector, recognizer, **config_kwargs)
+        model.tokenizer = tokenizer
+        return model
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs) -> ScannerForMultimodalNER:
+        """As ``PreTrainedModel.from_pretrained``, and the checkpoint's tokenizer as ``model.tokenizer``."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        loading = {key: kwargs[key] for key in HUB_LOADING_KWARGS if key in kwargs}
+        try:
+            model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **loading)
+        except (OSError, ValueError) as error:
+            logger.warning("%s has no tokenizer (%s): model.predict needs one (set model.tokenizer)", pretrained_model_name_or_path, error)
+        return model
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """As ``PreTrainedModel.save_pretrained``, with ``model.tokenizer`` beside the weights."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self.tokenizer is not None and kwargs.get("is_main_process", True):
+            self.tokenizer.save_pretrained(save_directory)
+
+    def predict(
+        self,
+        inputs: str | dict | Sequence[str | dict | Sequence[str]],
+        images: Any | Sequence[Any] | None = None,
+        knowledge: Any | Sequence[Any] | None = None,
+        *,
+        is_split_into_words: bool = False,
+        providers: Sequence | None = None,
+        batch_size: int = 64,
+        box_threshold: float | None = None,
+        screen: bool = True,
+        screening_threshold: float | None = None,
+        max_context_words: int | None = None,
+    ) -> list[dict] | list[list[dict]]:
+        """The entities of each input, as the ``scanner-ner`` pipeline returns them (``entity_group``,
+        ``score``, ``word``, ``start``, ``end``; ``box`` / ``box_score`` for grounding models).
+
+        Args:
+            inputs: a text, pre-split words (``is_split_into_words=True``), a dict with ``text`` (or
+                ``words``), ``image``, ``caption``, ``objects`` and ``knowledge``, or a list of these. A
+                single input gives one list of entities, a list gives one list per input.
+            images: an image (path or PIL) for a single input, or one per input (``None`` for none).
+            knowledge: precomputed knowledge (a string of KB text, or a dict with ``wikipedia``,
+                ``llm``, ``caption``), one per input; it wins over ``providers``.
+            providers: knowledge providers; default: those the checkpoint's ``knowledge`` settings name.
+            batch_size: inputs per batch; ``SORTING_WINDOW`` batches run together, sorted by length.
+            box_threshold / screening_threshold / max_context_words: replace the checkpoint's for
+                this call; ``screen=False`` types every candidate with stage 2 alone.
+        """
+        # inference is the layer above modeling: loaded on first use, so that modeling imports none of it
+        from .inference import (
+            chunk_size,
+            default_providers,
+            predict_inputs,
+            screening_of,
+        )
+        from .processing_scanner import normalise_input
+
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer: load it with from_pretrained or from_encoder, or set model.tokenizer")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        single = isinstance(inputs, (str, dict)) or (
+            is_split_into_words and bool(inputs) and all(isinstance(word, str) for word in inputs)
+        )
+        batch = [inputs] if single else list(inputs)
+        images = [images] if single else list(images) if images is not None else [None] * len(batch)
+        knowledge = [knowledge] if single else list(knowledge) if knowledge is not None else [None] * len(batch)
+        if len(images) != len(batch) or len(knowledge) != len(batch):
+            raise ValueError(f"{len(batch)} inputs need as many images ({len(images)}) and knowledge entries ({len(knowledge)})")
+        prepared = []
+        for value, image, given in zip(batch, images, knowledge):
+            if given is not None:
+                value = dict(value) if isinstance(value, dict) else {"words" if is_split_into_words else "text": value}
+                value["knowledge"] = given
+            prepared.append(normalise_input(value, image=image, is_split_into_words=is_split_into_words))
+        if providers is None:
+            if self._default_providers is None:
+                self._default_providers = default_providers(self.config.knowledge)
+            providers = self._default_providers
+        builder = self.entity_recognizer.prompt_builder(self.tokenizer, max_context_words=max_context_words)
+        screening = screening_of(self, screen, screening_threshold)
+        step = chunk_size(batch_size)
+        results: list[list[dict]] = []
+        for offset in range(0, len(prepared), step):
+            results += predict_inputs(self, self.tokenizer, prepared[offset : offset + step], providers, builder,
+                                      screening=screening, box_threshold=box_threshold, batch_size=batch_size)
+        return results[0] if single else results
 
     @classmethod
     def from_stages(
         cls,
         span_detector: ScannerSpanDetector,
         entity_recognizer: ScannerEntityRecognizer,
-        screener: ScannerEntityRecognizer | None = None,
         **config_kwargs,
     ) -> ScannerForMultimodalNER:
-        """Combine trained stages (and optionally a screener). All must read the stage-2 tokenizer (same
-        backbone vocabulary plus ``<obj>``): stage 1's embeddings are grown to match (the new row is
-        never used); a screener must have the entity recogniser's vocabulary."""
+        """Combine trained stages. Both must read the stage-2 tokenizer (same backbone vocabulary plus
+        ``<obj>``): stage 1's embeddings are grown to match (the new row is never used)."""
         vocab_size = entity_recognizer.config.encoder_config.vocab_size
-        if screener is not None and screener.config.encoder_config.vocab_size != vocab_size:
-            raise ValueError(
-                f"the screener's vocabulary ({screener.config.encoder_config.vocab_size}) differs from the entity recogniser's ({vocab_size})"
-            )
         detector_vocab = span_detector.config.encoder_config.vocab_size
         if detector_vocab > vocab_size:
             raise ValueError(f"stage 1 has a larger vocabulary ({detector_vocab}) than stage 2 ({vocab_size})")
@@ -97,19 +221,9 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         config = cls.config_class(
             span_detector_config=copy.deepcopy(span_detector.config),
             entity_recognizer_config=copy.deepcopy(entity_recognizer.config),
-            screener_config=copy.deepcopy(screener.config) if screener is not None else None,
             **config_kwargs,
         )
-        return cls(config, span_detector=span_detector, entity_recognizer=entity_recognizer, screener=screener).eval()
-
-    def screening(
-        self, tokenizer: PreTrainedTokenizerBase, *, threshold: float | None = None, max_context_words: int | None = None
-    ) -> Screening | None:
-        """How inference screens candidates with this checkpoint's screener or typed span detector
-        (None: it screens with neither), at ``threshold`` (default: the checkpoint's ``screening_threshold``)."""
-        threshold = self.config.screening_threshold if threshold is None else threshold
-        builder = self.screener.prompt_builder(tokenizer, max_context_words=max_context_words) if self.screener is not None else None
-        return Screening.chosen(self.screener, builder, self.config.detector_screening, threshold)
+        return cls(config, span_detector=span_detector, entity_recognizer=entity_recognizer).eval()
 
     def forward(
         self,
@@ -121,13 +235,10 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         prompt_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         iou_targets: torch.Tensor | None = None,
-        prompt_position_ids: torch.Tensor | None = None,
-        prompt_candidate_ids: torch.Tensor | None = None,
         **kwargs,
     ) -> ScannerOutput:
         """Stage 1 on ``input_ids`` (the sentence) and/or stage 2 on ``prompt_input_ids`` (one prompt
-        per candidate, or packed sequences with ``prompt_position_ids`` and ``prompt_candidate_ids``,
-        see ``scanner_hf.packing``); each stage's loss is computed when its labels are given."""
+        per candidate); each stage's loss is computed when its labels are given."""
         if input_ids is None and prompt_input_ids is None:
             raise ValueError("give input_ids (stage 1), prompt_input_ids (stage 2) or both")
         output = ScannerOutput()
@@ -141,7 +252,6 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         if prompt_input_ids is not None:
             recognized = self.entity_recognizer(
                 input_ids=prompt_input_ids, attention_mask=prompt_attention_mask, labels=labels, iou_targets=iou_targets,
-                position_ids=prompt_position_ids, candidate_ids=prompt_candidate_ids,
             )
             output.logits = recognized.logits
             output.overlap_logits = recognized.overlap_logits

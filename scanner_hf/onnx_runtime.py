@@ -4,8 +4,8 @@ Each stage's encoder (the transformer body; heads, word embeddings and all Pytho
 PyTorch) is exported once to ONNX when the model is loaded with the option, optionally quantised to
 int8 by ONNX Runtime's dynamic quantisation, and replaced by :class:`OnnxEncoder`, which takes the
 encoder's arguments and returns its ``last_hidden_state``. The graph takes input embeddings (so word
-shapes, added to them, keep working), an additive 4D attention mask (so packed candidates keep their
-mask; a padding mask is expanded to it) and position ids. As in the PyTorch int8 path, int8 leaves the
+shapes, added to them, keep working), an additive 4D attention mask (a padding mask is expanded to
+it) and position ids. As in the PyTorch int8 path, int8 leaves the
 down-projections (``in > out`` weights: each feed-forward block's second layer) in fp32.
 
 Exporting takes seconds, so each graph is kept in ``$SCANNER_HF_CACHE/onnx/`` under a hash of what

@@ -19,11 +19,6 @@ shortened anything.
 
 User text is tokenised with ``split_special_tokens=True``: a literal ``[MASK]`` or ``<obj>`` in a
 tweet stays text and cannot fake a slot.
-
-With ``word_shapes`` (for uncased backbones), each prompt also carries ``word_shape_ids``: the shape
-(capitalisation, digits, ``#``/``@``, ...; see :func:`~.tokenization.word_shape`) of every word of the
-candidate and of the sentence at its first sub-word, 0 elsewhere (template and knowledge), found from
-the fast tokenizer's character offsets so the token ids stay exactly those of a prompt without shapes.
 """
 
 from __future__ import annotations
@@ -36,27 +31,13 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from .configuration import PROMPT_HEAD_NAMES
 from .providers import Knowledge
-from .tokenization import (
-    OBJECT_TOKEN,
-    first_subword_shapes,
-    sentence_spans,
-    word_shape,
-    words_from_tokens,
-)
+from .tokenization import OBJECT_TOKEN, sentence_spans
 
 logger = logging.getLogger(__name__)
 
 HEAD_BEFORE_MASK = "The entity is"
 HEAD_AFTER_MASK = "for {entity} in this sentence."
-# the words around <mask> and the entity: the paper's template, or only the entity ("short": fewer
-# tokens per candidate, which is what a packed recogniser pays for each candidate)
-# The words of each prompt head named in configuration.PROMPT_HEAD_NAMES (which validates configs
-# without importing this module); a head named there and missing here fails at import.
-PROMPT_HEADS = {"template": (HEAD_BEFORE_MASK, HEAD_AFTER_MASK), "short": ("", "{entity}")}
-if set(PROMPT_HEADS) != set(PROMPT_HEAD_NAMES):
-    raise ImportError(f"prompt heads {sorted(PROMPT_HEADS)} differ from configuration.PROMPT_HEAD_NAMES {PROMPT_HEAD_NAMES}")
 
 
 _LLM_PIECES = re.compile(r"(?<=[.!?])(?<!\b\d\.)\s+|(?<=\S)(?=\b\d{1,2}\.\s)|(?<=\S)(?=Reasoning:)")
@@ -139,16 +120,11 @@ class EncodedPrompt:
     input_ids: list[int]
     object_indices: list[int]  # which of knowledge.objects got an <obj> slot, in prompt order
     sentence_window: tuple[int, int]  # the words of the sentence the prompt holds
-    word_shape_ids: list[int] | None = None  # aligned with input_ids (builders with word_shapes only)
-    # token count of each part in prompt order (prefix, head, sentence, wikipedia, llm, caption, objects,
-    # suffix): what a packed stage 2 (:mod:`.packing`) splits into the text's shared part and the candidate's own
-    part_lengths: dict[str, int] | None = None
 
 
 class PromptBuilder:
     """Builds stage-2 prompts for one tokenizer, within ``max_length`` tokens and ``max_objects``;
-    ``max_context_words`` (None or 0: no limit) bounds the words of the input one prompt holds;
-    ``head`` picks the words around ``<mask>`` (``PROMPT_HEADS``: the paper's template or ``short``)."""
+    ``max_context_words`` (None or 0: no limit) bounds the words of the input one prompt holds."""
 
     def __init__(
         self,
@@ -157,17 +133,12 @@ class PromptBuilder:
         max_length: int = 256,
         max_objects: int = 15,
         object_token: str = OBJECT_TOKEN,
-        word_shapes: bool = False,
         max_context_words: int | None = None,
-        head: str = "template",
     ):
         if tokenizer.mask_token_id is None:
             raise ValueError("stage 2 needs a tokenizer with a mask token (the <mask> slot)")
         if object_token not in tokenizer.get_vocab():
             raise ValueError(f"{object_token!r} is not in the tokenizer: call add_object_token(tokenizer) first")
-        if word_shapes and not tokenizer.is_fast:
-            raise ValueError("word shapes in prompts need a fast tokenizer (character offsets of sub-words)")
-        self.word_shapes = word_shapes
         self.max_context_words = max_context_words or None
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -177,10 +148,7 @@ class PromptBuilder:
         framed = tokenizer(tokenizer.mask_token, add_special_tokens=True)["input_ids"]
         position = framed.index(self.mask_token_id)
         self.prefix, self.suffix = framed[:position], framed[position + 1 :]
-        if head not in PROMPT_HEAD_NAMES:
-            raise ValueError(f"prompt head must be one of {PROMPT_HEAD_NAMES}, not {head!r}")
-        before_mask, self.after_mask = PROMPT_HEADS[head]
-        self.before_mask = self._ids([before_mask])[0] if before_mask else []
+        self.before_mask = self._ids([HEAD_BEFORE_MASK])[0]
         self.stats: Counter = Counter()
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -188,30 +156,11 @@ class PromptBuilder:
             return []
         return self.tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
-    def _shaped_ids(self, word_lists: Sequence[Sequence[str]], prefix: str = "", suffix: str = "") -> tuple[list[list[int]], list[list[int] | None]]:
-        """Token ids of ``prefix + " ".join(words) + suffix`` per item and, with ``word_shapes``, the
-        shape of each word at the sub-word that starts it (0 elsewhere)."""
-        texts = [prefix + " ".join(words) + suffix for words in word_lists]
-        if not self.word_shapes:
-            return self._ids(texts), [None] * len(texts)
-        if not texts:
-            return [], []
-        encoded = self.tokenizer(texts, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
-        shapes = []
-        for words, offsets in zip(word_lists, encoded["offset_mapping"]):
-            starts = {len(prefix) + word.start: word_shape(word.text) for word in words_from_tokens(words)[1]}
-            row, previous_start = [], None
-            for start, end in offsets:
-                row.append(starts.get(start, 0) if start != previous_start and end > start else 0)
-                previous_start = start
-            shapes.append(row)
-        return encoded["input_ids"], shapes
-
     def build(self, items: Sequence[PromptInput]) -> list[EncodedPrompt]:
         """Encode many candidates at once (each part tokenised in one batched call)."""
-        before, _, after = self.after_mask.partition("{entity}")
-        heads, head_shapes = self._shaped_ids([item.words[item.start : item.end] for item in items], before, after)
-        sentences, sentence_shapes = self._shaped_ids([item.words for item in items])
+        before, _, after = HEAD_AFTER_MASK.partition("{entity}")
+        heads = self._ids([before + " ".join(item.words[item.start : item.end]) + after for item in items])
+        sentences = self._ids([" ".join(item.words) for item in items])
         wikipedia = self._ids([item.knowledge.wikipedia or "" for item in items])
         llm = self._ids([
             focus_on_candidate(item.knowledge.llm, " ".join(item.words[item.start : item.end])) if item.knowledge.llm else ""
@@ -225,10 +174,7 @@ class PromptBuilder:
         for index, item in enumerate(items):
             objects = flat_objects[cursor : cursor + len(object_texts[index])]
             cursor += len(object_texts[index])
-            prompts.append(self._assemble(
-                item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects,
-                shapes=(head_shapes[index], sentence_shapes[index]) if self.word_shapes else None,
-            ))
+            prompts.append(self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects))
         shortened = self.stats - counted_before
         limited = shortened.pop("context_limited", 0)
         if limited:
@@ -241,8 +187,8 @@ class PromptBuilder:
             )
         return prompts
 
-    def _assemble(self, item, head, sentence, wikipedia, llm, caption, objects, shapes=None) -> EncodedPrompt:
-        """One prompt within ``max_length``; ``shapes`` = (head, sentence) word-shape ids when on."""
+    def _assemble(self, item, head, sentence, wikipedia, llm, caption, objects) -> EncodedPrompt:
+        """One prompt within ``max_length``."""
         fixed = self.prefix + self.before_mask + [self.mask_token_id] + head
         room = self.max_length - len(fixed) - len(self.suffix)
         if room < 0:
@@ -255,10 +201,6 @@ class PromptBuilder:
         if bounds != (0, len(item.words)) or len(sentence) > room:
             window, window_ids, bounded_length = self._sentence_window(item, room, bounds)
             sentence = [i for ids in window_ids for i in ids]
-            if shapes:  # the window's words were tokenised one by one: each starts at its first id
-                words = item.words[window[0] : window[1]]
-                window_word_ids = [index for index, ids in enumerate(window_ids) for _ in ids]
-                shapes = (shapes[0], first_subword_shapes(window_word_ids, words))
             if bounds != (0, len(item.words)):
                 self.stats["context_limited"] += 1
                 full_length = bounded_length + knowledge_full
@@ -287,16 +229,7 @@ class PromptBuilder:
         body = sentence + wikipedia + llm + caption + objects_ids
         if len(fixed) + len(body) + len(self.suffix) < len(fixed) + full_length + len(self.suffix):
             self.stats["prompts_shortened"] += 1
-        part_lengths = {
-            "prefix": len(self.prefix), "head": len(fixed) - len(self.prefix), "sentence": len(sentence),
-            "wikipedia": len(wikipedia), "llm": len(llm), "caption": len(caption), "objects": len(objects_ids),
-            "suffix": len(self.suffix),
-        }
-        prompt = EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window, part_lengths=part_lengths)
-        if shapes:  # the head's and the sentence's (or its window's) shapes, 0 elsewhere
-            leading = [0] * (len(self.prefix) + len(self.before_mask) + 1) + shapes[0] + shapes[1]
-            prompt.word_shape_ids = leading + [0] * (len(prompt.input_ids) - len(leading))
-        return prompt
+        return EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
 
     def _sentence_window(
         self, item: PromptInput, room: int, bounds: tuple[int, int]

@@ -35,7 +35,7 @@ from accelerate import PartialState
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 
 from .candidates import cross_fold_spans, training_candidates
-from .configuration import DEFAULT_SCREENING_THRESHOLD, PROMPT_HEAD_NAMES
+from .configuration import DEFAULT_SCREENING_THRESHOLD
 from .distillation import DISTILLATION_MODES
 from .distillation_trainer import AWPSettings
 from .inference import Screening, detect_candidates
@@ -107,7 +107,7 @@ class ScannerTrainingArguments:
     backbone: str = "sentence-transformers/all-MiniLM-L6-v2"
     seed: int = 42
     max_length: int = 256  # stage-1 window, in sub-words
-    word_shapes: bool | list[str] = False  # the stages that see each word's capitalisation / shape (uncased backbones): true = both, or e.g. [stage1]
+    word_shapes: bool = False  # stage 1 sees each word's capitalisation / shape (uncased backbones)
     candidate_threshold: float | None = None  # stage-1 over-proposal (propose_spans) for training candidates and inference
     tune_candidate_threshold: bool = False  # choose the inference proposal threshold on the validation split
     stages: str = "both"  # "stage1" stops after the detector
@@ -120,15 +120,9 @@ class ScannerTrainingArguments:
     grounding_weight: float = 0.0
     max_prompt_length: int = 256
     max_context_words: int | None = None  # words of a long input one stage-2 prompt holds (the sentences around the candidate); None: all
-    stage2_encoder_layers: int | None = None  # stage 2 keeps only the backbone's first N layers: a cheaper recogniser; None: all
-    stage2_packed: bool = False  # stage 2 types all candidates of a text in one encoder pass (scanner_hf.packing): cheaper, text knowledge only
-    stage2_prompt_head: str = "template"  # the words around <mask>: the paper's template, or "short" (<mask> {entity}: fewer tokens)
-    # also train a screener (a packed recogniser with the short head, half the stage-2 batch: a packed row holds a text's
-    # candidates) that types every candidate first; stage 2 then types only those the screener gives less than the
-    # screening threshold, chosen on the validation split (the lowest within 0.1 F1 of stage 2 alone): faster inference
-    stage2_screener: bool = False
     # stage 1 learns the entity types too (typed BIO; spans decoded as before) and screens: a candidate whose type
-    # stage 1 gives at least the screening threshold (chosen on validation as above) keeps it, stage 2 types the rest
+    # stage 1 gives at least the screening threshold (chosen on the validation split: the lowest within 0.1 F1 of
+    # stage 2 alone) keeps it, stage 2 types the rest: faster inference
     stage1_screening: bool = False
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
@@ -145,21 +139,10 @@ class ScannerTrainingArguments:
             raise ValueError(f"distillation.mode must be one of {DISTILLATION_MODES}, not {self.distillation.mode!r}")
         if set(self.distillation.stages) - {"stage1", "stage2"}:
             raise ValueError("distillation.stages may hold 'stage1' and 'stage2' only")
-        if not isinstance(self.word_shapes, bool) and (
-            not isinstance(self.word_shapes, (list, tuple)) or set(self.word_shapes) - {"stage1", "stage2"}
-        ):
-            raise ValueError(f"word_shapes must be true, false or a list of 'stage1' / 'stage2', not {self.word_shapes!r}")
-        layers = self.stage2_encoder_layers
-        if layers is not None and (type(layers) is not int or layers < 1):
-            raise ValueError(f"stage2_encoder_layers must be a positive number of layers, not {self.stage2_encoder_layers!r}")
-        if self.stage2_prompt_head not in PROMPT_HEAD_NAMES:
-            raise ValueError(f"stage2_prompt_head must be one of {PROMPT_HEAD_NAMES}, not {self.stage2_prompt_head!r}")
-        if self.stage2_packed and (self.grounding_weight > 0 or self.shaped("stage2")):
-            raise ValueError("stage2_packed takes no grounding (grounding_weight > 0) and no stage-2 word shapes")
-        if self.stage2_screener and (self.stage2_packed or self.grounding_weight > 0):
-            raise ValueError("stage2_screener screens a per-candidate stage 2 without grounding (not stage2_packed, grounding_weight 0)")
-        if self.stage1_screening and (self.stage2_screener or self.grounding_weight > 0):
-            raise ValueError("stage1_screening takes no stage2_screener (one screener) and no grounding (grounding_weight 0)")
+        if not isinstance(self.word_shapes, bool):
+            raise ValueError(f"word_shapes must be true or false (stage 1; stage-2 word shapes were removed in scanner-hf 0.2), not {self.word_shapes!r}")
+        if self.stage1_screening and self.grounding_weight > 0:
+            raise ValueError("stage1_screening takes no grounding (grounding_weight 0): stage 1's types come without boxes")
         if self.max_context_words is not None and (type(self.max_context_words) is not int or self.max_context_words < 1):
             raise ValueError(f"max_context_words must be a positive number of words or None, not {self.max_context_words!r}")
         if self.knowledge.wikipedia:
@@ -172,10 +155,6 @@ class ScannerTrainingArguments:
 
     def distilled(self, stage: str) -> bool:
         return self.distillation.mode != "none" and stage in self.distillation.stages
-
-    def shaped(self, stage: str) -> bool:
-        """Whether ``stage`` gets word-shape embeddings."""
-        return self.word_shapes if isinstance(self.word_shapes, bool) else stage in self.word_shapes
 
 
 def as_list(value: str | list[str] | None) -> list[str]:
@@ -246,8 +225,6 @@ class ScannerTrainer:
         self.detector_tokenizer: PreTrainedTokenizerBase | None = None
         self.recognizer: ScannerEntityRecognizer | None = None
         self.builder: PromptBuilder | None = None
-        self.screener: ScannerEntityRecognizer | None = None
-        self.screener_builder: PromptBuilder | None = None
         self.screening_threshold = DEFAULT_SCREENING_THRESHOLD
         self.box_threshold = 0.5
         self.candidate_threshold = args.candidate_threshold
@@ -322,7 +299,7 @@ class ScannerTrainer:
                 select_first(self.train_dataset, settings.max_train_samples), self.args.backbone, settings, seed=self.args.seed,
                 max_length=self.args.max_length, output_dir=str(self._checkpoints(folder)), distillation=distillation,
                 awp=None if plain else self.args.awp, eval_split=select_first(self.eval_dataset, settings.max_eval_samples),
-                word_shapes=self.args.shaped("stage1"), entity_types=self.entity_types if self.args.stage1_screening else None,
+                word_shapes=self.args.word_shapes, entity_types=self.entity_types if self.args.stage1_screening else None,
             )
             self._save_step(detector, tokenizer, folder)
         if not plain:
@@ -346,7 +323,7 @@ class ScannerTrainer:
         def train_and_predict(part, held_out):
             detector, tokenizer = train_span_detector(
                 part, self.args.backbone, settings, seed=self.args.seed, max_length=self.args.max_length,
-                output_dir=str(self._checkpoints(cache.with_name("folds"))), word_shapes=self.args.shaped("stage1"),
+                output_dir=str(self._checkpoints(cache.with_name("folds"))), word_shapes=self.args.word_shapes,
             )
             found = detect_candidates(detector, tokenizer, held_out["tokens"], threshold=self.args.candidate_threshold)
             return spans_by_sentence(found, len(held_out))
@@ -373,14 +350,11 @@ class ScannerTrainer:
         dev: tuple | None = None,
         teacher_folder: Path | None = None,
         plain: bool = False,
-        screener: bool = False,
     ) -> tuple[ScannerEntityRecognizer, PreTrainedTokenizerBase, PromptBuilder]:
         """Stage 2 in ``folder`` (default ``<output_dir>/stage2``) on gold + cross-fold non-entity
         candidates, with ``providers`` (default: the trainer's); with distillation, its plain teacher
-        first (``teacher_folder``, default ``<folder>-teacher``; reused when complete). ``screener``
-        trains the screener instead (``stage2_screener``; default folder ``<output_dir>/stage2-screener``;
-        never distilled)."""
-        folder = Path(folder) if folder else self.output_dir / ("stage2-screener" if screener else "stage2")
+        first (``teacher_folder``, default ``<folder>-teacher``; reused when complete)."""
+        folder = Path(folder) if folder else self.output_dir / "stage2"
         providers = self.providers if providers is None else list(providers)
         if self._complete(folder):
             logger.info("resuming: loading the stage-2 recogniser from %s", folder)
@@ -393,30 +367,23 @@ class ScannerTrainer:
             if dev is None:
                 dev = self.dev_candidates()
             distillation = None
-            if self.args.distilled("stage2") and not plain and not screener:
+            if self.args.distilled("stage2") and not plain:
                 teacher, _, _ = self.train_entity_recognizer(
                     Path(teacher_folder) if teacher_folder else folder.with_name(folder.name + "-teacher"),
                     providers=providers, fold_spans=fold_spans, dev=dev, plain=True,
                 )
                 distillation = Distillation(teacher, self.args.distillation.mode, self.args.distillation.fixed_alpha)
             train_split = select_first(self.train_dataset, self.args.stage2.max_train_samples)
-            settings = self.args.stage2
-            if screener:
-                settings = dataclasses.replace(settings, batch_size=max(1, settings.batch_size // 2))
             model, tokenizer, builder = train_entity_recognizer(
-                train_split, training_candidates(train_split, fold_spans), self.args.backbone, settings,
+                train_split, training_candidates(train_split, fold_spans), self.args.backbone, self.args.stage2,
                 entity_types=self.entity_types, seed=self.args.seed, output_dir=str(self._checkpoints(folder)),
                 providers=providers, distillation=distillation, eval_split=dev[0] if dev else None,
                 eval_candidates=dev[1] if dev else None, max_objects=self.args.max_objects,
                 grounding_weight=self.args.grounding_weight, max_prompt_length=self.args.max_prompt_length,
                 max_context_words=self.args.max_context_words,
-                word_shapes=self.args.shaped("stage2") and not screener, encoder_layers=self.args.stage2_encoder_layers,
-                packed_candidates=self.args.stage2_packed or screener, prompt_head="short" if screener else self.args.stage2_prompt_head,
             )
             self._save_step(model, tokenizer, folder)
-        if screener:
-            self.screener, self.screener_builder = model, builder
-        elif not plain:
+        if not plain:
             self.recognizer, self.builder = model, builder
         return model, tokenizer, builder
 
@@ -447,8 +414,8 @@ class ScannerTrainer:
         return self.candidate_threshold
 
     def tune_screening_threshold(self) -> float:
-        """With a screener (or ``stage1_screening``) and a validation split: the lowest screening threshold
-        within 0.1 F1 of stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`)."""
+        """With ``stage1_screening`` and a validation split: the lowest screening threshold within 0.1 F1
+        of stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`)."""
         if self.screening() is None:
             return self.screening_threshold
         if self.eval_dataset is None:
@@ -456,18 +423,18 @@ class ScannerTrainer:
             return self.screening_threshold
         detector, tokenizer = self._stage1()
         self.screening_threshold, tried = tune_screening_threshold(
-            detector, tokenizer, self.recognizer, self.builder, self.screener, self.screener_builder, self.eval_dataset,
-            self.providers, max_length=self.args.max_length, candidate_threshold=self.candidate_threshold,
+            detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers, max_length=self.args.max_length, candidate_threshold=self.candidate_threshold,
         )
         self.scores["screening_dev"] = tried
         logger.info("screening threshold chosen on the validation split: %.2f (%s)", self.screening_threshold, tried)
         return self.screening_threshold
 
     def screening(self, threshold: float | None = None) -> Screening | None:
-        """How the trained system screens candidates: its screener, else with ``stage1_screening`` its typed
-        stage 1 (None: neither), at ``threshold`` (default: the chosen one)."""
-        threshold = self.screening_threshold if threshold is None else threshold
-        return Screening.chosen(self.screener, self.screener_builder, self.args.stage1_screening, threshold)
+        """How the trained system screens candidates: with ``stage1_screening`` by its typed stage 1 (None:
+        it does not screen), at ``threshold`` (default: the chosen one)."""
+        if not self.args.stage1_screening:
+            return None
+        return Screening(self.screening_threshold if threshold is None else threshold)
 
     def evaluate(
         self, dataset: datasets.Dataset | None = None, *, providers: Sequence[KnowledgeProvider] | None = None,
@@ -479,7 +446,7 @@ class ScannerTrainer:
         ``screening_threshold`` replaces the chosen one (0: the first pass alone)."""
         screening = self.screening(screening_threshold) if screen else None
         if screen and screening is None and screening_threshold is not None:
-            raise ValueError("screening_threshold is for a system that screens (stage2_screener or stage1_screening)")
+            raise ValueError("screening_threshold is for a system that screens (stage1_screening)")
         dataset = dataset if dataset is not None else self.test_dataset
         if dataset is None:
             raise ValueError("no split to evaluate: pass one or give the trainer a test_dataset")
@@ -509,9 +476,7 @@ class ScannerTrainer:
         self.train_entity_recognizer()
         self.tune_box_threshold()
         self.tune_candidate_threshold()
-        if self.args.stage2_screener:
-            self.train_entity_recognizer(screener=True)
-        if self.args.stage2_screener or self.args.stage1_screening:
+        if self.args.stage1_screening:
             self.tune_screening_threshold()
         if self.test_dataset is not None:
             self.scores["scanner"] = self.evaluate()
@@ -533,9 +498,9 @@ class ScannerTrainer:
         if self.args.knowledge.wikipedia:  # the KB by the sources that built it: rebuilt or found elsewhere
             portable["wikipedia"] = EntityKB(kb_path(self.args.knowledge.wikipedia)).sources()
         return ScannerForMultimodalNER.from_stages(
-            detector, self.recognizer, self.screener, stage1_max_length=self.args.max_length, knowledge=portable or None,
+            detector, self.recognizer, stage1_max_length=self.args.max_length, knowledge=portable or None,
             box_threshold=self.box_threshold, candidate_threshold=self.candidate_threshold, screening_threshold=self.screening_threshold,
-            detector_screening=self.args.stage1_screening,
+            stage1_screening=self.args.stage1_screening,
         )
 
     def save_model(self, folder: str | Path | None = None, *, dataset_name: str | None = None) -> Path:
@@ -565,13 +530,13 @@ class ScannerTrainer:
         hyperparameters.update(
             seed=args.seed, non_entity_folds=args.non_entity_folds, max_prompt_length=args.max_prompt_length,
             max_objects=args.max_objects, grounding_weight=args.grounding_weight, awp=args.awp is not None,
-            word_shapes=[stage for stage in ("stage1", "stage2") if args.shaped(stage)] or False,
+            word_shapes=args.word_shapes,
             candidate_threshold=self.candidate_threshold,
         )
-        for optional in ("stage2_encoder_layers", "max_context_words", "stage2_packed", "stage2_prompt_head", "stage1_screening"):
-            if getattr(args, optional) not in (None, False, "template"):
+        for optional in ("max_context_words", "stage1_screening"):
+            if getattr(args, optional) not in (None, False):
                 hyperparameters[optional] = getattr(args, optional)
-        if model.screener is not None or model.config.detector_screening:
+        if model.config.stage1_screening:
             hyperparameters["screening_threshold"] = model.config.screening_threshold
         wikipedia = (model.config.knowledge or {}).get("wikipedia")
         return CardInfo(

@@ -30,7 +30,6 @@ from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .inference import Candidate, Stage2Collator
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
-from .packing import PackedCollator
 from .prompting import PromptBuilder
 from .providers import KnowledgeProvider
 from .stage2_data import encode_candidates
@@ -223,8 +222,7 @@ def candidate_metrics(non_entity_id: int) -> Callable:
 
     def compute(evaluation) -> dict[str, float]:
         logits = evaluation.predictions[0] if isinstance(evaluation.predictions, tuple) else evaluation.predictions
-        real = evaluation.label_ids != -100  # packed recognisers: padding of candidates per sequence
-        predicted, gold = logits.argmax(-1)[real], evaluation.label_ids[real]
+        predicted, gold = logits.argmax(-1), evaluation.label_ids
         true_positives = int(((predicted == gold) & (gold != non_entity_id)).sum())
         predicted_entities, gold_entities = int((predicted != non_entity_id).sum()), int((gold != non_entity_id).sum())
         precision = true_positives / predicted_entities if predicted_entities else 0.0
@@ -295,14 +293,13 @@ def train_entity_recognizer(
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=list(entity_types), **config_kwargs)
     builder = model.prompt_builder(tokenizer)
-    packing = model.config.max_pack_tokens if model.config.packed_candidates else None
-    train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers, max_pack_tokens=packing)
+    train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers)
     eval_dataset = compute_metrics = None
     if eval_split is not None and eval_candidates:
-        eval_dataset = encode_candidates(eval_split, eval_candidates, builder, model.config.label2id, providers, max_pack_tokens=packing)
+        eval_dataset = encode_candidates(eval_split, eval_candidates, builder, model.config.label2id, providers)
         compute_metrics = candidate_metrics(model.config.non_entity_id)
     args = training_arguments(output_dir, settings, seed)
-    collator = PackedCollator(tokenizer.pad_token_id) if packing else Stage2Collator(tokenizer, model.config.max_objects)
+    collator = Stage2Collator(tokenizer, model.config.max_objects)
     fit(
         model, tokenizer, args, train_dataset, collator,
         distillation=distillation, eval_dataset=eval_dataset, compute_metrics=compute_metrics,

@@ -165,8 +165,6 @@ def tune_screening_threshold(
     detector_tokenizer: PreTrainedTokenizerBase,
     recognizer: ScannerEntityRecognizer,
     builder: PromptBuilder,
-    screener: ScannerEntityRecognizer | None,
-    screener_builder: PromptBuilder | None,
     split: datasets.Dataset,
     providers: Sequence[KnowledgeProvider] = (),
     thresholds: Sequence[float] = SCREENING_THRESHOLDS,
@@ -177,14 +175,14 @@ def tune_screening_threshold(
 ) -> tuple[float, dict]:
     """The lowest screening threshold (fewest candidates typed twice) whose F1 on a labelled split,
     usually the validation split, is within ``tolerance`` of the entity recogniser alone (1.0 when
-    none is), and per threshold tried (and ``recogniser`` / ``screener`` alone) the F1 and the share
-    of candidates the entity recogniser typed. ``screener`` ``None``: a typed ``detector``'s types
+    none is), and per threshold tried (and ``recogniser`` / ``screener``, i.e. stage 1's types, alone)
+    the F1 and the share of candidates the entity recogniser typed. The typed ``detector``'s types
     screen (see :class:`~.inference.Screening`). Each pass runs once; thresholds are applied offline."""
     tokens = split["tokens"]
     candidates = detect_candidates(detector, detector_tokenizer, tokens, max_length=max_length, threshold=candidate_threshold)
     items = candidate_inputs(tokens, split["image_id"], candidates, providers)
-    screening = Screening(screener, screener_builder, 1.0)
-    alone, screened = recognize(recognizer, builder, items), screening.first_pass(recognizer, items, candidates)
+    screening = Screening(1.0)
+    alone, screened = recognize(recognizer, builder, items), screening.first_pass(recognizer, candidates)
 
     def f1_of(results) -> float:
         entities = typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None)

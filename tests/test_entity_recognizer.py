@@ -100,65 +100,6 @@ def test_from_encoder_adds_obj_and_round_trips(tmp_path, tiny_backbone_dir, tiny
     assert loaded.config.id2label == {0: "PER", 1: "non-entity"}
 
 
-def test_fewer_encoder_layers_keep_the_first_ones_and_round_trip(tmp_path, tiny_backbone_dir, tiny_tokenizer):
-    """``encoder_layers`` (the trainer's ``stage2_encoder_layers``): a cheaper recogniser made of the
-    backbone's first layers, with their pretrained weights, that saves and loads as it is."""
-    from transformers import BertModel
-
-    tokenizer = tiny_tokenizer.__class__(vocab=dict(tiny_tokenizer.get_vocab()))
-    model = ScannerEntityRecognizer.from_encoder(str(tiny_backbone_dir), tokenizer, entity_types=["PER"], encoder_layers=1).eval()
-    backbone = BertModel.from_pretrained(tiny_backbone_dir)
-    assert model.config.encoder_config.num_hidden_layers == 1 and len(model.encoder.encoder.layer) == 1
-    torch.testing.assert_close(model.encoder.encoder.layer[0].state_dict(), backbone.encoder.layer[0].state_dict())
-    model.save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    loaded = AutoModel.from_pretrained(tmp_path).eval()
-    assert len(loaded.encoder.encoder.layer) == 1
-    batch = batch_for(tokenizer, [Knowledge()])
-    torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits)
-    for wrong in (0, 3):
-        with pytest.raises(ValueError, match="layers"):
-            ScannerEntityRecognizer.from_encoder(str(tiny_backbone_dir), tokenizer, entity_types=["PER"], encoder_layers=wrong)
-
-
 def test_non_entity_is_not_a_type():
     with pytest.raises(ValueError, match="non-entity"):
         ScannerEntityRecognizerConfig(entity_types=["PER", "non-entity"])
-
-
-def test_word_shape_recogniser_learns_casing_and_round_trips(tmp_path, tiny_backbone_dir):
-    """'Paris' (a place) and 'paris' (here not a name) give the uncased encoder the same prompt ids;
-    only the shape ids can tell the recogniser which is the entity."""
-    from datasets import ClassLabel, Dataset, Features, Sequence, Value
-
-    from scanner_hf.candidates import training_candidates
-    from scanner_hf.inference import candidate_inputs, recognize
-    from scanner_hf.recipe import StageTraining
-    from scanner_hf.training import train_entity_recognizer
-
-    rows = [(["I", "love", "Paris"], ["O", "O", "B-LOC"]), (["i", "love", "paris"], ["O", "O", "O"])] * 16
-    names = ["O", "B-LOC", "I-LOC"]
-    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names)), "image_id": Value("string")})
-    split = Dataset.from_dict(
-        {"tokens": [r[0] for r in rows], "ner_tags": [[names.index(t) for t in r[1]] for r in rows], "image_id": [None] * len(rows)},
-        features=features,
-    )
-    candidates = training_candidates(split, [[(2, 3)]] * len(rows))
-    settings = StageTraining(epochs=8, batch_size=8, learning_rate=5e-3, warmup_ratio=0.0)
-    model, tokenizer, builder = train_entity_recognizer(
-        split, candidates, str(tiny_backbone_dir), settings, entity_types=["LOC"], seed=0, output_dir=str(tmp_path / "out"), word_shapes=True,
-    )
-    assert builder.word_shapes and model.config.word_shapes
-    test = candidates[:2]
-    labels = [model.config.id2label[label] for label, *_ in recognize(model, builder, candidate_inputs(split["tokens"], split["image_id"], test))]
-    assert labels == ["LOC", "non-entity"]
-    model.save_pretrained(tmp_path / "saved")
-    tokenizer.save_pretrained(tmp_path / "saved")
-    reloaded = AutoModel.from_pretrained(tmp_path / "saved").eval()
-    reloaded_builder = reloaded.prompt_builder(tokenizer)
-    assert reloaded.config.word_shapes and reloaded_builder.word_shapes
-    again = recognize(reloaded, reloaded_builder, candidate_inputs(split["tokens"], split["image_id"], test))
-    assert [reloaded.config.id2label[label] for label, *_ in again] == labels
-    prompt = reloaded_builder.build(candidate_inputs(split["tokens"], split["image_id"], test[:1]))[0]
-    with pytest.raises(ValueError, match="word_shape_ids"):
-        reloaded(input_ids=torch.tensor([prompt.input_ids]))

@@ -21,7 +21,7 @@ def test_saved_folder_is_complete(saved):
     code = {name for name in files if name.endswith(".py")}
     # only what inference needs travels with the model: no data readers, metrics or training code
     assert code == {"configuration.py", "modeling_scanner.py", "modeling_span_detector.py", "modeling_entity_recognizer.py",
-                    "pipeline.py", "inference.py", "optimization.py", "onnx_runtime.py", "prompting.py", "packing.py", "modeling_base.py", "providers.py", "tokenization.py", "tags.py",
+                    "pipeline.py", "inference.py", "processing_scanner.py", "optimization.py", "onnx_runtime.py", "prompting.py", "modeling_base.py", "providers.py", "tokenization.py", "tags.py",
                     "backbones.py"}, code
     config = json.loads((saved / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_scanner.ScannerForMultimodalNER"
@@ -61,14 +61,14 @@ def test_datasets_generators_and_batch_size(saved):
 
 
 def test_inputs_run_several_batches_at_a_time_so_stages_can_sort_them(saved, monkeypatch):
-    import scanner_hf.pipeline as pipeline_module
+    import scanner_hf.inference as inference_module
 
     ner = pipeline("scanner-ner", model=str(saved))
     texts = [f"text {n} " + "word " * (n % 7) + "in paris" for n in range(40)]
     expected = ner(texts)
     chunks, run = [], ner._run
     monkeypatch.setattr(ner, "_run", lambda prepared, **kwargs: chunks.append(len(prepared)) or run(prepared, **kwargs))
-    monkeypatch.setattr(pipeline_module, "SORTING_WINDOW", 4)
+    monkeypatch.setattr(inference_module, "SORTING_WINDOW", 4)
     assert ner(texts, batch_size=3) == expected and chunks == [12, 12, 12, 4]
     chunks.clear()
     assert list(ner(iter(texts), batch_size=1)) == expected and chunks == [1] * 40

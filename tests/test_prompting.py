@@ -163,37 +163,3 @@ def test_builder_requires_the_object_token(tiny_tokenizer):
         pytest.skip("tokenizer already has <obj>")
     with pytest.raises(ValueError, match="add_object_token"):
         PromptBuilder(fresh)
-
-
-def test_word_shapes_mark_the_candidate_and_sentence_words_without_changing_ids(tokenizer):
-    from scanner_hf.tokenization import word_shape
-
-    words = ["Steve", "Kerr", "praises", "the", "WARRIORS", "in", "#Paris"]
-    item = PromptInput(words, 0, 2, knowledge())
-    [plain] = PromptBuilder(tokenizer, max_length=512).build([item])
-    [shaped] = PromptBuilder(tokenizer, max_length=512, word_shapes=True).build([item])
-    assert shaped.input_ids == plain.input_ids and plain.word_shape_ids is None
-    assert len(shaped.word_shape_ids) == len(shaped.input_ids)
-    tokens = tokenizer.convert_ids_to_tokens(shaped.input_ids)
-    marked = [(token, shape) for token, shape in zip(tokens, shaped.word_shape_ids) if shape]
-    # the candidate in the head, then each sentence word at its first sub-word; template and knowledge unmarked
-    expected_words = words[:2] + words
-    assert [shape for _, shape in marked] == [word_shape(word) for word in expected_words]
-    assert [token for token, _ in marked][:3] == ["steve", "kerr", "steve"] and marked[-1][0] == "#"
-
-
-def test_word_shapes_follow_a_windowed_sentence(tokenizer):
-    words = ["Kerr"] + ["and"] * 60 + ["Paris"]
-    builder = PromptBuilder(tokenizer, max_length=40, word_shapes=True)
-    [prompt] = builder.build([PromptInput(words, 61, 62, Knowledge())])
-    start, end = prompt.sentence_window
-    assert 0 < start and end == 62 and len(prompt.word_shape_ids) == len(prompt.input_ids)
-    tokens = tokenizer.convert_ids_to_tokens(prompt.input_ids)
-    assert [token for token, shape in zip(tokens, prompt.word_shape_ids) if shape] == ["paris"] + ["and"] * (61 - start) + ["paris"]
-
-
-def test_word_shapes_need_a_fast_tokenizer(tokenizer):
-    slow = tokenizer
-    slow.__class__ = type("SlowTokenizer", (tokenizer.__class__,), {"is_fast": property(lambda self: False)})
-    with pytest.raises(ValueError, match="fast tokenizer"):
-        PromptBuilder(slow, word_shapes=True)

@@ -36,9 +36,7 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     args = ScannerTrainingArguments(
         output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48,
         non_entity_folds=0, stage1=StageTraining(epochs=8, **FAST), stage2=StageTraining(epochs=2, **FAST, max_train_samples=10),
-        knowledge=KnowledgeSettings(), word_shapes=True,  # both stages: the composite and pipeline carry shape ids
-        stage2_encoder_layers=1,  # of the tiny backbone's 2
-        stage2_screener=True,  # a packed screener (no word shapes) trained after stage 2, its threshold chosen on dev
+        knowledge=KnowledgeSettings(), word_shapes=True,  # stage 1: the composite and pipeline carry shape ids
     )
     seen_sizes = []
     real = trainer_module.train_entity_recognizer
@@ -46,10 +44,8 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     trainer = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"], dataset_name="my-tweets")
     scores = trainer.train()
     run = tmp_path / "run"
-    assert seen_sizes == [10, 10]  # stage 2's cap acts on stage 2's (and the screener's) training sentences; stage 1 saw all 24
-    assert set(scores) == {"stage1", "scanner", "screening_dev"} and scores["stage1"]["f1"] > 0.6
-    assert {"recogniser", "screener", "0.9"} <= set(scores["screening_dev"])
-    assert (run / "stage2-screener" / "model.safetensors").exists()
+    assert seen_sizes == [10]  # stage 2's cap acts on stage 2's training sentences; stage 1 saw all 24
+    assert set(scores) == {"stage1", "scanner"} and scores["stage1"]["f1"] > 0.6
     assert (run / "scanner" / "model.safetensors").exists() and "my-tweets" in (run / "scanner" / "README.md").read_text()
     assert not list(run.glob(".*.partial"))  # steps were renamed into place
     # a crash between writing the config and the weights: that step is retrained, the others reloaded
@@ -58,35 +54,24 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     again = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"]).train()
     assert "resuming: loading the stage-1 detector" in caplog.text
     assert "holds no complete model (an interrupted run?): retraining this step" in caplog.text
-    assert (run / "stage2" / "model.safetensors").exists() and seen_sizes == [10, 10, 10]  # the screener was reloaded
+    assert (run / "stage2" / "model.safetensors").exists() and seen_sizes == [10, 10]
     assert again["scanner"]["f1"] == scores["scanner"]["f1"]  # same seed, same data: the same model again
     from transformers import pipeline
 
     ner = pipeline("scanner-ner", model=str(run / "scanner"))
-    assert ner.model.span_detector.config.word_shapes and ner.model.entity_recognizer.config.word_shapes
-    assert ner.model.entity_recognizer.config.encoder_config.num_hidden_layers == 1
-    assert ner.model.span_detector.config.encoder_config.num_hidden_layers == 2
-    assert "stage2_encoder_layers" in (run / "scanner" / "README.md").read_text()
-    screener = ner.model.screener
-    assert screener.config.packed_candidates and screener.config.prompt_head == "short" and not screener.config.word_shapes
-    assert ner.model.config.screening_threshold == trainer.screening_threshold and ner.screening is not None
-    assert "A screener" in (run / "scanner" / "README.md").read_text()
+    assert ner.model.span_detector.config.word_shapes and ner.screening is None
     assert isinstance(ner("Steve Kerr praises the Warriors"), list)
 
 
 def test_bad_arguments_fail_before_training(tmp_path):
     with pytest.raises(ValueError, match="stages must be"):
         ScannerTrainingArguments(output_dir=str(tmp_path), stages="stage3")
-    with pytest.raises(ValueError, match="word_shapes must be"):
-        ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage3"])
-    with pytest.raises(ValueError, match="stage2_encoder_layers"):
-        ScannerTrainingArguments(output_dir=str(tmp_path), stage2_encoder_layers=0)
+    with pytest.raises(ValueError, match="word_shapes must be true or false.*removed"):
+        ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage1", "stage2"])
     with pytest.raises(ValueError, match="max_context_words"):
         ScannerTrainingArguments(output_dir=str(tmp_path), max_context_words=0)
-    with pytest.raises(ValueError, match="stage2_screener"):
-        ScannerTrainingArguments(output_dir=str(tmp_path), stage2_screener=True, stage2_packed=True)
-    only_stage1 = ScannerTrainingArguments(output_dir=str(tmp_path), word_shapes=["stage1"])
-    assert only_stage1.shaped("stage1") and not only_stage1.shaped("stage2")
+    with pytest.raises(ValueError, match="stage1_screening takes no grounding"):
+        ScannerTrainingArguments(output_dir=str(tmp_path), stage1_screening=True, grounding_weight=1.0)
     with pytest.raises(ValueError, match="caption file"):
         ScannerTrainingArguments(output_dir=str(tmp_path), knowledge=KnowledgeSettings(captions=str(tmp_path / "none.txt")))
 
@@ -119,7 +104,7 @@ def test_stage1_screening_trains_a_typed_detector_and_screens_with_it(tmp_path, 
     from transformers import pipeline
 
     ner = pipeline("scanner-ner", model=str(tmp_path / "run" / "scanner"))
-    assert ner.model.config.detector_screening and ner.screening.screener is None
+    assert ner.model.config.stage1_screening and ner.screening is not None
     assert ner.model.config.screening_threshold == trainer.screening_threshold
     assert "is typed" in (tmp_path / "run" / "scanner" / "README.md").read_text()
     assert isinstance(ner("Steve Kerr praises the Warriors"), list)
@@ -130,5 +115,3 @@ def test_stage1_screening_trains_a_typed_detector_and_screens_with_it(tmp_path, 
     unscreened = ScannerTrainer(dataclasses.replace(args, stage1_screening=False, distillation=DistillationSettings()), splits["train"])
     with pytest.raises(ValueError, match="a system that screens"):
         unscreened.evaluate(splits["test"], screening_threshold=0.5)
-    with pytest.raises(ValueError, match="stage1_screening"):
-        ScannerTrainingArguments(output_dir=str(tmp_path), stage1_screening=True, stage2_screener=True)

