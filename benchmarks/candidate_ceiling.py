@@ -23,12 +23,12 @@ import time
 
 from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 from scanner_mner import RESULTS_FILE, benchmark_trainer
+from transformers import set_seed
 
 from scanner_hf.data import entity_strings
 from scanner_hf.inference import detect_candidates
-from scanner_hf.recipe import StageTraining
 from scanner_hf.tags import tags_to_spans
-from scanner_hf.training import train_span_detector
+from scanner_hf.training import fit_span_detector, stage_training_arguments
 from scanner_hf.two_stage import CANDIDATE_THRESHOLDS, evaluate_two_stage
 
 RAW_FILE = BENCHMARK_DIR / "results" / "candidate_ceiling.json"
@@ -98,10 +98,15 @@ def shapes(name: str, settings: dict) -> dict:
         seconds = None
     else:
         start = time.perf_counter()
-        shaped, tokenizer = train_span_detector(
-            trainer.train_dataset, trainer.args.backbone, StageTraining(epochs=settings["stage1_epochs"], batch_size=16, learning_rate=1e-4),
-            seed=settings["seed"], max_length=128, output_dir=str(trainer.output_dir / "checkpoints" / "stage1-shapes"), word_shapes=True,
-        )
+        set_seed(settings["seed"])
+        tokenizer = trainer.tokenizer
+        args = stage_training_arguments(str(trainer.output_dir / "checkpoints" / "stage1-shapes"), select_best_on_dev=False,
+                                        num_train_epochs=settings["stage1_epochs"], per_device_train_batch_size=16, learning_rate=1e-4,
+                                        seed=settings["seed"])
+        shaped = ScannerSpanDetector.from_encoder(trainer.model.config.backbone, word_shapes=True)
+        shaped.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        shaped.config.encoder_config.vocab_size = len(tokenizer)
+        fit_span_detector(shaped, tokenizer, trainer.train_dataset, args, max_length=128)
         seconds = time.perf_counter() - start
         shaped.save_pretrained(folder)
         tokenizer.save_pretrained(folder)

@@ -19,7 +19,7 @@ from common import BENCHMARK_DIR, percent, write_section
 from scanner_hf.data import load_benchmark
 from scanner_hf.evaluation import grounding_correct
 from scanner_hf.knowledge import PrecomputedObjects
-from scanner_hf.recipe import KnowledgeSettings, Recipe, StageTraining, run_recipe
+from scanner_hf.recipe import KnowledgeSettings, Recipe, run_recipe
 from scanner_hf.synthetic import make_synthetic_gmner
 
 
@@ -50,9 +50,9 @@ def main() -> None:
     root = make_synthetic_gmner(BENCHMARK_DIR / "cache" / "synthetic_gmner", {"train": arguments.train, "dev": 100, "test": 150})
     recipe = Recipe(
         dataset="twitter_gmner", data_dir=str(root), output_dir=str(BENCHMARK_DIR / "cache" / "synthetic_gmner_run"),
-        max_length=64, max_prompt_length=160, non_entity_folds=0, grounding_weight=1.0, max_objects=18, resume=False,
-        stage1=StageTraining(epochs=2, batch_size=16, learning_rate=1e-4),
-        stage2=StageTraining(epochs=arguments.stage2_epochs, batch_size=16, learning_rate=1e-4),
+        stage1_max_length=64, max_prompt_length=160, non_entity_folds=0, grounding_weight=1.0, max_objects=18, resume=False,
+        stage1={"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
+        stage2={"num_train_epochs": arguments.stage2_epochs, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
         knowledge=KnowledgeSettings(objects=str(root / "objects")),
     )
     scores = run_recipe(recipe)["scanner"]

@@ -11,7 +11,7 @@ import argparse
 from common import BENCHMARK_DIR, percent, write_section
 
 from scanner_hf.data import default_data_dir
-from scanner_hf.recipe import KnowledgeSettings, Recipe, StageTraining, run_recipe
+from scanner_hf.recipe import KnowledgeSettings, Recipe, run_recipe
 
 TYPES = ("PER", "LOC", "ORG", "OTHER")
 
@@ -23,10 +23,10 @@ def main() -> None:
     arguments = parser.parse_args()
     captions = default_data_dir() / "knowledge" / "pgim" / "blip2_captions"
     recipe = Recipe(
-        dataset="twitter_gmner", output_dir=str(BENCHMARK_DIR / "cache" / "twitter_gmner_text"), max_length=128,
+        dataset="twitter_gmner", output_dir=str(BENCHMARK_DIR / "cache" / "twitter_gmner_text"), stage1_max_length=128,
         max_prompt_length=128, non_entity_folds=0, resume=False, select_best_on_dev=False,
-        stage1=StageTraining(epochs=arguments.stage1_epochs, batch_size=16, learning_rate=1e-4),
-        stage2=StageTraining(epochs=arguments.stage2_epochs, batch_size=16, learning_rate=1e-4),
+        stage1={"num_train_epochs": arguments.stage1_epochs, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
+        stage2={"num_train_epochs": arguments.stage2_epochs, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
         knowledge=KnowledgeSettings(captions=[str(captions / "BLIP2_15.txt"), str(captions / "BLIP2_17.txt")]),
     )
     scores = run_recipe(recipe)

@@ -28,7 +28,6 @@ from scanner_hf.recipe import (
     DistillationSettings,
     KnowledgeSettings,
     Recipe,
-    StageTraining,
     recipe_trainer,
 )
 from scanner_hf.two_stage import evaluate_detector
@@ -117,8 +116,9 @@ def table(results: dict[str, dict], baseline: dict[str, dict], datasets: list[st
     return rows
 
 
-def stage(epochs: float) -> StageTraining:
-    return StageTraining(epochs=epochs, batch_size=16, learning_rate=1e-4, warmup_ratio=0.1)
+def stage(epochs: float) -> dict:
+    """A stage's TrainingArguments on the benchmarks' CPU budget."""
+    return {"num_train_epochs": epochs, "per_device_train_batch_size": 16, "learning_rate": 1e-4, "warmup_steps": 0.1}
 
 
 def benchmark_recipe(name: str, settings: dict, variant: str = "text", seed: int | None = None, **overrides) -> Recipe:
@@ -127,7 +127,7 @@ def benchmark_recipe(name: str, settings: dict, variant: str = "text", seed: int
     ``word_shapes``, ``candidate_threshold``) so other benchmarks share the same budget."""
     parts, tyt = parse_variant(variant)
     recipe = Recipe(
-        dataset=name, output_dir=str(BENCHMARK_DIR / "cache" / name), seed=settings["seed"] if seed is None else seed, max_length=128,
+        dataset=name, output_dir=str(BENCHMARK_DIR / "cache" / name), seed=settings["seed"] if seed is None else seed, stage1_max_length=128,
         max_prompt_length=128, stage1=stage(settings["stage1_epochs"]), stage2=stage(settings["stage2_epochs"]),
         fold_epochs=settings["fold_epochs"], max_objects=15, select_best_on_dev=False,
         knowledge=knowledge_for(name, parts), distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"]),

@@ -1,5 +1,5 @@
 """Training speed on this CPU: fp32 against bf16 mixed precision (the Trainer's ``bf16`` on CPU, i.e.
-``StageTraining(bf16=True)`` / ``stage1: {bf16: true}`` in a recipe), for both stages, side by side in
+``stage_training_arguments(..., bf16=True)`` / ``stage1: {bf16: true}`` in a recipe), for both stages, side by side in
 one run.
 
 Each stage trains one epoch on the first --sentences Twitter-2017 training sentences (stage 2: their
@@ -19,13 +19,20 @@ import time
 
 import torch
 from common import cpu_vector_flags, write_section
+from transformers import AutoTokenizer
 
+from scanner_hf.backbones import resolve_backbone
 from scanner_hf.candidates import training_candidates
 from scanner_hf.data import load_benchmark
-from scanner_hf.recipe import StageTraining
-from scanner_hf.training import train_entity_recognizer, train_span_detector
+from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
+from scanner_hf.modeling_span_detector import ScannerSpanDetector
+from scanner_hf.training import (
+    fit_entity_recognizer,
+    fit_span_detector,
+    stage_training_arguments,
+)
 
-BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
+BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"  # both timings include model loading, as before
 
 
 def timed(function) -> float:
@@ -45,19 +52,20 @@ def main() -> None:
     candidates = training_candidates(train, None)
     raw = {"sentences": arguments.sentences, "candidates": len(candidates), "cpu_flags": cpu_vector_flags(), "seconds": {}}
     for precision in ("fp32", "bf16", "fp32", "bf16")[: 2 * arguments.repeats]:  # interleaved: drift hits both alike
-        settings = StageTraining(epochs=1, batch_size=16, learning_rate=1e-4, bf16=precision == "bf16")
         with tempfile.TemporaryDirectory() as output_dir:
-            stage1 = timed(
-                lambda settings=settings, output_dir=output_dir: train_span_detector(
-                    train, BACKBONE, settings, seed=42, max_length=128, output_dir=output_dir
-                )
-            )
-            stage2 = timed(
-                lambda settings=settings, output_dir=output_dir: train_entity_recognizer(
-                    train, candidates, BACKBONE, settings, entity_types=["LOC", "ORG", "OTHER", "PER"], seed=42,
-                    output_dir=output_dir, max_prompt_length=128,
-                )
-            )
+            args = stage_training_arguments(output_dir, select_best_on_dev=False, num_train_epochs=1, per_device_train_batch_size=16,
+                                            learning_rate=1e-4, bf16=precision == "bf16", seed=42)
+
+            def train_stage1(args=args):
+                tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(BACKBONE))
+                fit_span_detector(ScannerSpanDetector.from_encoder(BACKBONE), tokenizer, train, args, max_length=128)
+
+            def train_stage2(args=args):
+                tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(BACKBONE))
+                recognizer = ScannerEntityRecognizer.from_encoder(BACKBONE, tokenizer, entity_types=["LOC", "ORG", "OTHER", "PER"], max_prompt_length=128)
+                fit_entity_recognizer(recognizer, tokenizer, train, candidates, args)
+
+            stage1, stage2 = timed(train_stage1), timed(train_stage2)
         for name, seconds in (("stage1", stage1), ("stage2", stage2)):
             raw["seconds"].setdefault(f"{name}/{precision}", []).append(seconds)
         print(precision, f"stage 1 {stage1:.1f} s, stage 2 {stage2:.1f} s", flush=True)

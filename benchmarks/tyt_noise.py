@@ -27,7 +27,7 @@ from scanner_hf.configuration import NON_ENTITY
 from scanner_hf.distillation import add_teacher_logits
 from scanner_hf.inference import Stage2Collator
 from scanner_hf.stage2_data import encode_candidates
-from scanner_hf.training import Distillation, fit, training_arguments
+from scanner_hf.training import Distillation, fit, stage_training_arguments
 from scanner_hf.two_stage import evaluate_two_stage
 
 TYPES = ["LOC", "ORG", "OTHER", "PER"]
@@ -63,7 +63,7 @@ def main() -> None:
     trainer = benchmark_trainer("twitter2017", settings)
     train, test = trainer.train_dataset, trainer.test_dataset
     detector, detector_tokenizer, fold_spans = trainer.detector, trainer.detector_tokenizer, trainer.non_entity_spans()
-    source = resolve_backbone(trainer.args.backbone)
+    source = resolve_backbone(trainer.model.config.backbone)
     rows, raw = [], {"settings": vars(arguments), "results": {}}
     for rate in arguments.noise:
         candidates = training_candidates(train, fold_spans)
@@ -81,7 +81,8 @@ def main() -> None:
                 cached = add_teacher_logits(teacher, dataset, collator)  # once per noise level
                 timings["teacher_logits"] = time.perf_counter() - start  # also marks the cache as built
             with tempfile.TemporaryDirectory() as output_dir:
-                args = training_arguments(output_dir, stage2, arguments.seed, disable_tqdm=True, logging_steps=10_000)
+                args = stage_training_arguments(output_dir, select_best_on_dev=False, **stage2, seed=arguments.seed,
+                                                disable_tqdm=True, logging_steps=10_000)
                 start = time.perf_counter()
                 if mode == "none":
                     fit(model, tokenizer, args, dataset, collator)

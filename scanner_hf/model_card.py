@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def build_model_card(info: CardInfo) -> ModelCard:
     scores = info.scores  # empty when the run had no test split: the card then reports no numbers
     metric_rows = [(metric, scores[metric]) for metric in ("precision", "recall", "f1") if metric in scores]
     for part in ("seen", "unseen"):
-        if part in scores:
+        if part in scores and scores[part].get("support", 1) > 0:  # no gold entity of that part: no metric, not 0.0
             metric_rows.append((f"{part}_f1", scores[part]["f1"]))
     eval_results = [
         EvalResult(
@@ -86,7 +87,7 @@ def build_model_card(info: CardInfo) -> ModelCard:
         eval_results=eval_results or None,
     )
     headline = [(label, scores[metric]) for label, metric in (("precision", "precision"), ("recall", "recall"), ("F1", "f1")) if metric in scores]
-    headline += [(f"{part} F1", scores[part]["f1"]) for part in ("seen", "unseen") if part in scores]
+    headline += [(f"{part} F1", scores[part]["f1"]) for part in ("seen", "unseen") if part in scores and scores[part].get("support", 1) > 0]
     headline += [("span-only F1", scores["span_f1"])] if "span_f1" in scores else []
     return ModelCard.from_template(
         card_data,
@@ -105,6 +106,50 @@ def build_model_card(info: CardInfo) -> ModelCard:
         per_type=sorted(scores.get("per_type", {}).items()),
         hyperparameters=sorted((str(k), v) for k, v in info.hyperparameters.items()),
         notes=info.notes,
+    )
+
+
+# each stage's TrainingArguments the card lists
+CARD_STAGE_FIELDS = ("num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+                     "weight_decay", "warmup_steps", "bf16", "seed", "max_train_samples")
+
+
+def card_info(model, args, dataset: str, scores: dict) -> CardInfo:
+    """What the card of a trained composite says: its config, the training arguments (``args``:
+    ``ScannerTrainingArguments``) and the test ``scores``."""
+    knowledge, config = args.knowledge, model.config
+    recognizer = config.entity_recognizer_config
+    hyperparameters = {
+        f"{stage}.{name}": getattr(getattr(args, stage), name, None)
+        for stage in ("stage1", "stage2") for name in CARD_STAGE_FIELDS
+        if getattr(getattr(args, stage), name, None) not in (None, False)
+    }
+    hyperparameters.update(
+        non_entity_folds=args.non_entity_folds, max_prompt_length=recognizer.max_prompt_length,
+        max_objects=recognizer.max_objects, grounding_weight=recognizer.grounding_weight, awp=args.awp is not None,
+        word_shapes=config.span_detector_config.word_shapes, candidate_threshold=config.candidate_threshold,
+    )
+    if recognizer.max_context_words is not None:
+        hyperparameters["max_context_words"] = recognizer.max_context_words
+    if config.stage1_screening:
+        hyperparameters.update(stage1_screening=True, screening_threshold=config.screening_threshold)
+    wikipedia = (config.knowledge or {}).get("wikipedia")
+    captions = [knowledge.captions] if isinstance(knowledge.captions, str) else list(knowledge.captions or [])
+    return CardInfo(
+        model_id=args.model_id or args.push_to_hub or Path(args.output_dir).name,
+        dataset=dataset,
+        backbone=config.backbone or "unknown",
+        entity_types=list(recognizer.entity_types),
+        scores=scores,
+        hyperparameters=hyperparameters,
+        knowledge={
+            "captions": ", ".join(Path(f).name for f in captions) or None,
+            "wikipedia": " + ".join(wikipedia) if wikipedia else None,
+            "LLM": "PGIM/RiVEG ChatGPT knowledge" if knowledge.llm is True
+            else f"live: {knowledge.llm.get('model')}" if knowledge.llm else None,
+            "objects": f"candidate regions, up to {recognizer.max_objects}" if knowledge.objects else None,
+        },
+        distillation=dataclasses.asdict(args.distillation),
     )
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -110,6 +111,8 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         typed = entity_types if config_kwargs.get("stage1_screening") else None
         detector = ScannerSpanDetector.from_encoder(backbone, entity_types=typed, **detector_kwargs)
         recognizer = ScannerEntityRecognizer.from_encoder(backbone, tokenizer, entity_types=entity_types, **recognizer_kwargs)
+        # a local folder is named by its name only: a checkpoint's config must not carry this machine's paths
+        config_kwargs.setdefault("backbone", Path(backbone).name if Path(backbone).exists() else backbone)
         model = cls.from_stages(detector, recognizer, **config_kwargs)
         model.tokenizer = tokenizer
         return model

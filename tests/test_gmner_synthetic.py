@@ -40,11 +40,11 @@ def test_object_files_are_checked(tmp_path):
 
 
 def test_grounded_recipe_reports_gmner_and_pipeline_returns_boxes(synthetic, tmp_path, tiny_backbone_dir):
-    settings = {"epochs": 3, "batch_size": 8, "learning_rate": 3e-3}
+    settings = {"num_train_epochs": 3, "per_device_train_batch_size": 8, "learning_rate": 3e-3}
     recipe = load_recipe(
         write_recipe(
             tmp_path, dataset="twitter_gmner", data_dir=str(synthetic), output_dir=str(tmp_path / "run"),
-            backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=96, non_entity_folds=0,
+            backbone=str(tiny_backbone_dir), stage1_max_length=32, max_prompt_length=96, non_entity_folds=0,
             grounding_weight=1.0, max_objects=18, stage1=settings, stage2=settings,
             knowledge={"objects": str(synthetic / "objects")},
         )

@@ -7,14 +7,19 @@ from conftest import REPO_ROOT, write_recipe, write_twitter_folder
 from transformers import AutoModel
 
 from scanner_hf import ScannerEntityRecognizer, ScannerSpanDetector
+from scanner_hf.knowledge.kb_build import content_fingerprint
 from scanner_hf.recipe import RecipeError, load_recipe, run_recipe
 
 
 def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):
     data = write_twitter_folder(tmp_path / "data")
     base = {"dataset": "twitter2017", "output_dir": str(tmp_path / "out"), "data_dir": str(data)}
-    with pytest.raises(RecipeError, match=r"unknown keys \['epochz'\]"):
+    with pytest.raises(RecipeError, match=r"\['epochz'\] are not TrainingArguments fields"):
         load_recipe(write_recipe(tmp_path, **base, stage1={"epochz": 3}))
+    with pytest.raises(RecipeError, match="epochs is now num_train_epochs"):  # 0.1's names say what they became
+        load_recipe(write_recipe(tmp_path, **base, stage1={"epochs": 3}))
+    with pytest.raises(RecipeError, match="max_length is now stage1_max_length"):
+        load_recipe(write_recipe(tmp_path, **base, max_length=64))
     with pytest.raises(RecipeError, match="unknown keys"):
         load_recipe(write_recipe(tmp_path, **base, learning_rate=3))
     with pytest.raises(RecipeError, match="expected a number"):
@@ -25,8 +30,12 @@ def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):
         load_recipe(write_recipe(tmp_path, **{**base, "dataset_options": {"tag_column": "x"}}))
     with pytest.raises(RecipeError, match="does not exist"):
         load_recipe(write_recipe(tmp_path, **{**base, "data_dir": str(tmp_path / "nowhere")}))
-    recipe = load_recipe(write_recipe(tmp_path, **base, stage1={"learning_rate": "5e-5"}))
-    assert recipe.stage1.learning_rate == 5e-5
+    recipe = load_recipe(write_recipe(tmp_path, **base, stage1={"learning_rate": "5e-5", "gradient_accumulation_steps": 4}))
+    assert recipe.stage1["learning_rate"] == 5e-5
+    stage1 = recipe.training_arguments().stage1  # real TrainingArguments: every Trainer option is there
+    assert stage1.learning_rate == 5e-5 and stage1.gradient_accumulation_steps == 4 and stage1.num_train_epochs == 10
+    assert load_recipe(write_recipe(tmp_path, **base, stage1={"num_train_epochs": 2, "learning_rate": 1e-3}),
+                       {"stage1": {"num_train_epochs": 1}}).stage1 == {"num_train_epochs": 1, "learning_rate": 1e-3}  # --set merges
 
 
 def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir, monkeypatch, caplog):
@@ -36,7 +45,7 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir,
     kb_source.write_text(json.dumps({"title": "Paris", "description": "capital of France", "types": ["city"]}) + "\n")
     captions = tmp_path / "captions.txt"
     captions.write_text("\n".join(f"{split}_{i}.jpg :a man on a stage" for split in ("train", "test") for i in range(24)))
-    settings = {"epochs": 8, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0}
+    settings = {"num_train_epochs": 8, "per_device_train_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 0.0}
     recipe = load_recipe(
         write_recipe(
             tmp_path,
@@ -44,7 +53,7 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir,
             data_dir=str(data),
             output_dir=str(tmp_path / "run"),
             backbone=str(tiny_backbone_dir),
-            max_length=32,
+            stage1_max_length=32,
             max_prompt_length=48,
             non_entity_folds=2,
             stage1=settings,
@@ -85,15 +94,23 @@ def test_tiny_two_stage_run_trains_saves_and_scores(tmp_path, tiny_backbone_dir,
     evaluated = json.loads((tmp_path / "evaluated.json").read_text())
     recorded = json.loads((run / "test_scores.json").read_text())
     assert (evaluated["f1"], evaluated["unseen"]) == (recorded["f1"], recorded["unseen"])
-    # the checkpoint names the KB by its sources: rebuilt where they exist, named when they do not
-    assert ner.model.config.knowledge == {"wikipedia": [f"jsonl:{kb_source}"]}
+    # the checkpoint names the KB by its sources, a local file by name and content fingerprint (no path of this
+    # machine): the KB built from the same contents is found, else the file of that name, else it says what is missing
+    [spec] = ner.model.config.knowledge["wikipedia"]
+    assert spec == f"jsonl:kb.jsonl#{content_fingerprint(kb_source)}" and str(tmp_path) not in (run / "scanner" / "config.json").read_text()
     assert "Paris (city): capital of France." == ner.providers[0].kb.lookup("paris")
     for kb_file in (tmp_path / "cache").glob("kb-*.sqlite"):
         kb_file.unlink()
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    kb_source.rename(moved / "kb.jsonl")  # another machine: the same file in another folder
+    monkeypatch.setenv("SCANNER_HF_KB_SOURCES", str(moved))
     assert pipeline("scanner-ner", model=str(run / "scanner")).providers[0].kb.lookup("PARIS").startswith("Paris (city)")
-    kb_source.unlink()  # another machine: the source file is not there
+    for kb_file in (tmp_path / "cache").glob("kb-*.sqlite"):
+        kb_file.unlink()
+    (moved / "kb.jsonl").unlink()  # and a machine without it
     elsewhere = pipeline("scanner-ner", model=str(run / "scanner"))
-    assert elsewhere.providers == [] and f"jsonl:{kb_source}" in caplog.text and "is skipped" in caplog.text
+    assert elsewhere.providers == [] and "'kb.jsonl'" in caplog.text and "is not on this machine" in caplog.text and "is skipped" in caplog.text
     assert isinstance(elsewhere("steve kerr in paris"), list)
 
 
@@ -106,8 +123,8 @@ def test_recipe_trains_on_a_users_own_conll_folder(tmp_path, tiny_backbone_dir):
     recipe = load_recipe(
         write_recipe(
             tmp_path, dataset=str(mine), output_dir=str(tmp_path / "run"), backbone=str(tiny_backbone_dir),
-            max_length=32, stages="stage1", dataset_options={"label_map": {"MISC": "OTHER"}},
-            stage1={"epochs": 8, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0},
+            stage1_max_length=32, stages="stage1", dataset_options={"label_map": {"MISC": "OTHER"}},
+            stage1={"num_train_epochs": 8, "per_device_train_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 0.0},
         )
     )
     scores = run_recipe(recipe)
@@ -122,7 +139,7 @@ def test_stage1_only_recipe(tmp_path, tiny_backbone_dir):
     recipe = load_recipe(
         write_recipe(
             tmp_path, dataset="twitter2017", data_dir=str(data), output_dir=str(tmp_path / "run"),
-            backbone=str(tiny_backbone_dir), max_length=32, stages="stage1", stage1={"epochs": 1},
+            backbone=str(tiny_backbone_dir), stage1_max_length=32, stages="stage1", stage1={"num_train_epochs": 1},
         )
     )
     assert set(run_recipe(recipe)) == {"stage1"}
@@ -131,11 +148,11 @@ def test_stage1_only_recipe(tmp_path, tiny_backbone_dir):
 
 def test_trust_your_teacher_recipe_trains_teacher_then_student(tmp_path, tiny_backbone_dir):
     data = write_twitter_folder(tmp_path / "data", sentences_per_split=12)
-    settings = {"epochs": 2, "batch_size": 8, "learning_rate": 3e-3}
+    settings = {"num_train_epochs": 2, "per_device_train_batch_size": 8, "learning_rate": 3e-3}
     recipe = load_recipe(
         write_recipe(
             tmp_path, dataset="twitter2017", data_dir=str(data), output_dir=str(tmp_path / "run"),
-            backbone=str(tiny_backbone_dir), max_length=32, max_prompt_length=48, non_entity_folds=0,
+            backbone=str(tiny_backbone_dir), stage1_max_length=32, max_prompt_length=48, non_entity_folds=0,
             stage1=settings, stage2=settings, distillation={"mode": "tyt", "stages": ["stage1", "stage2"]},
             awp={"start_epoch": 1.0},
         )

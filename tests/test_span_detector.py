@@ -145,9 +145,9 @@ def test_word_shape_detector_learns_casing_and_round_trips(tiny_encoder_config, 
     """With shapes, an uncased encoder can tell 'Paris' (a name) from 'paris' (not here): the same
     lower-cased sub-words, different labels only the shape can explain."""
     from datasets import ClassLabel, Dataset, Features, Sequence, Value
+    from transformers import AutoTokenizer, set_seed
 
-    from scanner_hf.recipe import StageTraining
-    from scanner_hf.training import train_span_detector
+    from scanner_hf.training import fit_span_detector, stage_training_arguments
 
     backbone = tmp_path / "backbone"
     AutoModel.from_config(tiny_encoder_config).save_pretrained(backbone)
@@ -156,11 +156,12 @@ def test_word_shape_detector_learns_casing_and_round_trips(tiny_encoder_config, 
     names = ["O", "B-LOC", "I-LOC"]
     features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))})
     split = Dataset.from_dict({"tokens": [r[0] for r in rows], "ner_tags": [[names.index(t) for t in r[1]] for r in rows]}, features=features)
-    settings = StageTraining(epochs=6, batch_size=8, learning_rate=5e-3, warmup_ratio=0.0)
+    args = stage_training_arguments(str(tmp_path / "out"), select_best_on_dev=False, num_train_epochs=6, per_device_train_batch_size=8,
+                                    learning_rate=5e-3, warmup_steps=0.0, seed=0)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
     for shapes in (True, False):
-        detector, tokenizer = train_span_detector(
-            split, str(backbone), settings, seed=0, max_length=16, output_dir=str(tmp_path / "out"), word_shapes=shapes
-        )
+        set_seed(0)
+        detector = fit_span_detector(ScannerSpanDetector.from_encoder(str(backbone), word_shapes=shapes), tokenizer, split, args, max_length=16)
         spans = detector.predict_spans(["I love Paris", "i love paris"], tokenizer)
         found = [[span.text for span in sentence] for sentence in spans]
         if shapes:

@@ -21,7 +21,12 @@ from typing import Any
 from ..providers import KnowledgeProvider
 from .cache import KnowledgeCache
 from .kb import KBKnowledge
-from .kb_build import build_kb_from_sources, default_kb_path, parse_sources
+from .kb_build import (
+    build_kb_from_sources,
+    default_kb_path,
+    locate_source,
+    parse_sources,
+)
 from .kb_sources import KnowledgeBaseError, check_source
 from .live_llm import live_llm_from_settings
 from .live_vision import LiveCaptions, LiveObjects
@@ -51,16 +56,21 @@ def check_kb_setting(setting: str | list[str]) -> None:
 
 def kb_path(setting: str | list[str]) -> Path:
     """The KB named in settings: an existing KB file, or the KB built from the named sources (once,
-    into ``$SCANNER_HF_CACHE``). A source that cannot be read on this machine raises
+    into ``$SCANNER_HF_CACHE``, keyed by their contents). A checkpoint's portable spec (name and content
+    fingerprint) finds a KB built from the same contents, or the source of that name in the current
+    folder or ``$SCANNER_HF_KB_SOURCES``. A source that cannot be had on this machine raises
     :class:`KnowledgeBaseError` saying which one and how to get it."""
-    check_kb_setting(setting)
     file = _kb_file(setting)
     if file is not None:
+        check_kb_setting(setting)
         return file
     sources = parse_sources(setting)
     path = default_kb_path(sources)
-    if not path.exists():
-        logger.warning("building the entity KB from %s into %s (once; later runs reuse it)", " + ".join(sources), path)
+    if path.exists():  # built before from the same contents, wherever their files were
+        return path
+    sources = [locate_source(source) for source in sources]  # a checkpoint's named sources, found here
+    check_kb_setting(sources)
+    logger.warning("building the entity KB from %s into %s (once; later runs reuse it)", " + ".join(sources), path)
     return build_kb_from_sources(sources, path)
 
 

@@ -47,15 +47,61 @@ def parse_sources(setting: str | Sequence[str]) -> list[str]:
     return sources
 
 
+def portable_source(source: str) -> str:
+    """A source spec another machine can use: a local file or folder becomes its name and content
+    fingerprint (``gazetteers:/data/gazetteers`` -> ``gazetteers:gazetteers#3f2a...``), never this
+    machine's path; package sources stay as they are. A checkpoint records its KB this way."""
+    kind, _, location = source.partition(":")
+    path = Path(location) if location else None
+    if path is None or not path.exists():
+        return source
+    return f"{kind}:{path.name}#{content_fingerprint(path)}"
+
+
+def portable_reference(source: str) -> tuple[str, str] | None:
+    """``(name, fingerprint)`` of a spec made by :func:`portable_source` (None for other specs)."""
+    _, _, location = source.partition(":")
+    name, sep, fingerprint = location.rpartition("#")
+    if not sep or not fingerprint or Path(location).exists():
+        return None
+    return name, fingerprint
+
+
+KB_SOURCES_ENV = "SCANNER_HF_KB_SOURCES"  # folders (os.pathsep-separated) where a checkpoint's named KB sources are looked for
+
+
+def locate_source(source: str) -> str:
+    """A portable spec (:func:`portable_source`) made local again: the file or folder of that name in
+    the current folder or in ``$SCANNER_HF_KB_SOURCES`` whose contents have the recorded fingerprint;
+    other specs, and references found nowhere, come back unchanged (checking them says what is missing)."""
+    reference = portable_reference(source)
+    if reference is None:
+        return source
+    kind = source.partition(":")[0]
+    name, fingerprint = reference
+    folders = [Path.cwd()] + [Path(folder) for folder in os.environ.get(KB_SOURCES_ENV, "").split(os.pathsep) if folder]
+    for folder in folders:
+        candidate = folder / name
+        if candidate.exists():
+            if content_fingerprint(candidate) == fingerprint:
+                return f"{kind}:{candidate}"
+            logger.warning("KB source %s: %s has other contents than the checkpoint's (fingerprint %s)", kind, candidate, fingerprint[:12])
+    return source
+
+
 def sources_fingerprint(sources: Sequence[str]) -> str:
     """Identifies a KB by what built it: the schema, the source specs and, for files and folders,
     what they hold (see :func:`content_fingerprint`), so a copied or re-downloaded source finds
-    its KB while an edited one gets a new build."""
+    its KB while an edited one gets a new build. A portable spec (:func:`portable_source`) names the
+    same KB as the file or folder it was made from."""
     parts = [SCHEMA_VERSION]
     for source in sources:
         kind, _, location = source.partition(":")
         path = Path(location) if location else None
-        if path is not None and path.exists():
+        reference = portable_reference(source)
+        if reference is not None:
+            parts.append(f"{kind}:{reference[1]}")
+        elif path is not None and path.exists():
             parts.append(f"{kind}:{content_fingerprint(path)}")
         else:
             parts.append(source)

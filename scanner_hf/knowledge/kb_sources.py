@@ -358,6 +358,12 @@ def check_source(source: str) -> None:
     if kind in packages:
         package_folder(*packages[kind])
     elif kind in ("gazetteers", "jsonl", "abstracts", "wikidata") and not Path(location).exists():
+        name, sep, fingerprint = location.rpartition("#")
+        if sep:  # a checkpoint's portable spec (name + content fingerprint): neither the files nor a KB built from them are here
+            raise KnowledgeBaseError(
+                f"KB source {kind} {name!r} (content fingerprint {fingerprint[:12]}) is not on this machine, and no KB built "
+                f"from it is in the cache: build one with `scanner-ner kb build --source {kind}:PATH` from a copy of {name!r}"
+            )
         raise KnowledgeBaseError(f"KB source {source!r}: {location} is not on this machine")
     elif kind not in SOURCE_KINDS:
         raise ValueError(f"unknown KB source {source!r}: use one of {', '.join(SOURCE_KINDS)}")
