@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 
 from common import BENCHMARK_DIR
-from transformers import AutoTokenizer
 
-from scanner_hf import ScannerEntityRecognizer
+from scanner_hf import ScannerEntityRecognizer, ScannerProcessor
 from scanner_hf.audit import audit_candidates, write_audit_report
 from scanner_hf.data import load_benchmark
 
@@ -25,9 +24,8 @@ def main() -> None:
     arguments = parser.parse_args()
     folder = BENCHMARK_DIR / "cache" / "twitter2015" / "stage2-text"
     teacher = ScannerEntityRecognizer.from_pretrained(folder).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
     train = load_benchmark("twitter2015")["train"]
-    items = audit_candidates(teacher, teacher.prompt_builder(tokenizer), train)
+    items = audit_candidates(teacher, ScannerProcessor.from_pretrained(folder).prompt_builder(teacher.config), train)
     jsonl, markdown = write_audit_report(items[: arguments.top], BENCHMARK_DIR / "results" / "audit_twitter2015")
     disagreements = sum(item.teacher_label != item.gold_label for item in items)
     print(markdown.read_text())

@@ -65,7 +65,7 @@ def shapes() -> dict:
     return {
         "stage1": evaluate_detector(detector, tokenizer, shaped.test_dataset, train_split=shaped.train_dataset),
         "scanner": evaluate_two_stage(
-            detector, tokenizer, model, builder, shaped.test_dataset, train_split=shaped.train_dataset, max_length=shaped.model.config.stage1_max_length
+            detector, tokenizer, model, builder, shaped.test_dataset, train_split=shaped.train_dataset, max_length=shaped.processor.stage1_max_length
         ),
         "stage1_seconds": seconds,
     }

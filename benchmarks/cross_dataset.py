@@ -27,6 +27,7 @@ import torch
 from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 from pipeline_speed import build_runner, char_entities_to_tags, tokcls_folder
 
+from scanner_hf import ScannerProcessor
 from scanner_hf.data import entity_strings, load_benchmark
 from scanner_hf.evaluation import entity_scores
 from scanner_hf.tokenization import first_subword_positions
@@ -67,7 +68,6 @@ def tagger_on_words(folder: str, batch_size: int = 64) -> Callable[[list[list[st
 def bar_scorer(source: str) -> Callable[..., dict]:
     """Scores of ``source``'s unseen_bar ``over`` model on a test split, with the target's knowledge."""
     from scanner_mner import RESULTS_FILE as SCANNER_RESULTS
-    from transformers import AutoTokenizer
     from unseen_bar import RAW_FILE as BAR_FILE
     from unseen_bar import shapes_trainer
 
@@ -82,7 +82,7 @@ def bar_scorer(source: str) -> Callable[..., dict]:
     trainer.train_span_detector()  # reloads the cached one
     folder = trainer.output_dir / "stage2-caption+kb-t0.2"
     model = ScannerEntityRecognizer.from_pretrained(folder).eval()
-    builder = model.prompt_builder(AutoTokenizer.from_pretrained(folder))
+    builder = ScannerProcessor.from_pretrained(folder).prompt_builder(model.config)  # 0.1 folders: settings from config.json
     threshold = None if recorded["chosen"] == "None" else float(recorded["chosen"])
 
     def score(target: str, test, seen_split) -> dict:

@@ -22,7 +22,7 @@ from torch.ao.quantization import (
 )
 from transformers import AutoTokenizer
 
-from scanner_hf import ScannerEntityRecognizer, ScannerSpanDetector
+from scanner_hf import ScannerEntityRecognizer, ScannerProcessor, ScannerSpanDetector
 from scanner_hf.data import load_benchmark
 from scanner_hf.optimization import int8_layers
 from scanner_hf.two_stage import evaluate_two_stage
@@ -62,7 +62,7 @@ def main() -> None:
                 rule = (lambda name, module, shipped=shipped: name in shipped) if choose == "shipped" else choose
                 quantized += quantize(model, rule, per_channel)[1]
         start = time.perf_counter()
-        scores = evaluate_two_stage(detector, tokenizer, recognizer, recognizer.prompt_builder(tokenizer), splits["test"],
+        scores = evaluate_two_stage(detector, tokenizer, recognizer, ScannerProcessor.from_pretrained(CACHE / "stage2-text").prompt_builder(recognizer.config), splits["test"],
                                     train_split=splits["train"], max_length=128)
         seconds = time.perf_counter() - start
         raw[label] = {"f1": scores["f1"], "unseen_f1": scores["unseen"]["f1"], "span_f1": scores["span_f1"], "seconds": seconds, "layers": quantized}

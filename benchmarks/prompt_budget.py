@@ -20,6 +20,7 @@ from common import write_section
 from scanner_mner import CAPTIONS, merged_kb_sources
 from transformers import AutoTokenizer
 
+from scanner_hf import ScannerProcessor
 from scanner_hf.backbones import resolve_backbone
 from scanner_hf.candidates import gold_candidates
 from scanner_hf.data import default_data_dir, load_benchmark
@@ -51,8 +52,7 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     rows, raw = [], {}
     for cap in arguments.caps:
-        model.config.max_prompt_length = cap
-        builder = model.prompt_builder(tokenizer)
+        builder = ScannerProcessor(tokenizer, max_prompt_length=cap).prompt_builder(model.config)
         prompts = builder.build(items)
         stats = Counter(builder.stats)
         by_length = sorted(prompts, key=lambda prompt: len(prompt.input_ids))

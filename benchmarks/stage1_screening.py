@@ -63,7 +63,7 @@ def run_seed(settings: dict, seed: int, variant: str = "text", dataset: str = NA
     trainer.train_entity_recognizer(trainer.output_dir / f"{subfolder}stage2-{variant}")
     paper = evaluate_two_stage(
         untyped, untyped_tokenizer, trainer.recognizer, trainer.builder, trainer.test_dataset,
-        train_split=trainer.train_dataset, providers=trainer.providers, max_length=trainer.model.config.stage1_max_length,
+        train_split=trainer.train_dataset, providers=trainer.providers, max_length=trainer.processor.stage1_max_length,
     )
     trainer.train_span_detector(trainer.output_dir / f"{subfolder}{TYPED_FOLDER}{'-tyt' if stage1_tyt else ''}")
     # the benchmark recipe picks no best epoch on dev (select_best_on_dev: false), so the trainer holds no

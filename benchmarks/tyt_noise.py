@@ -22,6 +22,7 @@ import time
 from common import percent, write_section
 from scanner_mner import FOLD_EPOCHS, STAGE1_EPOCHS, benchmark_trainer, stage
 
+from scanner_hf import ScannerProcessor
 from scanner_hf.candidates import training_candidates
 from scanner_hf.configuration import NON_ENTITY
 from scanner_hf.distillation import add_teacher_logits
@@ -72,8 +73,8 @@ def main() -> None:
         for name, mode, alpha in MODES:
             set_seed(arguments.seed)
             tokenizer = AutoTokenizer.from_pretrained(source)
-            model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=TYPES, max_prompt_length=96)
-            builder = model.prompt_builder(tokenizer)
+            model = ScannerEntityRecognizer.from_encoder(source, tokenizer, entity_types=TYPES)
+            builder = ScannerProcessor(tokenizer, max_prompt_length=96).prompt_builder(model.config)
             dataset = encode_candidates(train, candidates, builder, model.config.label2id)
             collator = Stage2Collator(tokenizer, model.config.max_objects)
             if mode != "none" and "teacher_logits" not in timings:

@@ -3,7 +3,7 @@
 Importing the package registers its configs and models with the Auto classes.
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, AutoProcessor
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration import (
@@ -22,6 +22,7 @@ from .modeling_span_detector import (
     ScannerSpanDetectorOutput,
 )
 from .pipeline import ScannerNERPipeline
+from .processing_scanner import ScannerProcessor
 
 __version__ = "0.2.0"
 
@@ -34,6 +35,9 @@ for _config_class, _model_class in (
     AutoModel.register(_config_class, _model_class)
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
+
+AutoProcessor.register(ScannerConfig, ScannerProcessor)
+ScannerProcessor.register_for_auto_class()
 
 # No default checkpoint yet: pipeline("scanner-ner") needs model=<Hub id or folder>.
 PIPELINE_REGISTRY.register_pipeline("scanner-ner", pipeline_class=ScannerNERPipeline, pt_model=AutoModel, type="multimodal")
@@ -64,6 +68,7 @@ __all__ = [
     "ScannerForMultimodalNER",
     "ScannerNERPipeline",
     "ScannerOutput",
+    "ScannerProcessor",
     "ScannerSpanDetector",
     "ScannerSpanDetectorConfig",
     "ScannerSpanDetectorOutput",

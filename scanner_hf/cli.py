@@ -39,14 +39,14 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 def _load(model_dir: str, optimize: str | None = None):
     """The checkpoint and its tokenizer, run as ``optimize`` says (default: its own setting)."""
-    from transformers import AutoTokenizer
-
     from .modeling_scanner import ScannerForMultimodalNER
     from .optimization import optimize_for_inference
 
     model = ScannerForMultimodalNER.from_pretrained(model_dir)
-    optimize_for_inference(model, optimize if optimize is not None else model.config.inference_optimization)
-    return model, AutoTokenizer.from_pretrained(model_dir)
+    if model.processor is None:
+        raise SystemExit(f"{model_dir} has no tokenizer: it is not a complete SCANNER checkpoint")
+    optimize_for_inference(model, optimize if optimize is not None else model.config.optimize)
+    return model, model.tokenizer
 
 
 def _providers(model, captions: str | None):
@@ -173,12 +173,12 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
         model.span_detector,
         tokenizer,
         model.entity_recognizer,
-        model.entity_recognizer.prompt_builder(tokenizer),
+        model.processor.prompt_builder(model.entity_recognizer.config),
         splits[arguments.split],
         train_split=splits["train"],
         providers=_providers(model, arguments.captions),
         box_threshold=model.config.box_threshold,
-        max_length=model.config.stage1_max_length,
+        max_length=model.processor.stage1_max_length,
         candidate_threshold=model.config.candidate_threshold,
         screening=screening_of(model, not arguments.no_screen, arguments.screening_threshold),
     )
@@ -194,7 +194,7 @@ def audit_command(arguments: argparse.Namespace) -> None:
     model, tokenizer = _load(arguments.model)
     split = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)[arguments.split]
     items = audit_candidates(
-        model.entity_recognizer, model.entity_recognizer.prompt_builder(tokenizer), split,
+        model.entity_recognizer, model.processor.prompt_builder(model.entity_recognizer.config), split,
         providers=_providers(model, arguments.captions),
     )
     jsonl, markdown = write_audit_report(items[: arguments.top], arguments.output)

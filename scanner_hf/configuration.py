@@ -94,10 +94,6 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         entity_types: the entity types; the labels are these plus ``non-entity`` (last).
         max_objects: objects per prompt (the paper: 15 for MNER, 18 for GMNER).
         grounding_weight: lambda, the weight of the grounding BCE (1 for GMNER, 0 for NER/MNER).
-        max_prompt_length: prompt length in tokens; knowledge is shortened to fit (never the sentence).
-        max_context_words: words of the input one prompt holds at most (None: all). A longer input (a
-            document) gives each candidate the sentences around it instead, so a candidate in a document
-            costs what one in a tweet does; the pipeline can set it per run.
         mask_token_id / object_token_id: the slot tokens (set from the tokenizer).
         classifier_dropout: dropout before both heads.
 
@@ -113,8 +109,6 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
     entity_types: list[str] | None = None
     max_objects: int = 15
     grounding_weight: float = 0.0
-    max_prompt_length: int = 256
-    max_context_words: int | None = None
     mask_token_id: int | None = None
     object_token_id: int | None = None
     classifier_dropout: float = 0.1
@@ -124,6 +118,8 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         refuse_removed(kwargs, {"packed_candidates": (False,), "prompt_head": ("template",), "word_shapes": (False,)})
         for key in ("packed_candidates", "prompt_head", "word_shapes", "max_pack_tokens"):
             kwargs.pop(key, None)  # 0.1's settings at their inactive values
+        for key in ("max_prompt_length", "max_context_words"):
+            kwargs.pop(key, None)  # 0.1 kept them here; the processor (processor_config.json) holds them now
         self.entity_types = list(self.entity_types or ["LOC", "ORG", "OTHER", "PER"])
         if NON_ENTITY in self.entity_types:
             raise ValueError(f"{NON_ENTITY!r} is added to the labels by itself; do not list it in entity_types")
@@ -156,10 +152,9 @@ class ScannerConfig(PreTrainedConfig):
         knowledge: which knowledge providers the pipeline builds by default (e.g. ``{"captions":
             "blip2.txt"}``); precomputed knowledge passed with an input always wins.
         box_threshold: minimum overlap score for a predicted box; below it the entity is ungrounded.
-        stage1_max_length: sub-words per stage-1 window (longer text is windowed, never cut).
         candidate_threshold: stage 1's proposal threshold (``None``: arg-max decode only; a probability:
             also the spans whose begin/inside probabilities pass it, see ``propose_spans``).
-        inference_optimization: how the pipeline runs the saved fp32 weights: ``none``, ``int8``
+        optimize: how the pipeline runs the saved fp32 weights: ``none``, ``int8``
             (dynamic quantisation), ``onnx`` / ``onnx-int8`` (ONNX Runtime) or ``bf16`` (see
             ``scanner_hf.optimization``).
         stage1_screening: a typed span detector (``span_detector_config.entity_types``) screens: a
@@ -180,9 +175,8 @@ class ScannerConfig(PreTrainedConfig):
     entity_recognizer_config: dict | PreTrainedConfig | None = None
     knowledge: dict | None = None
     box_threshold: float = 0.5
-    stage1_max_length: int = 256
     candidate_threshold: float | None = None
-    inference_optimization: str = "none"
+    optimize: str = "none"
     screening_threshold: float = DEFAULT_SCREENING_THRESHOLD
     stage1_screening: bool = False
     backbone: str | None = None
@@ -190,11 +184,14 @@ class ScannerConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         refuse_removed(kwargs, {"screener_config": (None,)})
         kwargs.pop("screener_config", None)
+        kwargs.pop("stage1_max_length", None)  # 0.1 kept it here; the processor holds it now
+        if "inference_optimization" in kwargs:  # 0.1's name of the same setting (the pipeline's optimize=)
+            self.optimize = kwargs.pop("inference_optimization")
         if "detector_screening" in kwargs:  # 0.1's name of the same setting
             self.stage1_screening = bool(kwargs.pop("detector_screening"))
-        if self.inference_optimization not in INFERENCE_OPTIMIZATIONS:
+        if self.optimize not in INFERENCE_OPTIMIZATIONS:
             raise ValueError(
-                f"inference_optimization must be one of {', '.join(INFERENCE_OPTIMIZATIONS)}, got {self.inference_optimization!r}"
+                f"optimize must be one of {', '.join(INFERENCE_OPTIMIZATIONS)}, got {self.optimize!r}"
             )
         check_screening_threshold(self.screening_threshold)
         self._saved_pipelines = kwargs.pop("custom_pipelines", None)

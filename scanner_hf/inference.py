@@ -364,7 +364,7 @@ def default_providers(settings: dict | None) -> list[KnowledgeProvider]:
 
 def predict_inputs(
     model,
-    tokenizer: PreTrainedTokenizerBase,
+    processor,
     prepared: Sequence,
     providers: Sequence[KnowledgeProvider],
     builder: PromptBuilder,
@@ -374,14 +374,15 @@ def predict_inputs(
     batch_size: int = 64,
 ) -> list[list[dict]]:
     """Both stages of the composite ``model`` over normalised inputs (``processing_scanner.ScannerInput``),
+    stage 1 windowed and read through ``processor`` (a ``ScannerProcessor``),
     as the ``ner`` pipeline's entity dicts per input: ``entity_group``, ``score``, ``word``, ``start``,
     ``end`` (character offsets into the input's text), plus ``box`` / ``box_score`` for models that ground."""
     config = model.config
     entities = predict_entities(
-        model.span_detector, tokenizer, model.entity_recognizer, builder, [[word.text for word in item.words] for item in prepared],
+        model.span_detector, processor.tokenizer, model.entity_recognizer, builder, [[word.text for word in item.words] for item in prepared],
         None, providers, given=[item.knowledge for item in prepared], images=[item.image for item in prepared],
         batch_size=batch_size, box_threshold=config.box_threshold if box_threshold is None else box_threshold,
-        max_length=config.stage1_max_length, candidate_threshold=config.candidate_threshold, screening=screening,
+        max_length=processor.stage1_max_length, candidate_threshold=config.candidate_threshold, screening=screening,
     )
     grounding = config.entity_recognizer_config.grounding_weight > 0
     return [entity_dicts(item, found, grounding) for item, found in zip(prepared, entities)]

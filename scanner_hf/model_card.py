@@ -125,12 +125,12 @@ def card_info(model, args, dataset: str, scores: dict) -> CardInfo:
         if getattr(getattr(args, stage), name, None) not in (None, False)
     }
     hyperparameters.update(
-        non_entity_folds=args.non_entity_folds, max_prompt_length=recognizer.max_prompt_length,
+        non_entity_folds=args.non_entity_folds, max_prompt_length=model.processor.max_prompt_length,
         max_objects=recognizer.max_objects, grounding_weight=recognizer.grounding_weight, awp=args.awp is not None,
         word_shapes=config.span_detector_config.word_shapes, candidate_threshold=config.candidate_threshold,
     )
-    if recognizer.max_context_words is not None:
-        hyperparameters["max_context_words"] = recognizer.max_context_words
+    if model.processor.max_context_words is not None:
+        hyperparameters["max_context_words"] = model.processor.max_context_words
     if config.stage1_screening:
         hyperparameters.update(stage1_screening=True, screening_threshold=config.screening_threshold)
     wikipedia = (config.knowledge or {}).get("wikipedia")

@@ -22,7 +22,6 @@ from transformers.utils import ModelOutput
 
 from .configuration import ScannerEntityRecognizerConfig
 from .modeling_base import ScannerPreTrainedModel, build_encoder
-from .prompting import PromptBuilder
 from .tokenization import add_object_token
 
 
@@ -80,18 +79,6 @@ class ScannerEntityRecognizer(ScannerPreTrainedModel):
         model = cls(config, encoder=build_encoder(config.encoder_config, pretrained=source))
         model.resize_encoder_embeddings(len(tokenizer))
         return model
-
-    def prompt_builder(self, tokenizer: PreTrainedTokenizerBase, max_context_words: int | None = None) -> PromptBuilder:
-        """The prompt builder for this model: its object budget, and its prompt length capped by what
-        the encoder and tokenizer can take. ``max_context_words`` replaces the config's limit for this
-        builder only (0: no limit; None: the config's)."""
-        max_length = min(
-            self.config.max_prompt_length, self.config.encoder_config.max_position_embeddings, tokenizer.model_max_length
-        )
-        return PromptBuilder(
-            tokenizer, max_length=max_length, max_objects=self.config.max_objects,
-            max_context_words=self.config.max_context_words if max_context_words is None else max_context_words,
-        )
 
     def resize_encoder_embeddings(self, vocab_size: int) -> None:
         """Resize the encoder's token embeddings and record the size in the nested encoder config."""

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 # from_encoder's settings that belong to one stage's config; the rest are ScannerConfig's own
 SPAN_DETECTOR_SETTINGS = ("word_shapes", "classifier_dropout")
-ENTITY_RECOGNIZER_SETTINGS = ("max_objects", "grounding_weight", "max_prompt_length", "max_context_words")
+ENTITY_RECOGNIZER_SETTINGS = ("max_objects", "grounding_weight")
+PROCESSOR_SETTINGS = ("stage1_max_length", "max_prompt_length", "max_context_words")  # ScannerProcessor's
 HUB_LOADING_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "trust_remote_code")
 
 
@@ -76,63 +77,88 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         self.entity_recognizer = (
             entity_recognizer if entity_recognizer is not None else ScannerEntityRecognizer(config.entity_recognizer_config)
         )
-        # the stage-2 tokenizer (backbone vocabulary plus <obj>) both stages read; set by from_encoder and
-        # from_pretrained, saved by save_pretrained; model.predict needs it
-        self.tokenizer: PreTrainedTokenizerBase | None = None
+        # the ScannerProcessor (the tokenizer both stages read, stage 1's window, stage 2's prompts); set by
+        # from_encoder and from_pretrained, saved by save_pretrained; model.predict needs it
+        self.processor = None
         self._default_providers: list | None = None
         self.post_init()
 
     @classmethod
     def from_encoder(cls, backbone: str, entity_types: Sequence[str], **config_kwargs) -> ScannerForMultimodalNER:
         """The untrained composite on a pretrained encoder (Hub id or folder) for ``entity_types``: both
-        stages start from ``backbone``, and ``model.tokenizer`` is its tokenizer with ``<obj>`` added.
-        ``config_kwargs`` are settings of :class:`ScannerConfig` (``knowledge``, ``stage1_max_length``,
-        ``candidate_threshold``, ``stage1_screening``, ...), of stage 1 (``word_shapes``) or of stage 2
-        (``max_objects``, ``grounding_weight``, ``max_prompt_length``, ``max_context_words``).
+        stages start from ``backbone``, and ``model.processor`` holds its tokenizer with ``<obj>`` added.
+        ``config_kwargs`` are settings of :class:`ScannerConfig` (``knowledge``, ``candidate_threshold``,
+        ``stage1_screening``, ...), of stage 1 (``word_shapes``), of stage 2 (``max_objects``,
+        ``grounding_weight``) or of the processor (``stage1_max_length``, ``max_prompt_length``,
+        ``max_context_words``).
         ``stage1_screening=True`` gives stage 1 a typed head over the same ``entity_types``.
 
         >>> model = ScannerForMultimodalNER.from_encoder("sentence-transformers/all-MiniLM-L6-v2",  # doctest: +SKIP
         ...     entity_types=["PER", "LOC", "ORG", "OTHER"], word_shapes=True)
         """
         from .backbones import resolve_backbone
+        from .processing_scanner import (
+            ScannerProcessor,  # the layer above modeling: loaded when used
+        )
 
         entity_types = list(entity_types)
         if not entity_types:
             raise ValueError("from_encoder needs the entity types, e.g. entity_types=['PER', 'LOC', 'ORG', 'OTHER']")
         detector_kwargs = {key: config_kwargs.pop(key) for key in SPAN_DETECTOR_SETTINGS if key in config_kwargs}
         recognizer_kwargs = {key: config_kwargs.pop(key) for key in ENTITY_RECOGNIZER_SETTINGS if key in config_kwargs}
+        processor_kwargs = {key: config_kwargs.pop(key) for key in PROCESSOR_SETTINGS if key in config_kwargs}
         known = {f.name for f in dataclasses.fields(cls.config_class)} - {"span_detector_config", "entity_recognizer_config"}
         unknown = sorted(set(config_kwargs) - known)
         if unknown:
-            settings = sorted(known | set(SPAN_DETECTOR_SETTINGS) | set(ENTITY_RECOGNIZER_SETTINGS))
+            settings = sorted(known | set(SPAN_DETECTOR_SETTINGS) | set(ENTITY_RECOGNIZER_SETTINGS) | set(PROCESSOR_SETTINGS))
             raise TypeError(f"unknown settings {unknown} for from_encoder; known: {settings}")
         source = resolve_backbone(backbone)
         tokenizer = AutoTokenizer.from_pretrained(source)
+        processor = ScannerProcessor(tokenizer, **processor_kwargs)  # settings checked before any weights load
         typed = entity_types if config_kwargs.get("stage1_screening") else None
         detector = ScannerSpanDetector.from_encoder(backbone, entity_types=typed, **detector_kwargs)
         recognizer = ScannerEntityRecognizer.from_encoder(backbone, tokenizer, entity_types=entity_types, **recognizer_kwargs)
         # a local folder is named by its name only: a checkpoint's config must not carry this machine's paths
         config_kwargs.setdefault("backbone", Path(backbone).name if Path(backbone).exists() else backbone)
         model = cls.from_stages(detector, recognizer, **config_kwargs)
-        model.tokenizer = tokenizer
+        model.processor = processor
         return model
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs) -> ScannerForMultimodalNER:
-        """As ``PreTrainedModel.from_pretrained``, and the checkpoint's tokenizer as ``model.tokenizer``."""
+        """As ``PreTrainedModel.from_pretrained``, and the checkpoint's processor as ``model.processor``."""
+        from .processing_scanner import ScannerProcessor
+
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         loading = {key: kwargs[key] for key in HUB_LOADING_KWARGS if key in kwargs}
         try:
-            model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **loading)
+            model.processor = ScannerProcessor.from_pretrained(pretrained_model_name_or_path, **loading)
         except (OSError, ValueError) as error:
             logger.warning("%s has no tokenizer (%s): model.predict needs one (set model.tokenizer)", pretrained_model_name_or_path, error)
         return model
 
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase | None:
+        """The tokenizer both stages read (the processor's)."""
+        return self.processor.tokenizer if self.processor is not None else None
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer: PreTrainedTokenizerBase | None) -> None:
+        """A tokenizer alone gets a processor with the default settings; ``None`` removes the processor."""
+        from .processing_scanner import ScannerProcessor
+
+        if tokenizer is None:
+            self.processor = None
+        elif self.processor is None:
+            self.processor = ScannerProcessor(tokenizer)
+        else:
+            self.processor.tokenizer = tokenizer
+
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
-        """As ``PreTrainedModel.save_pretrained``, with ``model.tokenizer`` beside the weights."""
+        """As ``PreTrainedModel.save_pretrained``, with ``model.processor`` (tokenizer and settings) beside the weights."""
         super().save_pretrained(save_directory, *args, **kwargs)
-        if self.tokenizer is not None and kwargs.get("is_main_process", True):
-            self.tokenizer.save_pretrained(save_directory)
+        if self.processor is not None and kwargs.get("is_main_process", True):
+            self.processor.save_pretrained(save_directory)
 
     def predict(
         self,
@@ -170,36 +196,27 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
             predict_inputs,
             screening_of,
         )
-        from .processing_scanner import normalise_input
 
-        if self.tokenizer is None:
+        if self.processor is None:
             raise ValueError("this model has no tokenizer: load it with from_pretrained or from_encoder, or set model.tokenizer")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         single = isinstance(inputs, (str, dict)) or (
             is_split_into_words and bool(inputs) and all(isinstance(word, str) for word in inputs)
         )
-        batch = [inputs] if single else list(inputs)
-        images = [images] if single else list(images) if images is not None else [None] * len(batch)
-        knowledge = [knowledge] if single else list(knowledge) if knowledge is not None else [None] * len(batch)
-        if len(images) != len(batch) or len(knowledge) != len(batch):
-            raise ValueError(f"{len(batch)} inputs need as many images ({len(images)}) and knowledge entries ({len(knowledge)})")
-        prepared = []
-        for value, image, given in zip(batch, images, knowledge):
-            if given is not None:
-                value = dict(value) if isinstance(value, dict) else {"words" if is_split_into_words else "text": value}
-                value["knowledge"] = given
-            prepared.append(normalise_input(value, image=image, is_split_into_words=is_split_into_words))
+        if single:
+            inputs, images, knowledge = [inputs], [images], [knowledge]
+        prepared = self.processor.prepare(inputs, images, knowledge, is_split_into_words=is_split_into_words)
         if providers is None:
             if self._default_providers is None:
                 self._default_providers = default_providers(self.config.knowledge)
             providers = self._default_providers
-        builder = self.entity_recognizer.prompt_builder(self.tokenizer, max_context_words=max_context_words)
+        builder = self.processor.prompt_builder(self.entity_recognizer.config, max_context_words=max_context_words)
         screening = screening_of(self, screen, screening_threshold)
         step = chunk_size(batch_size)
         results: list[list[dict]] = []
         for offset in range(0, len(prepared), step):
-            results += predict_inputs(self, self.tokenizer, prepared[offset : offset + step], providers, builder,
+            results += predict_inputs(self, self.processor, prepared[offset : offset + step], providers, builder,
                                       screening=screening, box_threshold=box_threshold, batch_size=batch_size)
         return results[0] if single else results
 

@@ -12,7 +12,7 @@ fp32 or with its int8 dynamic quantisation (same layers kept in fp32; :mod:`.onn
 ``onnxruntime`` and ``onnx``). ``none``: fp32.
 Which wins on which machine is measured in ``benchmarks/pipeline_speed.py``.
 
->>> model.config.inference_optimization = "int8"; model.save_pretrained("fast")    # doctest: +SKIP
+>>> model.config.optimize = "int8"; model.save_pretrained("fast")    # doctest: +SKIP
 >>> ner = pipeline("scanner-ner", model="fast")          # loads fp32 weights, runs int8  # doctest: +SKIP
 >>> ner = pipeline("scanner-ner", model="plain", optimize="int8")                 # doctest: +SKIP
 
@@ -49,7 +49,7 @@ def optimize_for_inference(model: torch.nn.Module, mode: str | None) -> torch.nn
     """Convert ``model`` (a stage or the composite) in place for inference and return it.
 
     The model is put in eval mode; an int8 or onnx model cannot be trained or saved afterwards (save the
-    fp32 model with ``config.inference_optimization`` set instead). Converting twice is an error, except to
+    fp32 model with ``config.optimize`` set instead). Converting twice is an error, except to
     the mode the model already has."""
     mode = check_optimization(mode)
     current = optimization_of(model)

@@ -9,13 +9,14 @@
 Inputs: a string, a list of strings, pre-tokenised words (``is_split_into_words=True``), or dicts with
 ``text`` (or ``words``), ``image`` (path or PIL image), ``caption``, ``objects`` and ``knowledge``.
 Knowledge given with an input wins over the providers the checkpoint configures. ``optimize="onnx-int8"``
-(or ``"int8"``, ``"onnx"``, ``"bf16"``, or a checkpoint saved with ``inference_optimization``) runs both stages faster. Output per entity is
+(or ``"int8"``, ``"onnx"``, ``"bf16"``, or a checkpoint saved with ``optimize``) runs both stages faster. Output per entity is
 the ``ner`` pipeline's (``entity_group``, ``score``, ``word``, ``start``, ``end``: character offsets
 into the caller's text) plus ``box`` / ``box_score`` for models that ground.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -23,7 +24,7 @@ from transformers import Pipeline
 
 from .inference import chunk_size, default_providers, predict_inputs, screening_of
 from .optimization import optimization_of, optimize_for_inference
-from .processing_scanner import ScannerInput, normalise_input
+from .processing_scanner import ScannerInput, ScannerProcessor, normalise_input
 from .providers import KnowledgeProvider
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class ScannerNERPipeline(Pipeline):
         **kwargs,
     ):
         """``providers`` replace the checkpoint's knowledge settings; ``optimize`` (``none``, ``int8``,
-        ``onnx``, ``onnx-int8``, ``bf16``) replaces its ``inference_optimization`` and converts the model in place. Without it, a
+        ``onnx``, ``onnx-int8``, ``bf16``) replaces its ``optimize`` and converts the model in place. Without it, a
         model already optimised (e.g. by ``scanner-ner --optimize``) is run as it is.
         ``max_context_words`` replaces the checkpoint's limit on the words one stage-2 prompt holds (0:
         no limit) for this pipeline only (the model's config is left as it is): for documents, each
@@ -62,11 +63,22 @@ class ScannerNERPipeline(Pipeline):
             raise ValueError(f"max_context_words must be a number of words (0: no limit), not {max_context_words!r}")
         if optimize is None:
             already = optimization_of(self.model)
-            optimize = already if already != "none" else self.model.config.inference_optimization
+            optimize = already if already != "none" else self.model.config.optimize
         optimize_for_inference(self.model, optimize)
         self.providers = list(providers) if providers is not None else default_providers(self.model.config.knowledge)
-        self.builder = self.model.entity_recognizer.prompt_builder(self.tokenizer, max_context_words=max_context_words)
+        # the checkpoint's processor (its window and prompt settings) with the pipeline's tokenizer; a model
+        # built in Python without one gets the default settings
+        processor = getattr(self.model, "processor", None)
+        self.processor = copy.copy(processor) if processor is not None else ScannerProcessor(self.tokenizer)
+        self.processor.tokenizer = self.tokenizer
+        self.builder = self.processor.prompt_builder(self.model.entity_recognizer.config, max_context_words=max_context_words)
         self.screening = screening_of(self.model, screen, screening_threshold)
+
+    def save_pretrained(self, save_directory, **kwargs) -> None:
+        """As ``Pipeline.save_pretrained``, with the processor (the checkpoint's, or the default one a model
+        built in Python runs with) beside the model."""
+        super().save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory)
 
     def _sanitize_parameters(self, image=None, is_split_into_words=None, box_threshold=None, **kwargs):
         preprocess = {}
@@ -133,7 +145,7 @@ class ScannerNERPipeline(Pipeline):
         return self._forward(model_inputs, **forward_params)
 
     def _run(self, prepared: list[ScannerInput], box_threshold: float | None = None) -> list[dict]:
-        found = predict_inputs(self.model, self.tokenizer, prepared, self.providers, self.builder,
+        found = predict_inputs(self.model, self.processor, prepared, self.providers, self.builder,
                                screening=self.screening, box_threshold=box_threshold)
         return [{"input": item, "entities": entities} for item, entities in zip(prepared, found)]
 

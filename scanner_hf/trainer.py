@@ -156,6 +156,7 @@ class ScannerTrainer:
         if args.knowledge.llm is True and providers is None:
             raise ValueError("knowledge.llm: true means a benchmark's LLM files: build them (recipes do) and pass providers")
         self.model, self.args = model, args
+        self.processor = model.processor  # the tokenizer, stage 1's window and stage 2's prompt settings
         self.tokenizer: PreTrainedTokenizerBase = model.tokenizer
         self.dataset_name = dataset_name
         self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
@@ -194,7 +195,7 @@ class ScannerTrainer:
 
     @property
     def builder(self) -> PromptBuilder | None:
-        return self.model.entity_recognizer.prompt_builder(self.tokenizer) if self.recognizer_trained else None
+        return self.processor.prompt_builder(self.model.entity_recognizer.config) if self.recognizer_trained else None
 
     @property
     def box_threshold(self) -> float:
@@ -221,14 +222,14 @@ class ScannerTrainer:
             on_main_process(lambda: shutil.rmtree(folder))
         return False
 
-    def _save_step(self, model, tokenizer, folder: Path) -> None:
+    def _save_step(self, model, processor, folder: Path) -> None:
         """Write a step's model atomically: a temporary folder renamed into place."""
 
         def write() -> None:
             temporary = folder.with_name(f".{folder.name}.partial")
             shutil.rmtree(temporary, ignore_errors=True)
             model.save_pretrained(temporary)
-            tokenizer.save_pretrained(temporary)
+            processor.save_pretrained(temporary)
             if folder.is_symlink() or folder.is_file():
                 folder.unlink()
             elif folder.exists():
@@ -284,10 +285,10 @@ class ScannerTrainer:
             args = self._stage_args("stage1", folder)
             detector = fit_span_detector(
                 copy.deepcopy(self.initial_detector), self.tokenizer, select_first(self.train_dataset, stage_setting(args, "max_train_samples")),
-                args, max_length=self.model.config.stage1_max_length, distillation=distillation, awp=None if plain else self.args.awp,
+                args, max_length=self.processor.stage1_max_length, distillation=distillation, awp=None if plain else self.args.awp,
                 eval_split=self._eval_split(args), callbacks=self.callbacks,
             )
-            self._save_step(detector, self.tokenizer, folder)
+            self._save_step(detector, self.processor, folder)
         if not plain:
             self.model.span_detector, self.detector_trained = detector, True
         return detector, self.tokenizer
@@ -309,7 +310,7 @@ class ScannerTrainer:
 
         def train_and_predict(part, held_out):
             detector = fit_span_detector(copy.deepcopy(self.initial_detector), self.tokenizer, part, args,
-                                         max_length=self.model.config.stage1_max_length, callbacks=self.callbacks)
+                                         max_length=self.processor.stage1_max_length, callbacks=self.callbacks)
             found = detect_candidates(detector, self.tokenizer, held_out["tokens"], threshold=self.proposal_threshold)
             return spans_by_sentence(found, len(held_out))
 
@@ -358,15 +359,16 @@ class ScannerTrainer:
                 distillation = Distillation(teacher, self.args.distillation.mode, self.args.distillation.fixed_alpha)
             args = self._stage_args("stage2", folder)
             train_split = select_first(self.train_dataset, stage_setting(args, "max_train_samples"))
+            recognizer = copy.deepcopy(self.initial_recognizer)
             recognizer = fit_entity_recognizer(
-                copy.deepcopy(self.initial_recognizer), self.tokenizer, train_split, training_candidates(train_split, fold_spans), args,
+                recognizer, self.processor.prompt_builder(recognizer.config), train_split, training_candidates(train_split, fold_spans), args,
                 providers=providers, distillation=distillation, eval_split=dev[0] if dev else None,
                 eval_candidates=dev[1] if dev else None, callbacks=self.callbacks,
             )
-            self._save_step(recognizer, self.tokenizer, folder)
+            self._save_step(recognizer, self.processor, folder)
         if not plain:
             self.model.entity_recognizer, self.recognizer_trained = recognizer, True
-        return recognizer, self.tokenizer, recognizer.prompt_builder(self.tokenizer)
+        return recognizer, self.tokenizer, self.processor.prompt_builder(recognizer.config)
 
     def _stage1(self) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
         if not self.detector_trained:
@@ -392,7 +394,7 @@ class ScannerTrainer:
             detector, tokenizer = self._stage1()
             self.model.config.candidate_threshold, tried = tune_candidate_threshold(
                 detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-                max_length=self.model.config.stage1_max_length, box_threshold=self.box_threshold,
+                max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold,
             )
             self.scores["candidate_threshold_dev_f1"] = {str(k): v for k, v in tried.items()}
             logger.info("candidate threshold chosen on the validation split: %s (dev F1 %s)", self.candidate_threshold, tried)
@@ -410,7 +412,7 @@ class ScannerTrainer:
         detector, tokenizer = self._stage1()
         self.model.config.screening_threshold, tried = tune_screening_threshold(
             detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-            max_length=self.model.config.stage1_max_length, candidate_threshold=self.candidate_threshold,
+            max_length=self.processor.stage1_max_length, candidate_threshold=self.candidate_threshold,
         )
         self.scores["screening_dev"] = tried
         logger.info("screening threshold chosen on the validation split: %.2f (%s)", self.screening_threshold, tried)
@@ -443,7 +445,7 @@ class ScannerTrainer:
         scores = evaluate_two_stage(
             detector, tokenizer, self.recognizer, self.builder, dataset, train_split=self.train_dataset,
             providers=self.providers if providers is None else providers, box_threshold=self.box_threshold,
-            max_length=self.model.config.stage1_max_length, candidate_threshold=self.candidate_threshold, screening=screening,
+            max_length=self.processor.stage1_max_length, candidate_threshold=self.candidate_threshold, screening=screening,
         )
         scores["box_threshold"] = self.box_threshold
         scores["candidate_threshold"] = self.candidate_threshold
@@ -495,7 +497,7 @@ class ScannerTrainer:
         card = build_model_card(self._card_info(dataset_name))
 
         def write() -> None:
-            ScannerNERPipeline(model=self.model.eval(), tokenizer=self.tokenizer).save_pretrained(folder)
+            ScannerNERPipeline(model=self.model.eval(), tokenizer=self.tokenizer).save_pretrained(folder)  # with model.processor
             card.save(str(folder / "README.md"))
 
         on_main_process(write)

@@ -27,6 +27,7 @@ from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
 from .inference import Candidate, Stage2Collator
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
+from .prompting import PromptBuilder
 from .providers import KnowledgeProvider
 from .stage2_data import encode_candidates
 from .tags import split_tag
@@ -261,7 +262,7 @@ def fit_span_detector(
 
 def fit_entity_recognizer(
     recognizer: ScannerEntityRecognizer,
-    tokenizer: PreTrainedTokenizerBase,
+    builder: PromptBuilder,
     train_split: datasets.Dataset,
     candidates: Sequence[Candidate],
     args: TrainingArguments,
@@ -272,10 +273,10 @@ def fit_entity_recognizer(
     eval_candidates: Sequence[Candidate] | None = None,
     callbacks: Sequence | None = None,
 ) -> ScannerEntityRecognizer:
-    """Fine-tune a stage-2 recogniser in place on labelled candidates of a split (knowledge from
-    ``providers``, optionally distilled from a teacher recogniser), scored on ``eval_candidates`` of
-    ``eval_split`` (candidate F1)."""
-    builder = recognizer.prompt_builder(tokenizer)
+    """Fine-tune a stage-2 recogniser in place on labelled candidates of a split, its prompts from
+    ``builder`` (``ScannerProcessor.prompt_builder``) with knowledge from ``providers``, optionally
+    distilled from a teacher recogniser, scored on ``eval_candidates`` of ``eval_split`` (candidate F1)."""
+    tokenizer = builder.tokenizer
     label2id = recognizer.config.label2id
     train_dataset = encode_candidates(train_split, candidates, builder, label2id, providers)
     eval_dataset = compute_metrics = None

@@ -11,6 +11,7 @@ from transformers import pipeline
 from scanner_hf import (
     ScannerEntityRecognizer,
     ScannerEntityRecognizerConfig,
+    ScannerProcessor,
 )
 from scanner_hf.inference import recognize
 from scanner_hf.optimization import (
@@ -60,20 +61,20 @@ def test_fast_paths_give_the_same_entities(saved, mode):
 
 def test_setting_is_saved_with_the_checkpoint(saved):
     config = json.loads((saved / "config.json").read_text())
-    assert config["inference_optimization"] == "none"
-    config["inference_optimization"] = "int8"
+    assert config["optimize"] == "none"
+    config["optimize"] = "int8"
     (saved / "config.json").write_text(json.dumps(config))
     assert optimization_of(pipeline("scanner-ner", model=str(saved)).model) == "int8"
     assert optimization_of(pipeline("scanner-ner", model=str(saved), optimize="none").model) == "none"  # the caller wins
-    config["inference_optimization"] = "none"
+    config["optimize"] = "none"
     (saved / "config.json").write_text(json.dumps(config))
     from scanner_hf import ScannerForMultimodalNER
 
     quantized = optimize_for_inference(ScannerForMultimodalNER.from_pretrained(saved), "int8")  # as `scanner-ner --optimize int8` does
     assert optimization_of(pipeline("scanner-ner", model=quantized, tokenizer=str(saved)).model) == "int8"  # kept, not an error
-    config["inference_optimization"] = "int4"
+    config["optimize"] = "int4"
     (saved / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="inference_optimization must be one of"):
+    with pytest.raises(ValueError, match="optimize must be one of"):
         pipeline("scanner-ner", model=str(saved))
 
 
@@ -103,8 +104,8 @@ def test_onnx_encoders_match_pytorch_with_padding(stage2_tokenizer, tiny_encoder
 
     from scanner_hf.onnx_runtime import OnnxEncoder
 
-    model = tiny_recognizer(stage2_tokenizer, tiny_encoder_config, max_prompt_length=64)
-    builder = model.prompt_builder(stage2_tokenizer)
+    model = tiny_recognizer(stage2_tokenizer, tiny_encoder_config)
+    builder = ScannerProcessor(stage2_tokenizer, max_prompt_length=64).prompt_builder(model.config)
     sentences = [["steve", "kerr", "in", "paris"], ["paris"], ["the", "game", "in", "paris", "today", "with", "kerr"]]
     items = [PromptInput(words, start, start + 1, Knowledge()) for words in sentences for start in range(len(words))]
     expected = recognize(model, builder, items, batch_size=4)

@@ -84,7 +84,7 @@ def test_long_text_is_windowed_not_cut(saved):
 def test_documents_give_each_candidate_only_its_sentences(saved, caplog):
     text = " ".join(["love the game ."] * 30 + ["steve kerr praises the warriors in paris ."] + ["go warriors !"] * 30)
     whole = pipeline("scanner-ner", model=str(saved))
-    assert whole.model.entity_recognizer.config.max_context_words is None
+    assert whole.model.processor.max_context_words is None
     limited = pipeline("scanner-ner", model=str(saved), max_context_words=12)
     assert limited.builder.max_context_words == 12
     with caplog.at_level("INFO", logger="scanner_hf.prompting"):
@@ -94,7 +94,7 @@ def test_documents_give_each_candidate_only_its_sentences(saved, caplog):
     assert pipeline("scanner-ner", model=str(saved), max_context_words=0).builder.max_context_words is None
     shared = ScannerNERPipeline(model=whole.model, tokenizer=whole.tokenizer, max_context_words=12)
     assert shared.builder.max_context_words == 12
-    assert whole.model.entity_recognizer.config.max_context_words is None  # the option is this pipeline's only
+    assert whole.model.processor.max_context_words is None  # the option is this pipeline's only
     assert ScannerNERPipeline(model=whole.model, tokenizer=whole.tokenizer).builder.max_context_words is None
     with pytest.raises(ValueError, match="max_context_words"):
         pipeline("scanner-ner", model=str(saved), max_context_words=-1)

@@ -54,7 +54,7 @@ def test_from_encoder_builds_the_untrained_composite(tmp_path, tiny_backbone_dir
                                                  max_prompt_length=48, candidate_threshold=0.2)
     assert model.config.entity_recognizer_config.entity_types == ["PER", "LOC"]
     assert model.span_detector.config.word_shapes and model.span_detector.config.entity_types is None
-    assert model.config.entity_recognizer_config.max_prompt_length == 48 and model.config.candidate_threshold == 0.2
+    assert model.processor.max_prompt_length == 48 and model.config.candidate_threshold == 0.2
     assert model.tokenizer.convert_tokens_to_ids("<obj>") == model.config.entity_recognizer_config.object_token_id
     assert isinstance(model.predict(["steve kerr in paris"]), list)  # untrained, but it runs
     # both stages start from the backbone's weights

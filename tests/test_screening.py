@@ -12,6 +12,7 @@ from scanner_hf import (
     ScannerConfig,
     ScannerForMultimodalNER,
     ScannerNERPipeline,
+    ScannerProcessor,
     ScannerSpanDetector,
     ScannerSpanDetectorConfig,
 )
@@ -119,7 +120,8 @@ def test_only_candidates_below_the_threshold_are_typed_again(tiny_tokenizer, tin
     words = [["steve", "kerr", "praises", "paris"], ["london", "and", "paris"]]
     candidates = detect_candidates(model.span_detector, tokenizer, words)
     items = candidate_inputs(words, [None, None], candidates)
-    recognizer, builder = model.entity_recognizer, model.entity_recognizer.prompt_builder(tokenizer)
+    recognizer = model.entity_recognizer
+    builder = ScannerProcessor(tokenizer).prompt_builder(recognizer.config)
     first, alone = Screening(1.0).first_pass(recognizer, candidates), recognize(recognizer, builder, items)
     assert {recognizer.config.id2label[label] for label, _, _, _ in first} == {"PER"}
     for threshold, typed_again in ((0.0, 0), (0.99, len(items))):
@@ -152,11 +154,13 @@ def test_checkpoints_of_0_1_load_or_say_what_was_removed(tmp_path, tiny_tokenize
     folder = tmp_path / "old"
     ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
     saved = json.loads((folder / "config.json").read_text())
-    old = dict(saved, detector_screening=saved.pop("stage1_screening"), screener_config=None)  # 0.1's names
+    old = dict(saved, detector_screening=saved.pop("stage1_screening"), screener_config=None,  # 0.1's names
+               inference_optimization=saved.pop("optimize"))
     old["entity_recognizer_config"] = dict(saved["entity_recognizer_config"], packed_candidates=False, prompt_head="template",
                                            word_shapes=False, max_pack_tokens=512)
     (folder / "config.json").write_text(json.dumps(old))
-    assert pipeline("scanner-ner", model=str(folder)).model.config.stage1_screening
+    loaded = pipeline("scanner-ner", model=str(folder)).model.config
+    assert loaded.stage1_screening and loaded.optimize == "none"
     for key, value in (("packed_candidates", True), ("prompt_head", "short"), ("word_shapes", True)):
         (folder / "config.json").write_text(json.dumps(dict(old, entity_recognizer_config=dict(old["entity_recognizer_config"], **{key: value}))))
         with pytest.raises(ValueError, match=f"{key}=.*removed in scanner-hf 0.2.*scanner-hf 0.1"):
