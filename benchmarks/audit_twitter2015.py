@@ -14,8 +14,8 @@ import argparse
 from common import BENCHMARK_DIR
 
 from scanner_hf import ScannerEntityRecognizer, ScannerProcessor
-from scanner_hf.audit import audit_candidates, write_audit_report
 from scanner_hf.data import load_benchmark
+from scanner_hf.evaluation.audit import audit_candidates, write_audit_report
 
 
 def main() -> None:

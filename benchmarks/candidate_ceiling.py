@@ -26,10 +26,10 @@ from scanner_mner import RESULTS_FILE, benchmark_trainer
 from transformers import set_seed
 
 from scanner_hf.data import entity_strings
+from scanner_hf.evaluation.two_stage import CANDIDATE_THRESHOLDS, evaluate_two_stage
 from scanner_hf.inference import detect_candidates
 from scanner_hf.tags import tags_to_spans
-from scanner_hf.training import fit_span_detector, stage_training_arguments
-from scanner_hf.two_stage import CANDIDATE_THRESHOLDS, evaluate_two_stage
+from scanner_hf.training.stages import fit_span_detector, stage_training_arguments
 
 RAW_FILE = BENCHMARK_DIR / "results" / "candidate_ceiling.json"
 

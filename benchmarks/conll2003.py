@@ -25,8 +25,8 @@ from pathlib import Path
 from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write_section
 from token_classification import Budget, train_and_score
 
-from scanner_hf.recipe import load_recipe, recipe_trainer
-from scanner_hf.two_stage import evaluate_detector, evaluate_two_stage
+from scanner_hf.evaluation.two_stage import evaluate_detector, evaluate_two_stage
+from scanner_hf.training.recipe import load_recipe, recipe_trainer
 
 PRESET = Path(__file__).resolve().parents[1] / "train_scripts" / "configs" / "conll2003-cpu.yaml"
 RAW_FILE = BENCHMARK_DIR / "results" / "conll2003.json"

@@ -29,7 +29,7 @@ from pipeline_speed import build_runner, char_entities_to_tags, tokcls_folder
 
 from scanner_hf import ScannerProcessor
 from scanner_hf.data import entity_strings, load_benchmark
-from scanner_hf.evaluation import entity_scores
+from scanner_hf.evaluation.metrics import entity_scores
 from scanner_hf.tokenization import first_subword_positions
 
 DATASETS = ("twitter2017", "twitter2015")
@@ -72,7 +72,7 @@ def bar_scorer(source: str) -> Callable[..., dict]:
     from unseen_bar import shapes_trainer
 
     from scanner_hf import ScannerEntityRecognizer
-    from scanner_hf.two_stage import evaluate_two_stage
+    from scanner_hf.evaluation.two_stage import evaluate_two_stage
 
     settings = json.loads(SCANNER_RESULTS.read_text())["settings"]
     recorded = json.loads(BAR_FILE.read_text())["results"].get(f"{source}/caption+kb/over") if BAR_FILE.exists() else None

@@ -1,4 +1,4 @@
-"""GMNER on the synthetic grounded set (scanner_hf.synthetic): does stage 2 learn to ground?
+"""GMNER on the synthetic grounded set (scanner_hf.data.synthetic): does stage 2 learn to ground?
 
 The set is written in Twitter-GMNER's layout and trained with the same recipe a user with the real
 tweet images and VinVL regions would run (dataset twitter_gmner, knowledge.objects = the region
@@ -17,10 +17,10 @@ import random
 from common import BENCHMARK_DIR, percent, write_section
 
 from scanner_hf.data import load_benchmark
-from scanner_hf.evaluation import grounding_correct
+from scanner_hf.data.synthetic import make_synthetic_gmner
+from scanner_hf.evaluation.metrics import grounding_correct
 from scanner_hf.knowledge import PrecomputedObjects
-from scanner_hf.recipe import KnowledgeSettings, Recipe, run_recipe
-from scanner_hf.synthetic import make_synthetic_gmner
+from scanner_hf.training.recipe import KnowledgeSettings, Recipe, run_recipe
 
 
 def always_none(root) -> float:

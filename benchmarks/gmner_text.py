@@ -11,7 +11,7 @@ import argparse
 from common import BENCHMARK_DIR, percent, write_section
 
 from scanner_hf.data import default_data_dir
-from scanner_hf.recipe import KnowledgeSettings, Recipe, run_recipe
+from scanner_hf.training.recipe import KnowledgeSettings, Recipe, run_recipe
 
 TYPES = ("PER", "LOC", "ORG", "OTHER")
 

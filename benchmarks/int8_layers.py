@@ -24,8 +24,8 @@ from transformers import AutoTokenizer
 
 from scanner_hf import ScannerEntityRecognizer, ScannerProcessor, ScannerSpanDetector
 from scanner_hf.data import load_benchmark
+from scanner_hf.evaluation.two_stage import evaluate_two_stage
 from scanner_hf.optimization import int8_layers
-from scanner_hf.two_stage import evaluate_two_stage
 
 CACHE = BENCHMARK_DIR / "cache" / "twitter2017"
 

@@ -17,7 +17,7 @@ from common import write_section
 from scanner_mner import KB_PARTS
 
 from scanner_hf.data import entity_strings, load_benchmark
-from scanner_hf.kb_coverage import AGREEMENT, kb_type_agreement
+from scanner_hf.knowledge.coverage import AGREEMENT, kb_type_agreement
 from scanner_hf.knowledge.factory import kb_path
 from scanner_hf.knowledge.kb import EntityKB
 

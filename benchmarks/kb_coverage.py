@@ -15,7 +15,7 @@ from common import percent, write_section
 from scanner_mner import merged_kb_sources
 
 from scanner_hf.data import load_benchmark
-from scanner_hf.kb_coverage import coverage_table, kb_coverage
+from scanner_hf.knowledge.coverage import coverage_table, kb_coverage
 from scanner_hf.knowledge.factory import kb_path
 from scanner_hf.knowledge.kb import EntityKB
 

@@ -21,7 +21,7 @@ DATASET_ORDER = ["twitter2017", "twitter2015"]
 from scanner_mner import LABELS, benchmark_trainer, stage2_folder
 
 from scanner_hf.inference import predict_entities
-from scanner_hf.kb_coverage import gold_spans
+from scanner_hf.knowledge.coverage import gold_spans
 
 
 def right_entities(name: str, settings: dict, variant: str, seed: int | None = None):

@@ -226,7 +226,7 @@ def main() -> None:
     from common import commands_note, cpu_vector_flags, merged_commands, write_section
 
     from scanner_hf.data import entity_strings, load_benchmark
-    from scanner_hf.evaluation import entity_scores
+    from scanner_hf.evaluation.metrics import entity_scores
 
     tokcls_folder()  # train the baseline once, outside the timed rows
     splits = load_benchmark("twitter2017")

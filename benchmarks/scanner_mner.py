@@ -24,13 +24,13 @@ from common import BENCHMARK_DIR, commands_note, merged_commands, percent, write
 
 from scanner_hf import ScannerTrainer
 from scanner_hf.data import default_data_dir
-from scanner_hf.recipe import (
+from scanner_hf.evaluation.two_stage import evaluate_detector
+from scanner_hf.training.recipe import (
     DistillationSettings,
     KnowledgeSettings,
     Recipe,
     recipe_trainer,
 )
-from scanner_hf.two_stage import evaluate_detector
 
 CAPTIONS = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
 TYPES = ("PER", "LOC", "ORG", "OTHER")

@@ -39,12 +39,12 @@ from scanner_mner import RESULTS_FILE, benchmark_recipe
 
 from scanner_hf import DistillationSettings
 from scanner_hf.data import load_benchmark
-from scanner_hf.recipe import recipe_trainer
-from scanner_hf.two_stage import (
+from scanner_hf.evaluation.two_stage import (
     SCREENING_TOLERANCE,
     evaluate_detector,
     evaluate_two_stage,
 )
+from scanner_hf.training.recipe import recipe_trainer
 
 NAME = "twitter2017"
 RAW_FILE = BENCHMARK_DIR / "results" / "stage1_screening.json"

@@ -16,7 +16,7 @@ from transformers import (
 from scanner_hf import ScannerSpanDetector
 from scanner_hf.backbones import resolve_backbone
 from scanner_hf.data import entity_strings, load_benchmark
-from scanner_hf.training import (
+from scanner_hf.training.stages import (
     encode_token_classification,
     score_token_classifier,
     token_classification_trainer,

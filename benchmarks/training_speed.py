@@ -22,11 +22,11 @@ from common import cpu_vector_flags, write_section
 from transformers import AutoTokenizer
 
 from scanner_hf.backbones import resolve_backbone
-from scanner_hf.candidates import training_candidates
 from scanner_hf.data import load_benchmark
 from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
 from scanner_hf.modeling_span_detector import ScannerSpanDetector
-from scanner_hf.training import (
+from scanner_hf.training.candidates import training_candidates
+from scanner_hf.training.stages import (
     fit_entity_recognizer,
     fit_span_detector,
     stage_training_arguments,

@@ -23,13 +23,13 @@ from common import percent, write_section
 from scanner_mner import FOLD_EPOCHS, STAGE1_EPOCHS, benchmark_trainer, stage
 
 from scanner_hf import ScannerProcessor
-from scanner_hf.candidates import training_candidates
 from scanner_hf.configuration import NON_ENTITY
-from scanner_hf.distillation import add_teacher_logits
+from scanner_hf.evaluation.two_stage import evaluate_two_stage
 from scanner_hf.inference import Stage2Collator
-from scanner_hf.stage2_data import encode_candidates
-from scanner_hf.training import Distillation, fit, stage_training_arguments
-from scanner_hf.two_stage import evaluate_two_stage
+from scanner_hf.training.candidates import training_candidates
+from scanner_hf.training.distillation import add_teacher_logits
+from scanner_hf.training.stage2_data import encode_candidates
+from scanner_hf.training.stages import Distillation, fit, stage_training_arguments
 
 TYPES = ["LOC", "ORG", "OTHER", "PER"]
 MODES = [("none", "none", None), ("Half", "fixed", 0.5), ("Full", "fixed", 0.0), ("TYT", "tyt", None)]

@@ -41,8 +41,8 @@ from common import (
 from scanner_mner import RESULTS_FILE, benchmark_recipe, parse_variant
 
 from scanner_hf.data import load_benchmark
-from scanner_hf.recipe import recipe_trainer
-from scanner_hf.two_stage import CANDIDATE_THRESHOLDS, evaluate_two_stage
+from scanner_hf.evaluation.two_stage import CANDIDATE_THRESHOLDS, evaluate_two_stage
+from scanner_hf.training.recipe import recipe_trainer
 
 RAW_FILE = BENCHMARK_DIR / "results" / "unseen_bar.json"
 PAPER_BAR = {"twitter2017": 84.96, "twitter2015": 74.71}  # BERT-base-CRF, text only (paper, Table 1)

@@ -1,5 +1,5 @@
 """Write the model cards of the benchmark runs to model_cards/<run>/README.md, filled from the
-measured scores in benchmarks/results/scanner_mner.json (the card generator is scanner_hf.model_card;
+measured scores in benchmarks/results/scanner_mner.json (the card generator is scanner_hf.training.model_card;
 the recipe writes the same card next to every checkpoint it saves).
 
     python benchmarks/write_model_cards.py
@@ -11,7 +11,7 @@ import json
 
 from common import BENCHMARK_DIR
 
-from scanner_hf.model_card import CardInfo, build_model_card
+from scanner_hf.training.model_card import CardInfo, build_model_card
 
 REPO = BENCHMARK_DIR.parent
 KNOWLEDGE_NAMES = {

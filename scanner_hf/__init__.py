@@ -43,8 +43,9 @@ ScannerProcessor.register_for_auto_class()
 PIPELINE_REGISTRY.register_pipeline("scanner-ner", pipeline_class=ScannerNERPipeline, pt_model=AutoModel, type="multimodal")
 
 _TRAINING_NAMES = {
-    "ScannerTrainer": "trainer", "ScannerTrainingArguments": "training_args", "KnowledgeSettings": "training_args",
-    "DistillationSettings": "training_args", "StageTrainingArguments": "training", "stage_training_arguments": "training",
+    "ScannerTrainer": "training.trainer", "ScannerTrainingArguments": "training.arguments",
+    "KnowledgeSettings": "training.arguments", "DistillationSettings": "training.arguments",
+    "StageTrainingArguments": "training.stages", "stage_training_arguments": "training.stages",
 }
 
 

@@ -163,24 +163,14 @@ def add_screening_arguments(command: argparse.ArgumentParser) -> None:
 
 def evaluate_command(arguments: argparse.Namespace) -> None:
     from .data import load_ner_dataset
-    from .evaluation import flatten_scores
-    from .inference import screening_of
-    from .two_stage import evaluate_two_stage
+    from .evaluation.metrics import flatten_scores
+    from .evaluation.two_stage import evaluate_model
 
-    model, tokenizer = _load(arguments.model, arguments.optimize)
+    model, _ = _load(arguments.model, arguments.optimize)
     splits = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)
-    scores = evaluate_two_stage(
-        model.span_detector,
-        tokenizer,
-        model.entity_recognizer,
-        model.processor.prompt_builder(model.entity_recognizer.config),
-        splits[arguments.split],
-        train_split=splits["train"],
-        providers=_providers(model, arguments.captions),
-        box_threshold=model.config.box_threshold,
-        max_length=model.processor.stage1_max_length,
-        candidate_threshold=model.config.candidate_threshold,
-        screening=screening_of(model, not arguments.no_screen, arguments.screening_threshold),
+    scores = evaluate_model(  # through model.predict, as the pipeline runs the checkpoint
+        model, splits[arguments.split], train_split=splits["train"], providers=_providers(model, arguments.captions),
+        screen=not arguments.no_screen, screening_threshold=arguments.screening_threshold,
     )
     print(json.dumps({k: round(v, 4) for k, v in flatten_scores(scores).items()}, indent=2))
     if arguments.output:
@@ -188,8 +178,8 @@ def evaluate_command(arguments: argparse.Namespace) -> None:
 
 
 def audit_command(arguments: argparse.Namespace) -> None:
-    from .audit import audit_candidates, write_audit_report
     from .data import load_ner_dataset
+    from .evaluation.audit import audit_candidates, write_audit_report
 
     model, tokenizer = _load(arguments.model)
     split = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)[arguments.split]
@@ -221,7 +211,7 @@ def kb_command(arguments: argparse.Namespace) -> None:
             print(f"{query}\t{kb.lookup(query)}")
         return
     from .data import load_ner_dataset
-    from .kb_coverage import coverage_table, kb_coverage
+    from .knowledge.coverage import coverage_table, kb_coverage
 
     splits = load_ner_dataset(arguments.dataset, data_dir=arguments.data_dir)
     coverage = kb_coverage(kb, splits[arguments.split], splits["train"])
@@ -231,8 +221,8 @@ def kb_command(arguments: argparse.Namespace) -> None:
 
 
 def train_command(arguments: argparse.Namespace) -> None:
-    from .recipe import load_recipe, run_recipe
-    from .trainer import on_main_process
+    from .training.recipe import load_recipe, run_recipe
+    from .training.trainer import on_main_process
 
     recipe = load_recipe(arguments.config, parse_overrides(arguments.set))
     scores = run_recipe(recipe)
@@ -240,7 +230,7 @@ def train_command(arguments: argparse.Namespace) -> None:
 
 
 def print_scores(dataset: str, scores: dict) -> None:
-    from .evaluation import flatten_scores
+    from .evaluation.metrics import flatten_scores
 
     for name, title in (("stage1", "stage-1 span detection"), ("scanner", "SCANNER (both stages)")):
         if name in scores:

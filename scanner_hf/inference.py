@@ -380,7 +380,7 @@ def predict_inputs(
     config = model.config
     entities = predict_entities(
         model.span_detector, processor.tokenizer, model.entity_recognizer, builder, [[word.text for word in item.words] for item in prepared],
-        None, providers, given=[item.knowledge for item in prepared], images=[item.image for item in prepared],
+        [item.image_id for item in prepared], providers, given=[item.knowledge for item in prepared], images=[item.image for item in prepared],
         batch_size=batch_size, box_threshold=config.box_threshold if box_threshold is None else box_threshold,
         max_length=processor.stage1_max_length, candidate_threshold=config.candidate_threshold, screening=screening,
     )

@@ -7,7 +7,8 @@
 [{'entity_group': 'PER', 'score': 0.98, 'word': 'Steve Kerr', 'start': 0, 'end': 10}, ...]
 
 Inputs: a string, a list of strings, pre-tokenised words (``is_split_into_words=True``), or dicts with
-``text`` (or ``words``), ``image`` (path or PIL image), ``caption``, ``objects`` and ``knowledge``.
+``text`` (or ``words``), ``image`` (path or PIL image), ``image_id`` (the key of precomputed knowledge
+files), ``caption``, ``objects`` and ``knowledge``.
 Knowledge given with an input wins over the providers the checkpoint configures. ``optimize="onnx-int8"``
 (or ``"int8"``, ``"onnx"``, ``"bf16"``, or a checkpoint saved with ``optimize``) runs both stages faster. Output per entity is
 the ``ner`` pipeline's (``entity_group``, ``score``, ``word``, ``start``, ``end``: character offsets

@@ -42,6 +42,7 @@ class ScannerInput:
     words: list[Word]
     image: Any = None
     knowledge: Knowledge = field(default_factory=Knowledge)
+    image_id: str | None = None  # what precomputed knowledge files (captions, regions, LLM text) are keyed by
 
 
 def _objects(values: Sequence) -> list[DetectedObject]:
@@ -100,7 +101,7 @@ def _check_image(image: Any) -> Any:
 def normalise_input(value: Any, *, image: Any = None, is_split_into_words: bool = False) -> ScannerInput:
     """Turn any accepted input form into a :class:`ScannerInput` (clear errors for the rest)."""
     if isinstance(value, dict):
-        unknown = set(value) - {"text", "words", "image", "caption", "objects", "knowledge"}
+        unknown = set(value) - {"text", "words", "image", "image_id", "caption", "objects", "knowledge"}
         if unknown:
             raise ValueError(f"unknown input keys {sorted(unknown)}")
         if "words" in value:
@@ -113,6 +114,7 @@ def normalise_input(value: Any, *, image: Any = None, is_split_into_words: bool 
         knowledge.caption = value.get("caption") or knowledge.caption
         knowledge.objects = _objects(value.get("objects") or [])
         base.image = _check_image(value.get("image", image))
+        base.image_id = None if value.get("image_id") is None else str(value["image_id"])
         base.knowledge = knowledge
         return base
     if is_split_into_words:

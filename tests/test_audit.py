@@ -6,7 +6,7 @@ import torch
 from conftest import split_of, stage2_tokenizer_from
 
 from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
-from scanner_hf.audit import audit_candidates, write_audit_report
+from scanner_hf.evaluation.audit import audit_candidates, write_audit_report
 from scanner_hf.prompting import PromptBuilder
 
 

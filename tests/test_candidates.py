@@ -1,7 +1,7 @@
 import pytest
 from conftest import split_of
 
-from scanner_hf.candidates import (
+from scanner_hf.training.candidates import (
     box_iou,
     cross_fold_spans,
     fold_indices,

@@ -9,12 +9,12 @@ import torch
 from transformers import DataCollatorForTokenClassification, TrainingArguments
 
 from scanner_hf import ScannerSpanDetector, ScannerSpanDetectorConfig
-from scanner_hf.distillation import (
+from scanner_hf.training.distillation import (
     WithTeacherLogits,
     add_teacher_logits,
     distillation_loss,
 )
-from scanner_hf.distillation_trainer import AWPSettings, DistillationTrainer
+from scanner_hf.training.distillation_trainer import AWPSettings, DistillationTrainer
 
 
 def test_alpha_one_is_cross_entropy_and_alpha_zero_is_kl():

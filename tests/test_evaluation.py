@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from scanner_hf.evaluation import entity_scores, flatten_scores, make_compute_metrics
+from scanner_hf.evaluation.metrics import (
+    entity_scores,
+    flatten_scores,
+    make_compute_metrics,
+)
 
 
 def test_hand_computed_scores_with_seen_unseen_and_span_only():

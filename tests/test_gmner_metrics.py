@@ -2,7 +2,7 @@
 
 import pytest
 
-from scanner_hf.evaluation import gmner_scores, grounding_correct
+from scanner_hf.evaluation.metrics import gmner_scores, grounding_correct
 
 BOX = [0, 0, 10, 10]
 

@@ -7,10 +7,10 @@ from conftest import write_recipe
 from transformers import pipeline
 
 from scanner_hf.data import load_benchmark
+from scanner_hf.data.synthetic import make_synthetic_gmner
 from scanner_hf.knowledge import PrecomputedObjects
 from scanner_hf.knowledge.vision import ObjectFormatError, read_objects_json
-from scanner_hf.recipe import load_recipe, run_recipe
-from scanner_hf.synthetic import make_synthetic_gmner
+from scanner_hf.training.recipe import load_recipe, run_recipe
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import datasets
 import pytest
 
-from scanner_hf.kb_coverage import coverage_table, kb_coverage, kb_type_agreement
+from scanner_hf.knowledge.coverage import coverage_table, kb_coverage, kb_type_agreement
 from scanner_hf.knowledge.kb import EntityKB
 from scanner_hf.knowledge.kb_build import build_kb_from_sources
 

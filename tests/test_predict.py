@@ -89,3 +89,20 @@ def test_modeling_imports_no_inference_pipeline_or_training_code():
     package = Path(scanner_hf.__file__).parent
     for path in sorted(package.glob("modeling_*.py")) + [package / "configuration.py"]:
         assert not top_level_imports(path) & INFERENCE_AND_ABOVE, (path.name, top_level_imports(path))
+
+
+def test_evaluation_runs_through_predict_and_scores_what_the_stages_score(tmp_path, tiny_tokenizer, tiny_encoder_config):
+    from conftest import composite, write_twitter_folder
+
+    from scanner_hf.data import load_ner_dataset
+    from scanner_hf.evaluation.two_stage import evaluate_model, evaluate_two_stage
+
+    model, tokenizer = composite(tiny_tokenizer, tiny_encoder_config)
+    model.tokenizer = tokenizer  # the default processor
+    splits = load_ner_dataset("twitter2017", data_dir=str(write_twitter_folder(tmp_path / "data")))
+    through_predict = evaluate_model(model, splits["test"], train_split=splits["train"])
+    by_stages = evaluate_two_stage(
+        model.span_detector, tokenizer, model.entity_recognizer, model.processor.prompt_builder(model.entity_recognizer.config),
+        splits["test"], train_split=splits["train"], max_length=model.processor.stage1_max_length,
+    )
+    assert through_predict == by_stages and through_predict["f1"] > 0

@@ -8,7 +8,7 @@ from transformers import AutoModel
 
 from scanner_hf import ScannerEntityRecognizer, ScannerSpanDetector
 from scanner_hf.knowledge.kb_build import content_fingerprint
-from scanner_hf.recipe import RecipeError, load_recipe, run_recipe
+from scanner_hf.training.recipe import RecipeError, load_recipe, run_recipe
 
 
 def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):

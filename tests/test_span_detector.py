@@ -147,7 +147,7 @@ def test_word_shape_detector_learns_casing_and_round_trips(tiny_encoder_config, 
     from datasets import ClassLabel, Dataset, Features, Sequence, Value
     from transformers import AutoTokenizer, set_seed
 
-    from scanner_hf.training import fit_span_detector, stage_training_arguments
+    from scanner_hf.training.stages import fit_span_detector, stage_training_arguments
 
     backbone = tmp_path / "backbone"
     AutoModel.from_config(tiny_encoder_config).save_pretrained(backbone)

@@ -8,7 +8,7 @@ import pytest
 from conftest import write_twitter_folder
 from transformers import TrainerCallback, pipeline, set_seed
 
-import scanner_hf.trainer as trainer_module
+import scanner_hf.training.trainer as trainer_module
 from scanner_hf import (
     DistillationSettings,
     KnowledgeSettings,
@@ -19,7 +19,7 @@ from scanner_hf import (
     stage_training_arguments,
 )
 from scanner_hf.data import load_ner_dataset
-from scanner_hf.trainer import entity_types_of
+from scanner_hf.training.trainer import entity_types_of
 
 FAST = {"per_device_train_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 0.0, "seed": 42}
 
@@ -82,7 +82,7 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     assert model.span_detector is trainer.detector and model.entity_recognizer is trainer.recognizer  # trained in place
     # a crash between writing the config and the weights: that step is retrained, the others reloaded
     (run / "stage2" / "model.safetensors").unlink()
-    caplog.set_level(logging.INFO, logger="scanner_hf.trainer")
+    caplog.set_level(logging.INFO, logger="scanner_hf.training.trainer")
     again = ScannerTrainer(tiny_model(tiny_backbone_dir, splits, word_shapes=True), args, splits["train"], splits["validation"], splits["test"]).train()
     assert "resuming: loading the stage-1 detector" in caplog.text
     assert "holds no complete model (an interrupted run?): retraining this step" in caplog.text

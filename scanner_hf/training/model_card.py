@@ -13,7 +13,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "model_card.md"
 
 DATASET_NAMES = {
     "conll2003": ("CoNLL-2003", "English newswire, eng.train/testa/testb, IOB1 converted to IOB2"),
@@ -32,7 +32,7 @@ class CardInfo:
     dataset: str
     backbone: str
     entity_types: list[str]
-    scores: dict  # nested entity scores on the test split (scanner_hf.evaluation.entity_scores)
+    scores: dict  # nested entity scores on the test split (scanner_hf.evaluation.metrics.entity_scores)
     hyperparameters: dict = field(default_factory=dict)
     knowledge: dict = field(default_factory=dict)
     distillation: dict = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""What :class:`~scanner_hf.trainer.ScannerTrainer` needs besides the model and the data: each stage's
+"""What :class:`~scanner_hf.training.trainer.ScannerTrainer` needs besides the model and the data: each stage's
 optimisation as real ``transformers.TrainingArguments`` (:class:`~.training.StageTrainingArguments`), and
 SCANNER's own steps (teacher -> student, cross-fold candidates, knowledge, tuning). What the model *is*
 (backbone, entity types, word shapes, prompt length, screening, ...) is set when it is built
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
+from ..knowledge.factory import check_kb_setting
 from .distillation import DISTILLATION_MODES
 from .distillation_trainer import AWPSettings
-from .knowledge.factory import check_kb_setting
-from .training import stage_training_arguments
+from .stages import stage_training_arguments
 
 
 @dataclass

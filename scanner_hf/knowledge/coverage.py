@@ -17,9 +17,9 @@ from collections import defaultdict
 
 import datasets
 
-from .data import entity_strings
-from .knowledge.kb import EntityKB
-from .tags import tags_to_spans
+from ..data import entity_strings
+from ..tags import tags_to_spans
+from .kb import EntityKB
 
 
 def gold_spans(split: datasets.Dataset) -> list[tuple[int, int, int, str]]:

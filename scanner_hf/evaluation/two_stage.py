@@ -12,9 +12,8 @@ from dataclasses import replace
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from .data import entity_strings
-from .evaluation import GMNER_MODES, entity_scores, gmner_scores
-from .inference import (
+from ..data import entity_strings
+from ..inference import (
     RecognizedEntity,
     Screening,
     candidate_inputs,
@@ -24,11 +23,51 @@ from .inference import (
     recognize,
     typed_entities,
 )
-from .modeling_entity_recognizer import ScannerEntityRecognizer
-from .modeling_span_detector import ScannerSpanDetector
-from .prompting import PromptBuilder
-from .providers import KnowledgeProvider, KnowledgeRequest, gather_knowledge
-from .tags import OUTSIDE, untyped_tags
+from ..modeling_entity_recognizer import ScannerEntityRecognizer
+from ..modeling_span_detector import ScannerSpanDetector
+from ..prompting import PromptBuilder
+from ..providers import KnowledgeProvider, KnowledgeRequest, gather_knowledge
+from ..tags import OUTSIDE, untyped_tags
+from ..tokenization import words_from_tokens
+from .metrics import GMNER_MODES, entity_scores, gmner_scores
+
+
+def evaluate_model(
+    model,
+    split: datasets.Dataset,
+    *,
+    train_split: datasets.Dataset | None = None,
+    providers: Sequence[KnowledgeProvider] = (),
+    batch_size: int = 64,
+    screen: bool = True,
+    screening_threshold: float | None = None,
+) -> dict:
+    """The scores of a composite ``model`` on a labelled split through ``model.predict``, the path the
+    pipeline runs (its processor, thresholds and screening): entity scores (overall, per type,
+    span-only, seen/unseen given ``train_split``) and, for a grounding model on a split with gold
+    boxes, the GMNER scores. Precomputed knowledge is looked up by each row's ``image_id``."""
+    tokens = split["tokens"]
+    inputs = [{"words": list(words), "image_id": image_id} for words, image_id in zip(tokens, split["image_id"])]
+    found = model.predict(inputs, providers=providers, batch_size=batch_size, screen=screen, screening_threshold=screening_threshold)
+    entities = [word_entities(index, words, dicts) for index, (words, dicts) in enumerate(zip(tokens, found))]
+    seen = entity_strings(train_split) if train_split is not None else None
+    scores = _entity_scores_of(split, entities, seen)
+    if "entities" in split.column_names and model.config.entity_recognizer_config.grounding_weight > 0:
+        scores.update(grounding_scores(split, entities, providers))
+    return scores
+
+
+def word_entities(sentence_index: int, words: Sequence[str], found: Sequence[dict]) -> list[RecognizedEntity]:
+    """The pipeline's entity dicts for pre-split ``words`` as word spans (their character offsets are
+    into the words joined by single spaces)."""
+    offsets = words_from_tokens(list(words))[1]
+    starts = {word.start: index for index, word in enumerate(offsets)}
+    ends = {word.end: index + 1 for index, word in enumerate(offsets)}
+    return [
+        RecognizedEntity(sentence_index, starts[e["start"]], ends[e["end"]], e["entity_group"], e["score"],
+                         tuple(e["box"]) if e.get("box") is not None else None, e.get("box_score"))
+        for e in found
+    ]
 
 
 def evaluate_two_stage(

@@ -38,32 +38,32 @@ import datasets
 from accelerate import PartialState
 from transformers import PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
 
-from .candidates import cross_fold_spans, training_candidates
-from .inference import Screening, detect_candidates
-from .knowledge import KnowledgeProvider
-from .knowledge.factory import kb_path, providers_from_settings
-from .knowledge.kb import EntityKB
-from .knowledge.kb_build import portable_source
-from .model_card import CardInfo, build_model_card, card_info, push_folder_to_hub
-from .modeling_entity_recognizer import ScannerEntityRecognizer
-from .modeling_scanner import ScannerForMultimodalNER
-from .modeling_span_detector import ScannerSpanDetector
-from .pipeline import ScannerNERPipeline
-from .prompting import PromptBuilder
-from .tags import OUTSIDE, split_tag
-from .training import Distillation, fit_entity_recognizer, fit_span_detector
-from .training_args import (
-    DistillationSettings,
-    KnowledgeSettings,
-    ScannerTrainingArguments,
-)
-from .two_stage import (
+from ..evaluation.two_stage import (
     evaluate_detector,
-    evaluate_two_stage,
+    evaluate_model,
     tune_box_threshold,
     tune_candidate_threshold,
     tune_screening_threshold,
 )
+from ..inference import Screening, detect_candidates
+from ..knowledge import KnowledgeProvider
+from ..knowledge.factory import kb_path, providers_from_settings
+from ..knowledge.kb import EntityKB
+from ..knowledge.kb_build import portable_source
+from ..modeling_entity_recognizer import ScannerEntityRecognizer
+from ..modeling_scanner import ScannerForMultimodalNER
+from ..modeling_span_detector import ScannerSpanDetector
+from ..pipeline import ScannerNERPipeline
+from ..prompting import PromptBuilder
+from ..tags import OUTSIDE, split_tag
+from .arguments import (
+    DistillationSettings,
+    KnowledgeSettings,
+    ScannerTrainingArguments,
+)
+from .candidates import cross_fold_spans, training_candidates
+from .model_card import CardInfo, build_model_card, card_info, push_folder_to_hub
+from .stages import Distillation, fit_entity_recognizer, fit_span_detector
 
 __all__ = ["DistillationSettings", "KnowledgeSettings", "ScannerTrainer", "ScannerTrainingArguments"]
 
@@ -433,8 +433,7 @@ class ScannerTrainer:
         will run (same knowledge, thresholds and stage-1 window); stage 1 alone when stage 2 is not
         trained. As with the pipeline, ``screen=False`` types every candidate with stage 2 alone and
         ``screening_threshold`` replaces the chosen one (0: the first pass alone)."""
-        screening = self.screening(screening_threshold) if screen else None
-        if screen and screening is None and screening_threshold is not None:
+        if screen and self.screening() is None and screening_threshold is not None:
             raise ValueError("screening_threshold is for a system that screens (stage1_screening)")
         dataset = dataset if dataset is not None else self.test_dataset
         if dataset is None:
@@ -442,10 +441,9 @@ class ScannerTrainer:
         detector, tokenizer = self._stage1()
         if self.recognizer is None:
             return evaluate_detector(detector, tokenizer, dataset, train_split=self.train_dataset)
-        scores = evaluate_two_stage(
-            detector, tokenizer, self.recognizer, self.builder, dataset, train_split=self.train_dataset,
-            providers=self.providers if providers is None else providers, box_threshold=self.box_threshold,
-            max_length=self.processor.stage1_max_length, candidate_threshold=self.candidate_threshold, screening=screening,
+        scores = evaluate_model(  # through model.predict: the path the saved checkpoint runs
+            self.model.eval(), dataset, train_split=self.train_dataset, providers=self.providers if providers is None else providers,
+            screen=screen, screening_threshold=screening_threshold,
         )
         scores["box_threshold"] = self.box_threshold
         scores["candidate_threshold"] = self.candidate_threshold

@@ -19,11 +19,11 @@ from pathlib import Path
 import datasets
 import torch
 
-from .candidates import gold_candidates
-from .inference import Candidate, Stage2Collator, candidate_inputs
-from .modeling_entity_recognizer import ScannerEntityRecognizer
-from .prompting import PromptBuilder
-from .providers import KnowledgeProvider
+from ..inference import Candidate, Stage2Collator, candidate_inputs
+from ..modeling_entity_recognizer import ScannerEntityRecognizer
+from ..prompting import PromptBuilder
+from ..providers import KnowledgeProvider
+from ..training.candidates import gold_candidates
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Training recipes: a YAML file naming the data, the model to build and how to train it, validated at
-start-up, then run as ``ScannerForMultimodalNER.from_encoder`` + :class:`scanner_hf.trainer.ScannerTrainer`.
+start-up, then run as ``ScannerForMultimodalNER.from_encoder`` + :class:`scanner_hf.training.trainer.ScannerTrainer`.
 
     dataset: twitter2017            # a benchmark name, your folder / file, or a Hub dataset id
     dataset_options: {format: conll, tag_scheme: bioes}      # for your own data (optional)
@@ -28,19 +28,19 @@ from typing import Any
 import yaml
 from transformers import set_seed
 
-from .data import BENCHMARKS, default_data_dir, load_ner_dataset
-from .distillation_trainer import AWPSettings
-from .knowledge import KnowledgeProvider
-from .knowledge.kb_sources import KnowledgeBaseError
-from .knowledge.llm import benchmark_llm_knowledge
-from .modeling_scanner import ScannerForMultimodalNER
-from .trainer import ScannerTrainer, entity_types_of
-from .training import StageTrainingArguments, stage_training_arguments
-from .training_args import (
+from ..data import BENCHMARKS, default_data_dir, load_ner_dataset
+from ..knowledge import KnowledgeProvider
+from ..knowledge.kb_sources import KnowledgeBaseError
+from ..knowledge.llm import benchmark_llm_knowledge
+from ..modeling_scanner import ScannerForMultimodalNER
+from .arguments import (
     DistillationSettings,
     KnowledgeSettings,
     ScannerTrainingArguments,
 )
+from .distillation_trainer import AWPSettings
+from .stages import StageTrainingArguments, stage_training_arguments
+from .trainer import ScannerTrainer, entity_types_of
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import datasets
 from tqdm.auto import tqdm
 
+from ..inference import Candidate, candidate_inputs
+from ..prompting import PromptBuilder
+from ..providers import KnowledgeProvider
 from .candidates import max_iou
-from .inference import Candidate, candidate_inputs
-from .prompting import PromptBuilder
-from .providers import KnowledgeProvider
 
 logger = logging.getLogger(__name__)
 

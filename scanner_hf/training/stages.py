@@ -20,18 +20,18 @@ from transformers import (
     TrainingArguments,
 )
 
-from .configuration import SPAN_TAGS
+from ..configuration import SPAN_TAGS
+from ..evaluation.metrics import entity_scores, logits_to_tags, make_compute_metrics
+from ..inference import Candidate, Stage2Collator
+from ..modeling_entity_recognizer import ScannerEntityRecognizer
+from ..modeling_span_detector import ScannerSpanDetector
+from ..prompting import PromptBuilder
+from ..providers import KnowledgeProvider
+from ..tags import split_tag
+from ..tokenization import encode_words_for_training, pad_word_shapes
 from .distillation import TEACHER_LOGITS, WithTeacherLogits, add_teacher_logits
 from .distillation_trainer import AWPSettings, DistillationTrainer
-from .evaluation import entity_scores, logits_to_tags, make_compute_metrics
-from .inference import Candidate, Stage2Collator
-from .modeling_entity_recognizer import ScannerEntityRecognizer
-from .modeling_span_detector import ScannerSpanDetector
-from .prompting import PromptBuilder
-from .providers import KnowledgeProvider
 from .stage2_data import encode_candidates
-from .tags import split_tag
-from .tokenization import encode_words_for_training, pad_word_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def token_classification_trainer(
 def score_token_classifier(
     trainer: Trainer, dataset: datasets.Dataset, *, seen_entities: Iterable[str] | None = None
 ) -> dict:
-    """Nested entity scores (see :func:`scanner_hf.evaluation.entity_scores`) on an encoded split."""
+    """Nested entity scores (see :func:`scanner_hf.evaluation.metrics.entity_scores`) on an encoded split."""
     output = trainer.predict(dataset)
     gold, predicted = logits_to_tags(output.predictions, output.label_ids, trainer.model.config.id2label)
     return entity_scores(gold, predicted, tokens=dataset["words"], seen_entities=seen_entities)
@@ -159,7 +159,7 @@ def stage_training_arguments(output_dir: str, *, select_best_on_dev: bool = True
 
 @dataclass
 class Distillation:
-    """How a student learns from its teacher (see :mod:`scanner_hf.distillation`)."""
+    """How a student learns from its teacher (see :mod:`scanner_hf.training.distillation`)."""
 
     teacher: PreTrainedModel | None = None
     mode: str = "tyt"

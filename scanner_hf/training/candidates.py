@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 
 import datasets
 
-from .configuration import NON_ENTITY
-from .evaluation import box_iou
-from .inference import Candidate
-from .tags import tags_to_spans
+from ..configuration import NON_ENTITY
+from ..evaluation.metrics import box_iou
+from ..inference import Candidate
+from ..tags import tags_to_spans
 
 logger = logging.getLogger(__name__)
 
