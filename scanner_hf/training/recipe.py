@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,16 +140,21 @@ _SECTIONS: dict[str, type] = {
 _NUMBER_TYPES = {"float": float, "int": int}
 
 
+def _check_keys(values: dict[str, Any], allowed: dict, where: str, unknown_message: Callable[[list[str]], str]) -> None:
+    """Keys of 0.1 say what they became; other unknown keys fail with ``unknown_message``."""
+    renamed = {name: RENAMED[name] for name in values if name in RENAMED and RENAMED[name] in allowed}
+    if renamed:
+        raise RecipeError(f"{where}: renamed keys: {', '.join(f'{old} is now {new}' for old, new in renamed.items())}")
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise RecipeError(f"{where}: {unknown_message(unknown)}")
+
+
 def _build(cls: type, values: dict[str, Any], where: str):
     """Instantiate a recipe dataclass, rejecting unknown keys and coercing numbers (YAML reads
     ``5e-5`` as a string)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    renamed = {name: RENAMED[name] for name in values if name in RENAMED and RENAMED[name] in fields}
-    if renamed:
-        raise RecipeError(f"{where}: renamed keys: {', '.join(f'{old} is now {new}' for old, new in renamed.items())}")
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise RecipeError(f"{where}: unknown keys {unknown}; allowed: {sorted(fields)}")
+    _check_keys(values, fields, where, lambda unknown: f"unknown keys {unknown}; allowed: {sorted(fields)}")
     kwargs = {}
     for name, value in values.items():
         if name in _SECTIONS:
@@ -171,12 +177,7 @@ def _stage_section(values: dict[str, Any], where: str) -> dict[str, Any]:
     """A stage section: TrainingArguments fields (plus max_train_samples / max_eval_samples), numbers coerced."""
     if not isinstance(values, dict):
         raise RecipeError(f"{where}: expected a mapping of TrainingArguments fields, got {values!r}")
-    renamed = {name: RENAMED[name] for name in values if name in RENAMED}
-    if renamed:
-        raise RecipeError(f"{where}: transformers' names are used: {', '.join(f'{old} is now {new}' for old, new in renamed.items())}")
-    unknown = sorted(set(values) - set(STAGE_FIELDS))
-    if unknown:
-        raise RecipeError(f"{where}: {unknown} are not TrainingArguments fields (see transformers.TrainingArguments)")
+    _check_keys(values, STAGE_FIELDS, where, lambda unknown: f"{unknown} are not TrainingArguments fields (see transformers.TrainingArguments)")
     section = {}
     for name, value in values.items():
         default = STAGE_FIELDS[name].default
