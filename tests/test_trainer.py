@@ -18,8 +18,7 @@ from scanner_hf import (
     ScannerTrainingArguments,
     stage_training_arguments,
 )
-from scanner_hf.data import load_ner_dataset
-from scanner_hf.training.trainer import entity_types_of
+from scanner_hf.data import entity_types_of, load_ner_dataset
 
 FAST = {"per_device_train_batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 0.0, "seed": 42}
 

@@ -23,6 +23,7 @@ from xml.etree import ElementTree
 import datasets
 
 from ..tags import (
+    OUTSIDE,
     TAG_SCHEMES,
     TWITTER_LABEL_MAP,
     bio_label_list,
@@ -368,3 +369,9 @@ def entity_strings(dataset: datasets.Dataset) -> set[str]:
         tags = [names[tag_id] for tag_id in tag_ids]
         strings.update(" ".join(tokens[span.start : span.end]) for span in tags_to_spans(tags))
     return strings
+
+
+def entity_types_of(dataset: datasets.Dataset) -> list[str]:
+    """The entity types of a split's IOB2 ``ner_tags`` label set, sorted."""
+    names = dataset.features["ner_tags"].feature.names
+    return sorted({split_tag(name)[1] for name in names if name != OUTSIDE})

@@ -101,3 +101,11 @@ def max_iou(box: Sequence[float] | None, gold_boxes: Sequence[Sequence[float]]) 
     if box is None or not gold_boxes:
         return 0.0
     return max(box_iou(box, gold) for gold in gold_boxes)
+
+
+def spans_by_sentence(candidates, sentences: int) -> list[list[tuple[int, int]]]:
+    """Detected candidates regrouped as word spans per sentence."""
+    spans: list[list[tuple[int, int]]] = [[] for _ in range(sentences)]
+    for candidate in candidates:
+        spans[candidate.sentence_index].append((candidate.start, candidate.end))
+    return spans

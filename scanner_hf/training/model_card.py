@@ -114,6 +114,14 @@ CARD_STAGE_FIELDS = ("num_train_epochs", "per_device_train_batch_size", "gradien
                      "weight_decay", "warmup_steps", "bf16", "seed", "max_train_samples")
 
 
+def dataset_label(name: str | None) -> str:
+    """What a card calls the training data: a benchmark or Hub name as it is, a local folder or file by
+    its name (never this machine's path)."""
+    if not name:
+        return "custom data"
+    return Path(name).name if Path(name).exists() else name
+
+
 def card_info(model, args, dataset: str, scores: dict) -> CardInfo:
     """What the card of a trained composite says: its config, the training arguments (``args``:
     ``ScannerTrainingArguments``) and the test ``scores``."""

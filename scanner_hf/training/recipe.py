@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from transformers import set_seed
 
-from ..data import BENCHMARKS, default_data_dir, load_ner_dataset
+from ..data import BENCHMARKS, default_data_dir, entity_types_of, load_ner_dataset
 from ..knowledge import KnowledgeProvider
 from ..knowledge.kb_sources import KnowledgeBaseError
 from ..knowledge.llm import benchmark_llm_knowledge
@@ -41,7 +41,7 @@ from .arguments import (
 )
 from .distillation_trainer import AWPSettings
 from .stages import StageTrainingArguments, stage_training_arguments
-from .trainer import ScannerTrainer, entity_types_of
+from .trainer import ScannerTrainer
 
 logger = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ import datasets
 from accelerate import PartialState
 from transformers import PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
 
+from ..data import entity_types_of
 from ..evaluation.two_stage import (
     evaluate_detector,
     evaluate_model,
@@ -55,14 +56,19 @@ from ..modeling_scanner import ScannerForMultimodalNER
 from ..modeling_span_detector import ScannerSpanDetector
 from ..pipeline import ScannerNERPipeline
 from ..prompting import PromptBuilder
-from ..tags import OUTSIDE, split_tag
 from .arguments import (
     DistillationSettings,
     KnowledgeSettings,
     ScannerTrainingArguments,
 )
-from .candidates import cross_fold_spans, training_candidates
-from .model_card import CardInfo, build_model_card, card_info, push_folder_to_hub
+from .candidates import cross_fold_spans, spans_by_sentence, training_candidates
+from .model_card import (
+    CardInfo,
+    build_model_card,
+    card_info,
+    dataset_label,
+    push_folder_to_hub,
+)
 from .stages import Distillation, fit_entity_recognizer, fit_span_detector
 
 __all__ = ["DistillationSettings", "KnowledgeSettings", "ScannerTrainer", "ScannerTrainingArguments"]
@@ -81,28 +87,6 @@ def on_main_process(write: Callable[[], Any]) -> None:
     if state.is_main_process:
         write()
     state.wait_for_everyone()
-
-
-def spans_by_sentence(candidates, sentences: int) -> list[list[tuple[int, int]]]:
-    """Detected candidates regrouped as word spans per sentence."""
-    spans: list[list[tuple[int, int]]] = [[] for _ in range(sentences)]
-    for candidate in candidates:
-        spans[candidate.sentence_index].append((candidate.start, candidate.end))
-    return spans
-
-
-def entity_types_of(dataset: datasets.Dataset) -> list[str]:
-    """The entity types of a split's IOB2 ``ner_tags`` label set, sorted."""
-    names = dataset.features["ner_tags"].feature.names
-    return sorted({split_tag(name)[1] for name in names if name != OUTSIDE})
-
-
-def dataset_label(name: str | None) -> str:
-    """What a card calls the training data: a benchmark or Hub name as it is, a local folder or file by
-    its name (never this machine's path)."""
-    if not name:
-        return "custom data"
-    return Path(name).name if Path(name).exists() else name
 
 
 def stage_setting(args: TrainingArguments, name: str):
