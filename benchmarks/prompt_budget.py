@@ -23,10 +23,11 @@ from transformers import AutoTokenizer
 from scanner_hf import ScannerProcessor
 from scanner_hf.backbones import resolve_backbone
 from scanner_hf.data import default_data_dir, load_benchmark
-from scanner_hf.inference import Stage2Collator, candidate_inputs
+from scanner_hf.inference import candidate_inputs
 from scanner_hf.knowledge.factory import providers_from_settings
 from scanner_hf.knowledge.llm import benchmark_llm_knowledge
 from scanner_hf.modeling_entity_recognizer import ScannerEntityRecognizer
+from scanner_hf.processing_scanner import Stage2Collator
 from scanner_hf.training.candidates import gold_candidates
 
 BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"

@@ -25,7 +25,7 @@ from scanner_mner import FOLD_EPOCHS, STAGE1_EPOCHS, benchmark_trainer, stage
 from scanner_hf import ScannerProcessor
 from scanner_hf.configuration import NON_ENTITY
 from scanner_hf.evaluation.two_stage import evaluate_two_stage
-from scanner_hf.inference import Stage2Collator
+from scanner_hf.processing_scanner import Stage2Collator
 from scanner_hf.training.candidates import training_candidates
 from scanner_hf.training.distillation import add_teacher_logits
 from scanner_hf.training.stage2_data import encode_candidates

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -26,26 +26,13 @@ from .modeling_span_detector import (
     span_tag_probabilities,
     span_type_scores,
 )
+from .processing_scanner import Candidate, Stage2Collator
 from .prompting import PromptBuilder, PromptInput
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
 from .tokenization import length_batches
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Candidate:
-    """A candidate span ``[start, end)`` of sentence ``sentence_index``; ``label`` is the gold type or
-    ``non-entity`` (``None`` at inference); ``boxes`` the entity's gold boxes (GMNER)."""
-
-    sentence_index: int
-    start: int
-    end: int
-    label: str | None = None
-    boxes: list[list[float]] = field(default_factory=list)
-    score: float | None = None  # stage 1's confidence, when it proposed the span
-    type_scores: dict[str, float] | None = None  # a typed stage 1's score of each type (see span_type_scores)
 
 
 def candidate_inputs(
@@ -79,26 +66,6 @@ def candidate_inputs(
             knowledge = knowledge.merged_with(gather_knowledge(providers, requests[position]))
         items.append(PromptInput(tokens[index], candidate.start, candidate.end, knowledge.with_objects_ordered()))
     return items
-
-
-@dataclass
-class Stage2Collator:
-    """Pads prompts (with attention masks) and the per-object IoU targets (with -1) of a batch."""
-
-    tokenizer: PreTrainedTokenizerBase
-    max_objects: int
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
-        if "labels" in features[0]:
-            batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
-        if "iou_targets" in features[0]:
-            targets = torch.full((len(features), self.max_objects), -1.0)
-            for row, feature in enumerate(features):
-                values = feature["iou_targets"][: self.max_objects]
-                targets[row, : len(values)] = torch.tensor(values, dtype=torch.float)
-            batch["iou_targets"] = targets
-        return dict(batch)
 
 
 @dataclass

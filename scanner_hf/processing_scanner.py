@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformers import PreTrainedConfig, ProcessorMixin
+import torch
+from transformers import PreTrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
 from transformers.utils import cached_file
 
 from .prompting import PromptBuilder
@@ -200,3 +201,39 @@ class ScannerProcessor(ProcessorMixin):
                 value["knowledge"] = given
             prepared.append(normalise_input(value, image=image, is_split_into_words=is_split_into_words))
         return prepared
+
+
+# -- what stage 2 reads: candidate spans and their prompts, padded into a batch (inference and training) --
+
+@dataclass
+class Candidate:
+    """A candidate span ``[start, end)`` of sentence ``sentence_index``; ``label`` is the gold type or
+    ``non-entity`` (``None`` at inference); ``boxes`` the entity's gold boxes (GMNER)."""
+
+    sentence_index: int
+    start: int
+    end: int
+    label: str | None = None
+    boxes: list[list[float]] = field(default_factory=list)
+    score: float | None = None  # stage 1's confidence, when it proposed the span
+    type_scores: dict[str, float] | None = None  # a typed stage 1's score of each type (see span_type_scores)
+
+
+@dataclass
+class Stage2Collator:
+    """Pads prompts (with attention masks) and the per-object IoU targets (with -1) of a batch."""
+
+    tokenizer: PreTrainedTokenizerBase
+    max_objects: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
+        if "labels" in features[0]:
+            batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        if "iou_targets" in features[0]:
+            targets = torch.full((len(features), self.max_objects), -1.0)
+            for row, feature in enumerate(features):
+                values = feature["iou_targets"][: self.max_objects]
+                targets[row, : len(values)] = torch.tensor(values, dtype=torch.float)
+            batch["iou_targets"] = targets
+        return dict(batch)

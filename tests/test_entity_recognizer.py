@@ -7,8 +7,8 @@ from transformers import AutoModel
 
 import scanner_hf  # noqa: F401
 from scanner_hf import ScannerEntityRecognizer, ScannerEntityRecognizerConfig
-from scanner_hf.inference import Stage2Collator
 from scanner_hf.knowledge import DetectedObject, Knowledge
+from scanner_hf.processing_scanner import Stage2Collator
 from scanner_hf.prompting import PromptBuilder, PromptInput
 
 

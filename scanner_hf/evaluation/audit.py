@@ -19,8 +19,9 @@ from pathlib import Path
 import datasets
 import torch
 
-from ..inference import Candidate, Stage2Collator, candidate_inputs
+from ..inference import candidate_inputs
 from ..modeling_entity_recognizer import ScannerEntityRecognizer
+from ..processing_scanner import Candidate, Stage2Collator
 from ..prompting import PromptBuilder
 from ..providers import KnowledgeProvider
 from ..training.candidates import gold_candidates

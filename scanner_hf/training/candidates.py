@@ -16,7 +16,7 @@ import datasets
 
 from ..configuration import NON_ENTITY
 from ..evaluation.metrics import box_iou
-from ..inference import Candidate
+from ..processing_scanner import Candidate
 from ..tags import tags_to_spans
 
 logger = logging.getLogger(__name__)

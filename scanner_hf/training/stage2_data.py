@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import datasets
 from tqdm.auto import tqdm
 
-from ..inference import Candidate, candidate_inputs
+from ..inference import candidate_inputs
+from ..processing_scanner import Candidate
 from ..prompting import PromptBuilder
 from ..providers import KnowledgeProvider
 from .candidates import max_iou

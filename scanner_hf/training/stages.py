@@ -22,9 +22,9 @@ from transformers import (
 
 from ..configuration import SPAN_TAGS
 from ..evaluation.metrics import entity_scores, logits_to_tags, make_compute_metrics
-from ..inference import Candidate, Stage2Collator
 from ..modeling_entity_recognizer import ScannerEntityRecognizer
 from ..modeling_span_detector import ScannerSpanDetector
+from ..processing_scanner import Candidate, Stage2Collator
 from ..prompting import PromptBuilder
 from ..providers import KnowledgeProvider
 from ..tags import split_tag
