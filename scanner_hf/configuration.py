@@ -12,6 +12,9 @@ from pathlib import Path
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 SPAN_TAGS: tuple[str, ...] = ("O", "B", "I")
 # True in the installed package, False in the copy transformers loads from a checkpoint (remote code)
@@ -72,6 +75,19 @@ INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16", "onnx", "onnx-int8")  # see s
 REMOVED_IN_0_2 = "was removed in scanner-hf 0.2 (it measured worse; benchmarks/RESULTS.md); load this checkpoint with scanner-hf 0.1"
 
 
+def moved_to_processor(config: dict, keys: tuple[str, ...]) -> None:
+    """Take out settings that 0.1 kept in the model config and 0.2 keeps in ``ScannerProcessor``: a 0.1
+    checkpoint's values are read from its config.json by ``ScannerProcessor.from_pretrained``; a value given
+    here is not used, which one warning says."""
+    for key in keys:
+        if key in config:
+            logger.warning(
+                f"{key} is a ScannerProcessor setting since scanner-hf 0.2, not a model config's: the value here is not used "
+                "(a 0.1 checkpoint's is read by ScannerProcessor.from_pretrained; give it to from_encoder or ScannerProcessor)"
+            )
+            config.pop(key)
+
+
 def refuse_removed(config: dict, removed: dict) -> None:
     """Raise for a saved setting of 0.1 whose value needs code that 0.2 no longer has."""
     for key, inactive in removed.items():
@@ -118,8 +134,7 @@ class ScannerEntityRecognizerConfig(PreTrainedConfig):
         refuse_removed(kwargs, {"packed_candidates": (False,), "prompt_head": ("template",), "word_shapes": (False,)})
         for key in ("packed_candidates", "prompt_head", "word_shapes", "max_pack_tokens"):
             kwargs.pop(key, None)  # 0.1's settings at their inactive values
-        for key in ("max_prompt_length", "max_context_words"):
-            kwargs.pop(key, None)  # 0.1 kept them here; the processor (processor_config.json) holds them now
+        moved_to_processor(kwargs, ("max_prompt_length", "max_context_words"))
         self.entity_types = list(self.entity_types or ["LOC", "ORG", "OTHER", "PER"])
         if NON_ENTITY in self.entity_types:
             raise ValueError(f"{NON_ENTITY!r} is added to the labels by itself; do not list it in entity_types")
@@ -184,7 +199,7 @@ class ScannerConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         refuse_removed(kwargs, {"screener_config": (None,)})
         kwargs.pop("screener_config", None)
-        kwargs.pop("stage1_max_length", None)  # 0.1 kept it here; the processor holds it now
+        moved_to_processor(kwargs, ("stage1_max_length",))
         if "inference_optimization" in kwargs:  # 0.1's name of the same setting (the pipeline's optimize=)
             self.optimize = kwargs.pop("inference_optimization")
         if "detector_screening" in kwargs:  # 0.1's name of the same setting

@@ -53,3 +53,17 @@ def test_processor_settings_are_checked_and_inputs_prepared(tiny_tokenizer):
     assert prepared[1].knowledge.caption == "a city"
     with pytest.raises(ValueError, match="as many images"):
         processor.prepare(["a", "b"], images=[None])
+
+
+def test_a_processor_setting_given_to_a_model_config_says_it_is_not_used(caplog):
+    from transformers.utils import logging as hf_logging
+
+    from scanner_hf import ScannerEntityRecognizerConfig
+
+    hf_logging.enable_propagation()
+    try:
+        config = ScannerEntityRecognizerConfig(entity_types=["PER"], max_prompt_length=96)
+    finally:
+        hf_logging.disable_propagation()
+    assert not hasattr(config, "max_prompt_length") or getattr(config, "max_prompt_length", None) is None
+    assert "max_prompt_length is a ScannerProcessor setting" in caplog.text
