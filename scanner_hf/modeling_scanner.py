@@ -34,7 +34,7 @@ from .modeling_span_detector import ScannerSpanDetector
 logger = logging.getLogger(__name__)
 
 # from_encoder's settings that belong to one stage's config; the rest are ScannerConfig's own
-SPAN_DETECTOR_SETTINGS = ("word_shapes", "classifier_dropout")
+SPAN_DETECTOR_SETTINGS = ("word_shapes", "classifier_dropout", "kb_features", "kb_feature_dropout", "kb_common_words")
 ENTITY_RECOGNIZER_SETTINGS = ("max_objects", "grounding_weight")
 PROCESSOR_SETTINGS = ("stage1_max_length", "max_prompt_length", "max_context_words")  # ScannerProcessor's
 HUB_LOADING_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "trust_remote_code")
@@ -88,7 +88,8 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         """The untrained composite on a pretrained encoder (Hub id or folder) for ``entity_types``: both
         stages start from ``backbone``, and ``model.processor`` holds its tokenizer with ``<obj>`` added.
         ``config_kwargs`` are settings of :class:`ScannerConfig` (``knowledge``, ``candidate_threshold``,
-        ``stage1_screening``, ...), of stage 1 (``word_shapes``), of stage 2 (``max_objects``,
+        ``stage1_screening``, ``kb_candidates``, ...), of stage 1 (``word_shapes``, ``kb_features``,
+        ``kb_feature_dropout``), of stage 2 (``max_objects``,
         ``grounding_weight``) or of the processor (``stage1_max_length``, ``max_prompt_length``,
         ``max_context_words``).
         ``stage1_screening=True`` gives stage 1 a typed head over the same ``entity_types``.

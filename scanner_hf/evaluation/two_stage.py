@@ -19,6 +19,7 @@ from ..inference import (
     candidate_inputs,
     detect_candidates,
     entities_to_tags,
+    kb_matches_for,
     predict_entities,
     recognize,
     typed_entities,
@@ -84,6 +85,7 @@ def evaluate_two_stage(
     max_length: int | None = None,
     candidate_threshold: float | None = None,
     screening: Screening | None = None,
+    kb_candidates: bool = False,
 ) -> dict:
     """Entity scores (overall, per type, span-only, and seen/unseen given ``train_split``) of the
     two-stage system on a labelled split; for grounding models on a split with gold boxes, also the
@@ -92,7 +94,7 @@ def evaluate_two_stage(
     entities = predict_entities(
         detector, detector_tokenizer, recognizer, builder, tokens, split["image_id"], providers,
         batch_size=batch_size, box_threshold=box_threshold, max_length=max_length, candidate_threshold=candidate_threshold,
-        screening=screening,
+        screening=screening, kb_candidates=kb_candidates,
     )
     seen = entity_strings(train_split) if train_split is not None else None
     scores = _entity_scores_of(split, entities, seen)
@@ -131,11 +133,14 @@ def evaluate_detector(
     *,
     train_split: datasets.Dataset | None = None,
     batch_size: int = 64,
+    providers: Sequence[KnowledgeProvider] = (),
 ) -> dict:
-    """Span-only scores of stage 1 on a labelled split (types ignored), with seen/unseen."""
+    """Span-only scores of stage 1's arg-max decode on a labelled split (types ignored), with seen/unseen;
+    a detector with KB features reads the entity KB among ``providers``."""
     tokens = split["tokens"]
     predicted = [[OUTSIDE] * len(words) for words in tokens]
-    for candidate in detect_candidates(detector, tokenizer, tokens, batch_size=batch_size):
+    kb_matches = kb_matches_for(tokens, providers, detector.config.kb_common_words) if detector.config.kb_features else None
+    for candidate in detect_candidates(detector, tokenizer, tokens, batch_size=batch_size, kb_matches=kb_matches):
         predicted[candidate.sentence_index][candidate.start : candidate.end] = ["B"] + ["I"] * (candidate.end - candidate.start - 1)
     names = split.features["ner_tags"].feature.names
     gold = [untyped_tags([names[i] for i in ids]) for ids in split["ner_tags"]]
@@ -151,12 +156,14 @@ def tune_box_threshold(
     split: datasets.Dataset,
     providers: Sequence[KnowledgeProvider] = (),
     thresholds: Sequence[float] = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05),
+    kb_candidates: bool = False,
 ) -> float:
     """The overlap-score threshold (below it: "not in the image") with the best GMNER F1 on a
     labelled split, usually the validation split (ties keep the earlier, higher threshold). Predicts
     once and re-thresholds offline."""
     entities = predict_entities(
-        detector, detector_tokenizer, recognizer, builder, split["tokens"], split["image_id"], providers, box_threshold=0.0
+        detector, detector_tokenizer, recognizer, builder, split["tokens"], split["image_id"], providers, box_threshold=0.0,
+        kb_candidates=kb_candidates,
     )
     best, best_f1 = 0.5, -1.0
     for threshold in thresholds:
@@ -211,6 +218,7 @@ def tune_screening_threshold(
     *,
     max_length: int | None = None,
     candidate_threshold: float | None = None,
+    kb_candidates: bool = False,
 ) -> tuple[float, dict]:
     """The lowest screening threshold (fewest candidates typed twice) whose F1 on a labelled split,
     usually the validation split, is within ``tolerance`` of the entity recogniser alone (1.0 when
@@ -218,13 +226,17 @@ def tune_screening_threshold(
     the F1 and the share of candidates the entity recogniser typed. The typed ``detector``'s types
     screen (see :class:`~.inference.Screening`). Each pass runs once; thresholds are applied offline."""
     tokens = split["tokens"]
-    candidates = detect_candidates(detector, detector_tokenizer, tokens, max_length=max_length, threshold=candidate_threshold)
+    kb_matches = None
+    if detector.config.kb_features or kb_candidates:
+        kb_matches = kb_matches_for(tokens, providers, detector.config.kb_common_words)
+    candidates = detect_candidates(detector, detector_tokenizer, tokens, max_length=max_length, threshold=candidate_threshold,
+                                   kb_matches=kb_matches, kb_candidates=kb_candidates)
     items = candidate_inputs(tokens, split["image_id"], candidates, providers)
     screening = Screening(1.0)
     alone, screened = recognize(recognizer, builder, items), screening.first_pass(recognizer, candidates)
 
     def f1_of(results) -> float:
-        entities = typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None)
+        entities = typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None or kb_candidates)
         return _entity_scores_of(split, entities)["f1"]
 
     tried = {"recogniser": {"f1": f1_of(alone), "typed_again": 1.0}, "screener": {"f1": f1_of(screened), "typed_again": 0.0}}

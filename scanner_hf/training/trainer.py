@@ -29,13 +29,11 @@ import dataclasses
 import json
 import logging
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import datasets
-from accelerate import PartialState
 from transformers import PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
 
 from ..data import entity_types_of
@@ -46,7 +44,7 @@ from ..evaluation.two_stage import (
     tune_candidate_threshold,
     tune_screening_threshold,
 )
-from ..inference import Screening, detect_candidates
+from ..inference import Screening, detect_candidates, kb_matches_for
 from ..knowledge import KnowledgeProvider
 from ..knowledge.factory import kb_path, providers_from_settings
 from ..knowledge.kb import EntityKB
@@ -69,29 +67,13 @@ from .model_card import (
     dataset_label,
     push_folder_to_hub,
 )
+from .kb_features import add_kb_matches, choose_common_words, entity_kb
 from .stages import Distillation, fit_entity_recognizer, fit_span_detector
+from .step_folders import is_complete_step, on_main_process, save_step, select_first, stage_setting, write_json
 
 __all__ = ["DistillationSettings", "KnowledgeSettings", "ScannerTrainer", "ScannerTrainingArguments"]
 
 logger = logging.getLogger(__name__)
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-
-
-def select_first(dataset: datasets.Dataset | None, limit: int | None) -> datasets.Dataset | None:
-    return dataset if dataset is None or limit is None or limit >= len(dataset) else dataset.select(range(limit))
-
-
-def on_main_process(write: Callable[[], Any]) -> None:
-    """Run a write (files, upload) once under ``accelerate launch``; the other processes wait for it."""
-    state = PartialState()
-    if state.is_main_process:
-        write()
-    state.wait_for_everyone()
-
-
-def stage_setting(args: TrainingArguments, name: str):
-    """A stage setting that plain TrainingArguments may lack (StageTrainingArguments' caps)."""
-    return getattr(args, name, None)
 
 
 class ScannerTrainer:
@@ -152,7 +134,7 @@ class ScannerTrainer:
         self.initial_detector = copy.deepcopy(model.span_detector)
         self.initial_recognizer = copy.deepcopy(model.entity_recognizer)
         self.proposal_threshold = model.config.candidate_threshold
-        self.detector_trained = self.recognizer_trained = False
+        self.detector_trained = self.recognizer_trained = self.kb_matched = False
         self.scores: dict[str, dict] = {}
 
     @staticmethod
@@ -199,7 +181,7 @@ class ScannerTrainer:
         """Whether ``folder`` holds a finished step to reload; an unfinished one is removed."""
         if not self.args.resume:
             return False
-        if (folder / "config.json").is_file() and any((folder / name).is_file() for name in WEIGHT_FILES):
+        if is_complete_step(folder):
             return True
         if folder.exists():
             logger.warning("%s holds no complete model (an interrupted run?): retraining this step", folder)
@@ -207,20 +189,7 @@ class ScannerTrainer:
         return False
 
     def _save_step(self, model, processor, folder: Path) -> None:
-        """Write a step's model atomically: a temporary folder renamed into place."""
-
-        def write() -> None:
-            temporary = folder.with_name(f".{folder.name}.partial")
-            shutil.rmtree(temporary, ignore_errors=True)
-            model.save_pretrained(temporary)
-            processor.save_pretrained(temporary)
-            if folder.is_symlink() or folder.is_file():
-                folder.unlink()
-            elif folder.exists():
-                shutil.rmtree(folder)
-            temporary.rename(folder)
-
-        on_main_process(write)
+        save_step(model, processor, folder)
 
     @staticmethod
     def _checkpoints(folder: Path) -> Path:
@@ -228,11 +197,7 @@ class ScannerTrainer:
         return folder.parent / "checkpoints" / folder.name
 
     def _write_json(self, path: Path, value) -> None:
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(value, indent=2))
-
-        on_main_process(write)
+        write_json(path, value)
 
     def _stage_args(self, stage: str, folder: Path, **overrides) -> TrainingArguments:
         """The stage's TrainingArguments with its Trainer checkpoints under this step's folder."""
@@ -251,6 +216,36 @@ class ScannerTrainer:
             detector.config.encoder_config.vocab_size = len(self.tokenizer)
         return detector
 
+    # -- stage-1 knowledge ---------------------------------------------------------------------
+
+    @property
+    def kb_candidates(self) -> bool:
+        return self.model.config.kb_candidates
+
+    def kb_matches(self, tokens: Sequence[Sequence[str]]):
+        """The entity KB's matches in ``tokens`` for a stage 1 with KB features or KB candidates (else None)."""
+        if not (self.initial_detector.config.kb_features or self.kb_candidates):
+            return None
+        return kb_matches_for(tokens, self.providers, self.initial_detector.config.kb_common_words)
+
+    def prepare_kb_matches(self) -> None:
+        """With KB features or KB candidates (once): the common words chosen on the validation split (kept in
+        stage 1's config, see :mod:`.kb_features`) and the training and validation splits' ``kb_tags``."""
+        config = self.initial_detector.config
+        if self.kb_matched or not (config.kb_features or self.kb_candidates):
+            return
+        kb = entity_kb(self.providers)
+        if kb is None:
+            raise ValueError("kb_features / kb_candidates read the entity KB: set knowledge.wikipedia or pass a KB provider")
+        if config.kb_common_words is None:
+            config.kb_common_words, self.scores["kb_common_words_dev"] = choose_common_words(kb, self.train_dataset, self.eval_dataset)
+        for copy_of_config in (self.model.span_detector.config, self.model.config.span_detector_config):  # what the checkpoint saves
+            copy_of_config.kb_common_words = config.kb_common_words
+        self.train_dataset = add_kb_matches(self.train_dataset, self.kb_matches(self.train_dataset["tokens"]))
+        if self.eval_dataset is not None:
+            self.eval_dataset = add_kb_matches(self.eval_dataset, self.kb_matches(self.eval_dataset["tokens"]))
+        self.kb_matched = True
+
     # -- steps -------------------------------------------------------------------------------
 
     def train_span_detector(self, folder: Path | None = None, *, plain: bool = False) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
@@ -258,6 +253,7 @@ class ScannerTrainer:
         teacher first (``<folder>-teacher``). ``plain`` trains without distillation and AWP (and does
         not put the result into the model)."""
         folder = Path(folder) if folder else self.output_dir / "stage1"
+        self.prepare_kb_matches()
         if self._complete(folder):
             logger.info("resuming: loading the stage-1 detector from %s", folder)
             detector = self._matching_vocabulary(ScannerSpanDetector.from_pretrained(folder).eval())
@@ -279,9 +275,11 @@ class ScannerTrainer:
 
     def non_entity_spans(self, cache: Path | None = None) -> list[list[tuple[int, int]]] | None:
         """Stage-1 spans on the training split from ``non_entity_folds`` cross-fold detectors, each
-        trained without the fold it predicts (cached in ``<output_dir>/stage1_folds.json``)."""
+        trained without the fold it predicts (cached in ``<output_dir>/stage1_folds.json``); with KB
+        candidates, the typed KB matches too, so that stage 2 learns to reject the wrong ones."""
         if self.args.non_entity_folds < 2:
             return None
+        self.prepare_kb_matches()
         cache = Path(cache) if cache else self.output_dir / "stage1_folds.json"
         if self.args.resume and cache.is_file():
             logger.info("resuming: cross-fold spans from %s", cache)
@@ -295,7 +293,8 @@ class ScannerTrainer:
         def train_and_predict(part, held_out):
             detector = fit_span_detector(copy.deepcopy(self.initial_detector), self.tokenizer, part, args,
                                          max_length=self.processor.stage1_max_length, callbacks=self.callbacks)
-            found = detect_candidates(detector, self.tokenizer, held_out["tokens"], threshold=self.proposal_threshold)
+            found = detect_candidates(detector, self.tokenizer, held_out["tokens"], threshold=self.proposal_threshold,
+                                      kb_matches=self.kb_matches(held_out["tokens"]), kb_candidates=self.kb_candidates)
             return spans_by_sentence(found, len(held_out))
 
         spans = cross_fold_spans(train_split, train_and_predict, folds=self.args.non_entity_folds, seed=self.args.stage1.seed)
@@ -306,9 +305,10 @@ class ScannerTrainer:
         """Validation candidates as at test time: gold entities plus this detector's false positives."""
         if self.eval_dataset is None or self.args.stage2.eval_strategy == "no":
             return None
-        dev = select_first(self.eval_dataset, stage_setting(self.args.stage2, "max_eval_samples"))
         detector, tokenizer = self._stage1()
-        found = detect_candidates(detector, tokenizer, dev["tokens"], threshold=self.proposal_threshold)
+        dev = select_first(self.eval_dataset, stage_setting(self.args.stage2, "max_eval_samples"))
+        found = detect_candidates(detector, tokenizer, dev["tokens"], threshold=self.proposal_threshold,
+                                  kb_matches=self.kb_matches(dev["tokens"]), kb_candidates=self.kb_candidates)
         return dev, training_candidates(dev, spans_by_sentence(found, len(dev)))
 
     def train_entity_recognizer(
@@ -366,7 +366,7 @@ class ScannerTrainer:
         if grounding and self.eval_dataset is not None and "entities" in self.eval_dataset.column_names:
             detector, tokenizer = self._stage1()
             self.model.config.box_threshold = tune_box_threshold(
-                detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers
+                detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers, kb_candidates=self.kb_candidates,
             )
             logger.info("box threshold chosen on the validation split: %.2f", self.box_threshold)
         return self.box_threshold
@@ -378,7 +378,7 @@ class ScannerTrainer:
             detector, tokenizer = self._stage1()
             self.model.config.candidate_threshold, tried = tune_candidate_threshold(
                 detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-                max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold,
+                max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold, kb_candidates=self.kb_candidates,
             )
             self.scores["candidate_threshold_dev_f1"] = {str(k): v for k, v in tried.items()}
             logger.info("candidate threshold chosen on the validation split: %s (dev F1 %s)", self.candidate_threshold, tried)
@@ -396,7 +396,7 @@ class ScannerTrainer:
         detector, tokenizer = self._stage1()
         self.model.config.screening_threshold, tried = tune_screening_threshold(
             detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-            max_length=self.processor.stage1_max_length, candidate_threshold=self.candidate_threshold,
+            max_length=self.processor.stage1_max_length, candidate_threshold=self.candidate_threshold, kb_candidates=self.kb_candidates,
         )
         self.scores["screening_dev"] = tried
         logger.info("screening threshold chosen on the validation split: %.2f (%s)", self.screening_threshold, tried)
@@ -424,7 +424,7 @@ class ScannerTrainer:
             raise ValueError("no split to evaluate: pass one or give the trainer a test_dataset")
         detector, tokenizer = self._stage1()
         if self.recognizer is None:
-            return evaluate_detector(detector, tokenizer, dataset, train_split=self.train_dataset)
+            return evaluate_detector(detector, tokenizer, dataset, train_split=self.train_dataset, providers=self.providers)
         scores = evaluate_model(  # through model.predict: the path the saved checkpoint runs
             self.model.eval(), dataset, train_split=self.train_dataset, providers=self.providers if providers is None else providers,
             screen=screen, screening_threshold=screening_threshold,
@@ -439,7 +439,8 @@ class ScannerTrainer:
         checkpoint with its model card to ``<output_dir>/scanner`` (pushed when ``push_to_hub``)."""
         detector, tokenizer = self.train_span_detector()
         if self.test_dataset is not None:
-            self.scores["stage1"] = evaluate_detector(detector, tokenizer, self.test_dataset, train_split=self.train_dataset)
+            self.scores["stage1"] = evaluate_detector(detector, tokenizer, self.test_dataset, train_split=self.train_dataset,
+                                                      providers=self.providers)
             self._write_json(self.output_dir / "stage1" / "test_scores.json", self.scores["stage1"])
         if self.args.stages == "stage1":
             return self.scores
