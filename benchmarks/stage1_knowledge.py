@@ -62,7 +62,9 @@ def trainer_for(name: str, settings: dict, config: str, seed: int | None):
     folder = f"{name}-{config}" + ("" if seed is None or seed == settings["seed"] else f"-seed-{seed}")  # other seeds: all retrained
     recipe = benchmark_recipe(name, settings, VARIANT, seed, output_dir=str(BENCHMARK_DIR / "cache" / folder),
                               word_shapes=True, candidate_threshold=0.2, **CONFIGS[config])
-    return recipe_trainer(recipe)
+    trainer = recipe_trainer(recipe)
+    trainer.eval_dataset = load_benchmark(name)["validation"]  # for the KB's common words (epochs are not chosen on dev here)
+    return trainer
 
 
 def stage1_rows(trainer, split, seen) -> dict:

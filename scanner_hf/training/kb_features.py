@@ -20,7 +20,7 @@ from ..tags import tags_to_spans
 
 logger = logging.getLogger(__name__)
 
-COMMON_WORD_COUNTS: tuple[int, ...] = (0, 100, 300, 1000, 3000)
+COMMON_WORD_COUNTS: tuple[int, ...] = (0, 100, 300, 1000, 3000, 10000)
 
 
 def entity_kb(providers: Sequence[KnowledgeProvider]) -> KnowledgeProvider | None:
