@@ -51,6 +51,7 @@ def main() -> None:
     recipe = Recipe(
         dataset="twitter_gmner", data_dir=str(root), output_dir=str(BENCHMARK_DIR / "cache" / "synthetic_gmner_run"),
         stage1_max_length=64, max_prompt_length=160, non_entity_folds=0, grounding_weight=1.0, max_objects=18, resume=False,
+        word_shapes=False, candidate_threshold=None, tune_candidate_threshold=False, max_context_words=None,  # the paper's system
         stage1={"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
         stage2={"num_train_epochs": arguments.stage2_epochs, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
         knowledge=KnowledgeSettings(objects=str(root / "objects")),

@@ -25,6 +25,7 @@ def main() -> None:
     recipe = Recipe(
         dataset="twitter_gmner", output_dir=str(BENCHMARK_DIR / "cache" / "twitter_gmner_text"), stage1_max_length=128,
         max_prompt_length=128, non_entity_folds=0, resume=False, select_best_on_dev=False,
+        word_shapes=False, candidate_threshold=None, tune_candidate_threshold=False, max_context_words=None,  # the paper's system
         stage1={"num_train_epochs": arguments.stage1_epochs, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
         stage2={"num_train_epochs": arguments.stage2_epochs, "per_device_train_batch_size": 16, "learning_rate": 1e-4},
         knowledge=KnowledgeSettings(captions=[str(captions / "BLIP2_15.txt"), str(captions / "BLIP2_17.txt")]),

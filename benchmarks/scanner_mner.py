@@ -130,6 +130,8 @@ def benchmark_recipe(name: str, settings: dict, variant: str = "text", seed: int
         dataset=name, output_dir=str(BENCHMARK_DIR / "cache" / name), seed=settings["seed"] if seed is None else seed, stage1_max_length=128,
         max_prompt_length=128, stage1=stage(settings["stage1_epochs"]), stage2=stage(settings["stage2_epochs"]),
         fold_epochs=settings["fold_epochs"], max_objects=15, select_best_on_dev=False,
+        # the paper's system unless a benchmark overrides it (the library's defaults are the best measured one)
+        word_shapes=False, candidate_threshold=None, tune_candidate_threshold=False, max_context_words=None,
         knowledge=knowledge_for(name, parts), distillation=DistillationSettings(mode="tyt" if tyt else "none", stages=["stage2"]),
     )
     return dataclasses.replace(recipe, **overrides)

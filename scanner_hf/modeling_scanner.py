@@ -30,6 +30,7 @@ from .configuration import ScannerConfig
 from .modeling_base import ScannerPreTrainedModel
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
+from .tokenization import lowercases
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 SPAN_DETECTOR_SETTINGS = ("word_shapes", "classifier_dropout", "kb_features", "kb_feature_dropout", "kb_common_words")
 ENTITY_RECOGNIZER_SETTINGS = ("max_objects", "grounding_weight")
 PROCESSOR_SETTINGS = ("stage1_max_length", "max_prompt_length", "max_context_words")  # ScannerProcessor's
+DEFAULT_CANDIDATE_THRESHOLD = 0.2  # stage 1 over-proposes and stage 2's non-entity class rejects: +0.16 F1, +0.67 unseen (Twitter-2017)
+DEFAULT_MAX_CONTEXT_WORDS = 40  # documents: 2.7x faster and +0.7 F1; tweets are shorter, so unchanged
 HUB_LOADING_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "trust_remote_code")
 
 
@@ -93,6 +96,8 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         ``grounding_weight``) or of the processor (``stage1_max_length``, ``max_prompt_length``,
         ``max_context_words``).
         ``stage1_screening=True`` gives stage 1 a typed head over the same ``entity_types``.
+        Defaults are the best measured system: ``word_shapes`` on when the backbone's tokenizer
+        lowercases, ``candidate_threshold=0.2`` (over-proposal), ``max_context_words=40``.
 
         >>> model = ScannerForMultimodalNER.from_encoder("sentence-transformers/all-MiniLM-L6-v2",  # doctest: +SKIP
         ...     entity_types=["PER", "LOC", "ORG", "OTHER"], word_shapes=True)
@@ -115,6 +120,13 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
             raise TypeError(f"unknown settings {unknown} for from_encoder; known: {settings}")
         source = resolve_backbone(backbone)
         tokenizer = AutoTokenizer.from_pretrained(source)
+        # the best measured system by default (benchmarks/RESULTS.md, "Default system"); None keeps arg-max / all words
+        config_kwargs.setdefault("candidate_threshold", DEFAULT_CANDIDATE_THRESHOLD)
+        processor_kwargs.setdefault("max_context_words", DEFAULT_MAX_CONTEXT_WORDS)
+        if detector_kwargs.get("word_shapes") is None:
+            detector_kwargs["word_shapes"] = lowercases(tokenizer)
+            logger.info("word_shapes=%s: the tokenizer of %s %s", detector_kwargs["word_shapes"], backbone,
+                        "lowercases, so stage 1 sees each word's shape" if detector_kwargs["word_shapes"] else "keeps case")
         processor = ScannerProcessor(tokenizer, **processor_kwargs)  # settings checked before any weights load
         typed = entity_types if config_kwargs.get("stage1_screening") else None
         detector = ScannerSpanDetector.from_encoder(backbone, entity_types=typed, **detector_kwargs)

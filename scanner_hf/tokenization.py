@@ -158,6 +158,12 @@ WORD_SHAPES: tuple[str, ...] = (
 _SHAPE_ID = {name: index for index, name in enumerate(WORD_SHAPES)}
 
 
+def lowercases(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether the tokenizer folds case (an uncased backbone such as MiniLM), so that the encoder cannot
+    see capitalisation and stage 1 needs word shapes."""
+    return tokenizer.tokenize("Paris Hilton NASA") == tokenizer.tokenize("paris hilton nasa")
+
+
 def word_shape(word: str) -> int:
     """The :data:`WORD_SHAPES` id of a word: ``Kerr`` capitalised, ``NBA`` upper, ``iPhone`` mixed, ..."""
     if word.startswith(("http://", "https://")):

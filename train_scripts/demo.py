@@ -4,13 +4,16 @@
 
 Loads the saved composite from its folder with ``pipeline("scanner-ner")``, runs it on a few test
 tweets with their precomputed BLIP-2 captions (the tweet images are not distributed with the data),
-prints the transformers-style output, and renders the first tweet to HTML.
+prints the transformers-style output, and renders the first tweet to HTML. When the folder comes from
+a training run (its ``test_scores.json`` beside it), it prints those test scores next to the default
+system's recorded full-budget scores (``benchmarks/results/unseen_bar.json``, seeds 42-44).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from transformers import pipeline
@@ -21,6 +24,30 @@ from scanner_hf.knowledge import PrecomputedCaptions
 from scanner_hf.visualize import render_html
 
 CAPTION_FILES = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
+RECORDED = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "unseen_bar.json"
+
+
+def recorded_scores(dataset: str) -> dict[str, str] | None:
+    """The default system's recorded test F1 and unseen F1 at full budget, mean ± sd over its seeds."""
+    if not RECORDED.is_file():
+        return None
+    runs = json.loads(RECORDED.read_text())["results"]
+    chosen = [run["per_threshold"][run["chosen"]] for key, run in runs.items() if key.startswith(f"{dataset}/caption+kb/over") and "shapes2" not in key]
+    if len(chosen) < 2:
+        return None
+    return {name: f"{100 * statistics.mean(r[name] for r in chosen):.2f} ± {100 * statistics.stdev(r[name] for r in chosen):.2f} "
+                  f"({len(chosen)} seeds)" for name in ("f1", "unseen_f1")}
+
+
+def print_scores(model: str, dataset: str) -> None:
+    scores_file = Path(model).parent / "test_scores.json"
+    if not scores_file.is_file():
+        return
+    scores = json.loads(scores_file.read_text())
+    recorded = recorded_scores(dataset) or {}
+    print(f"\n{dataset} test     this run    the default system at full budget (benchmarks/RESULTS.md, 'The bar')")
+    for name, label in (("f1", "F1"), ("unseen_f1", "unseen F1")):
+        print(f"  {label:<12} {100 * scores[name]:>8.2f}    {recorded.get(name, 'not recorded')}")
 
 
 def main() -> None:
@@ -41,6 +68,7 @@ def main() -> None:
     first = inputs[0]
     Path(arguments.render).write_text(render_html(first["text"], ner(first), title=f"caption: {first['caption']}"))
     print(f"\nrendered the first tweet to {arguments.render}")
+    print_scores(arguments.model, arguments.dataset)
 
 
 if __name__ == "__main__":

