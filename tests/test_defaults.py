@@ -72,3 +72,12 @@ def test_auto_kb_is_the_installed_packages_in_the_measured_order(monkeypatch, ca
     fake_installed(monkeypatch, set())
     with pytest.raises(KnowledgeBaseError, match="no KB package is installed"):
         expand_auto(["auto"])
+
+
+def test_screening_threshold_is_the_best_dev_f1_ties_to_the_faster():
+    from scanner_hf.evaluation.two_stage import best_screening_threshold
+
+    # the case: the old rule (lowest within 0.1 of stage 2 alone) took 0.5; dev F1 peaked at 0.85
+    dev = {1.0: 0.8380, 0.5: 0.8381, 0.7: 0.8420, 0.85: 0.8479, 0.9: 0.8479, 0.95: 0.8450}
+    assert best_screening_threshold(dev) == 0.85
+    assert best_screening_threshold({1.0: 0.80, 0.9: 0.79}) == 1.0  # stage 2 alone when screening only loses

@@ -385,8 +385,8 @@ class ScannerTrainer:
         return self.candidate_threshold
 
     def tune_screening_threshold(self) -> float:
-        """With ``stage1_screening`` and a validation split: the lowest screening threshold within 0.1 F1
-        of stage 2 alone there (see :func:`~.two_stage.tune_screening_threshold`; written into
+        """With ``stage1_screening`` and a validation split: the screening threshold with the best F1 there,
+        ties to the faster (see :func:`~.two_stage.tune_screening_threshold`; written into
         ``model.config.screening_threshold``)."""
         if self.screening() is None:
             return self.screening_threshold
