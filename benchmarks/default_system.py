@@ -1,0 +1,105 @@
+"""The default system as a user trains it: the ``<dataset>-cpu`` preset run through ``load_recipe`` ->
+``recipe_trainer`` -> ``train()`` (what ``scanner-ner train --config`` does), one seed at a time, stage 1
+retrained per seed, beside the recorded three-seed rows of the paper's recipe and of token classification
+on the same backbone (section "Headline rows over seeds") and the default system's rows in "The bar"
+(the same settings run by unseen_bar.py; its seeds 43-44 retrained stage 2 only).
+
+    python benchmarks/default_system.py [--datasets twitter2017 twitter2015 conll2003] [--seeds 42 43 44]
+    python benchmarks/default_system.py --datasets      # only rewrite the section
+
+Each finished run is saved at once (results/default_system.json), so a cut session keeps it; models go
+to benchmarks/cache/default-<dataset>-seed-<n>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from common import BENCHMARK_DIR, commands_note, merged_commands, percent, spread, write_section
+
+from scanner_hf.training.recipe import load_recipe, recipe_trainer
+
+CONFIGS = Path(__file__).resolve().parents[1] / "train_scripts" / "configs"
+PRESETS = {"twitter2017": "twitter2017-cpu.yaml", "twitter2015": "twitter2015-cpu.yaml", "conll2003": "conll2003-cpu.yaml"}
+RAW_FILE = BENCHMARK_DIR / "results" / "default_system.json"
+RECORDED = {"baseline": "token classification (recorded)", "caption+wiki+tyt": "SCANNER, the paper's recipe: caption + ovos + TYT (recorded)"}
+
+
+def run(dataset: str, seed: int) -> dict:
+    recipe = load_recipe(CONFIGS / PRESETS[dataset], {"seed": seed, "output_dir": str(BENCHMARK_DIR / "cache" / f"default-{dataset}-seed-{seed}")})
+    trainer = recipe_trainer(recipe)
+    start = time.perf_counter()
+    scores = trainer.train()
+    scanner = scores["scanner"]
+    return {
+        "f1": scanner["f1"], "seen_f1": scanner["seen"]["f1"], "unseen_f1": scanner["unseen"]["f1"],
+        "candidate_threshold": scanner["candidate_threshold"],
+        "candidate_threshold_dev_f1": trainer.scores.get("candidate_threshold_dev_f1"), "seconds": time.perf_counter() - start,
+    }
+
+
+def recorded_rows(dataset: str) -> list[str]:
+    """The recorded three-seed rows of headline_seeds.py and the default system's seeds in unseen_bar.py."""
+    rows = []
+    headline = BENCHMARK_DIR / "results" / "headline_seeds.json"
+    results = json.loads(headline.read_text())["results"].get(dataset, {}) if headline.is_file() else {}
+    for key, label in RECORDED.items():
+        seeds = results.get(key, {})
+        if seeds:
+            rows.append(row(dataset, label, {s: {"f1": r["f1"], "unseen_f1": r["unseen"]["f1"]} for s, r in seeds.items()}))
+    bar = BENCHMARK_DIR / "results" / "unseen_bar.json"
+    if bar.is_file():
+        runs = json.loads(bar.read_text())["results"]
+        seeds = {key.rsplit("seed-", 1)[-1] if "seed-" in key else "42": run["per_threshold"][run["chosen"]]
+                 for key, run in runs.items() if key.startswith(f"{dataset}/caption+kb/over") and "shapes2" not in key}
+        if seeds:
+            rows.append(row(dataset, "the default system in 'The bar' (seeds 43-44: stage 2 retrained only; recorded)", seeds))
+    return rows
+
+
+def row(dataset: str, label: str, seeds: dict) -> str:
+    ordered = sorted(seeds, key=int)
+    return (f"| {dataset} | {label} | {', '.join(ordered)} | {spread([seeds[s]['f1'] for s in ordered])} | "
+            f"{spread([seeds[s]['unseen_f1'] for s in ordered])} | {', '.join(percent(seeds[s]['f1']) for s in ordered)} |")
+
+
+def report(raw: dict) -> str:
+    lines = []
+    for dataset in PRESETS:
+        runs = raw["runs"].get(dataset, {})
+        if runs:
+            lines.append(row(dataset, f"**the default system** (`{PRESETS[dataset][:-5]}`, stage 1 retrained per seed)", runs))
+            lines.append("| | its proposal threshold chosen on validation | | " + ", ".join(
+                f"seed {s}: {runs[s]['candidate_threshold']}" for s in sorted(runs, key=int)) + " | | |")
+            lines += recorded_rows(dataset)
+    return (
+        "Each preset trained as `scanner-ner train --config train_scripts/configs/<dataset>-cpu.yaml --set seed=N` does "
+        "(MiniLM, 2 CPU cores; the presets' comments give the settings), test split, seqeval strict IOB2; "
+        "unseen = the entity string is not an entity of train. Mean ± sample sd over the seeds listed.\n\n"
+        + commands_note(raw["commands"]) + "\n"
+        "| dataset | system | seeds | test F1 | unseen F1 | F1 per seed |\n|---|---|---|---|---|---|\n" + "\n".join(lines)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="*", default=["twitter2017", "twitter2015"], choices=sorted(PRESETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42])
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
+    runs = previous.get("runs", {})
+    raw = {"runs": runs, "commands": merged_commands(previous, ran=bool(arguments.datasets))}
+    for dataset in arguments.datasets:
+        for seed in arguments.seeds:
+            runs.setdefault(dataset, {})[str(seed)] = run(dataset, seed)
+            write_section("default_system", "Default system", report(raw), raw)  # each finished run is kept
+    write_section("default_system", "Default system", report(raw), raw)
+
+
+if __name__ == "__main__":
+    main()
