@@ -95,9 +95,15 @@ def recognize(
     candidate in the same text with the same knowledge, e.g. a repeated post) are encoded once; the
     distinct ones go in batches of similar length (:func:`length_batches`), so batches carry little
     padding; results come back in input order."""
-    prompts = builder.build(items)
+    prompts = builder.build(items, skip_too_long=True)
+    too_long = [index for index, prompt in enumerate(prompts) if prompt is None]
+    if too_long:
+        logger.warning("%d of %d candidates do not fit a prompt of %d tokens even alone, so they are not typed "
+                       "(answered non-entity); the first: %r", len(too_long), len(items), builder.max_length,
+                       " ".join(items[too_long[0]].words[items[too_long[0]].start:items[too_long[0]].end]))
     first_of: dict[tuple, int] = {}
-    distinct = [first_of.setdefault(tuple(prompt.input_ids), index) for index, prompt in enumerate(prompts)]
+    distinct = [first_of.setdefault(tuple(prompt.input_ids), index) if prompt is not None else -1
+                for index, prompt in enumerate(prompts)]
     was_training = model.training
     model.eval()
     try:
@@ -106,6 +112,9 @@ def recognize(
         model.train(was_training)
     results = []
     for index, item in enumerate(items):
+        if prompts[index] is None:
+            results.append((model.config.non_entity_id, 1.0, None, None))
+            continue
         probabilities, overlaps = encoded[distinct[index]]
         label_id = int(probabilities.argmax())
         box = box_score = None

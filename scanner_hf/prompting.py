@@ -156,8 +156,10 @@ class PromptBuilder:
             return []
         return self.tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
-    def build(self, items: Sequence[PromptInput]) -> list[EncodedPrompt]:
-        """Encode many candidates at once (each part tokenised in one batched call)."""
+    def build(self, items: Sequence[PromptInput], *, skip_too_long: bool = False) -> list[EncodedPrompt | None]:
+        """Encode many candidates at once (each part tokenised in one batched call). A candidate that
+        cannot fit ``max_length`` even alone raises :class:`PromptTooLongError`, or with
+        ``skip_too_long`` gets ``None`` (counted in ``stats["too_long"]``; the caller logs what it does)."""
         before, _, after = HEAD_AFTER_MASK.partition("{entity}")
         heads = self._ids([before + " ".join(item.words[item.start : item.end]) + after for item in items])
         sentences = self._ids([" ".join(item.words) for item in items])
@@ -174,8 +176,15 @@ class PromptBuilder:
         for index, item in enumerate(items):
             objects = flat_objects[cursor : cursor + len(object_texts[index])]
             cursor += len(object_texts[index])
-            prompts.append(self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects))
+            try:
+                prompts.append(self._assemble(item, heads[index], sentences[index], wikipedia[index], llm[index], captions[index], objects))
+            except PromptTooLongError:
+                if not skip_too_long:
+                    raise
+                self.stats["too_long"] += 1
+                prompts.append(None)
         shortened = self.stats - counted_before
+        shortened.pop("too_long", 0)
         limited = shortened.pop("context_limited", 0)
         if limited:
             logger.info("%d of %d prompts hold only the sentences around their candidate (max_context_words=%d)",

@@ -147,6 +147,11 @@ def test_entity_that_cannot_fit_is_an_error(tokenizer):
     words = ["steve"] * 60
     with pytest.raises(PromptTooLongError):
         PromptBuilder(tokenizer, max_length=32).build([PromptInput(words, 0, 60, Knowledge())])
+    # callers that can answer for such a candidate (inference: non-entity; training: left out) ask for None
+    builder = PromptBuilder(tokenizer, max_length=32)
+    too_long, fits = builder.build([PromptInput(words, 0, 60, Knowledge()), PromptInput(words, 0, 2, Knowledge())],
+                                   skip_too_long=True)
+    assert too_long is None and fits is not None and builder.stats["too_long"] == 1
 
 
 def test_literal_slot_tokens_in_text_stay_text(tokenizer):

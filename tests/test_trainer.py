@@ -73,7 +73,9 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     # each stage's own Trainer ran with its own arguments and the callback: 8 epochs x 24 sentences / 8 a batch for
     # stage 1; stage 2 accumulates 2 batches of candidates a step
     assert callback.trainings[0] == (1, 8 * 3) and callback.trainings[1][0] == 2 and len(callback.trainings) == 2
-    assert set(scores) == {"stage1", "scanner"} and scores["stage1"]["f1"] > 0.6
+    # the default tunes stage 1's candidate threshold on the validation split and reports each tried value's dev F1
+    assert set(scores) == {"stage1", "scanner", "candidate_threshold_dev_f1"} and scores["stage1"]["f1"] > 0.6
+    assert len(scores["candidate_threshold_dev_f1"]) > 1
     card = (run / "scanner" / "README.md").read_text()
     assert (run / "scanner" / "model.safetensors").exists() and "my-tweets" in card
     assert str(tmp_path) not in card and str(tmp_path) not in (run / "scanner" / "config.json").read_text()  # no machine paths
