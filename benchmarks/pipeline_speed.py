@@ -140,7 +140,7 @@ def build_runner(row: str, cache: Path = CACHE):
         if family == "scanner_unsorted":  # as before 2026-11-27: one batch of texts at a time, so stage 1 has nothing to sort
             import scanner_hf.inference
 
-            scanner_hf.inference.SORTING_WINDOW = 1
+            scanner_hf.prediction.SORTING_WINDOW = 1
         ner = ScannerNERPipeline(
             model=model, tokenizer=tokenizer, providers=[], optimize="none" if mode == "fp32" else mode,
             max_context_words=CONTEXT_WORDS.get(family),

@@ -51,7 +51,7 @@ def _load(model_dir: str, optimize: str | None = None):
 
 def _providers(model, captions: str | None):
     """The checkpoint's own knowledge providers (as the pipeline builds them) plus given captions."""
-    from .inference import default_providers
+    from .prediction import default_providers
     from .knowledge import PrecomputedCaptions
 
     return default_providers(model.config.knowledge) + ([PrecomputedCaptions.from_file(captions)] if captions else [])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +30,28 @@ class ScannerPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _supports_flash_attn = True
+
+
+# ``model.predict``'s implementation, registered by the inference layer (``scanner_hf.prediction``) when it is
+# imported, as ``import scanner_hf`` and a checkpoint's pipeline code do: modeling says what a prediction is
+# called with, inference how it is made. (Remote code without the package runs through the pipeline: its
+# copy of the inference layer is a dynamic module of its own, so it cannot register here.)
+_PREDICTORS: dict[str, Callable[..., Any]] = {}
+
+
+def register_predictor(model_type: str, predictor: Callable[..., Any]) -> None:
+    """Make ``predictor(model, *args, **kwargs)`` the ``predict`` of models whose config is ``model_type``."""
+    _PREDICTORS[model_type] = predictor
+
+
+def predictor_for(model_type: str) -> Callable[..., Any]:
+    """The registered ``predict`` implementation for ``model_type``."""
+    if model_type not in _PREDICTORS:
+        raise RuntimeError(
+            "model.predict comes from scanner-hf's inference layer: `import scanner_hf` first; without the package "
+            "(remote code), use pipeline('scanner-ner', model=..., trust_remote_code=True)"
+        )
+    return _PREDICTORS[model_type]
 
 
 class WordFeatureEmbedding(nn.Embedding):

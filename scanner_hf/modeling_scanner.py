@@ -27,7 +27,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from .configuration import ScannerConfig
-from .modeling_base import ScannerPreTrainedModel
+from .modeling_base import ScannerPreTrainedModel, predictor_for
 from .modeling_entity_recognizer import ScannerEntityRecognizer
 from .modeling_span_detector import ScannerSpanDetector
 from .tokenization import lowercases
@@ -178,14 +178,7 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         inputs: str | dict | Sequence[str | dict | Sequence[str]],
         images: Any | Sequence[Any] | None = None,
         knowledge: Any | Sequence[Any] | None = None,
-        *,
-        is_split_into_words: bool = False,
-        providers: Sequence | None = None,
-        batch_size: int = 64,
-        box_threshold: float | None = None,
-        screen: bool = True,
-        screening_threshold: float | None = None,
-        max_context_words: int | None = None,
+        **options: Any,
     ) -> list[dict] | list[list[dict]]:
         """The entities of each input, as the ``scanner-ner`` pipeline returns them (``entity_group``,
         ``score``, ``word``, ``start``, ``end``; ``box`` / ``box_score`` for grounding models).
@@ -197,41 +190,11 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
             images: an image (path or PIL) for a single input, or one per input (``None`` for none).
             knowledge: precomputed knowledge (a string of KB text, or a dict with ``wikipedia``,
                 ``llm``, ``caption``), one per input; it wins over ``providers``.
-            providers: knowledge providers; default: those the checkpoint's ``knowledge`` settings name.
-            batch_size: inputs per batch; ``SORTING_WINDOW`` batches run together, sorted by length.
-            box_threshold / screening_threshold / max_context_words: replace the checkpoint's for
-                this call; ``screen=False`` types every candidate with stage 2 alone.
+            options: ``is_split_into_words``, ``providers``, ``batch_size``, ``box_threshold``, ``screen``,
+                ``screening_threshold``, ``max_context_words``: see :func:`scanner_hf.prediction.predict`.
         """
-        # inference is the layer above modeling: loaded on first use, so that modeling imports none of it
-        from .inference import (
-            chunk_size,
-            default_providers,
-            predict_inputs,
-            screening_of,
-        )
-
-        if self.processor is None:
-            raise ValueError("this model has no tokenizer: load it with from_pretrained or from_encoder, or set model.tokenizer")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        single = isinstance(inputs, (str, dict)) or (
-            is_split_into_words and bool(inputs) and all(isinstance(word, str) for word in inputs)
-        )
-        if single:
-            inputs, images, knowledge = [inputs], [images], [knowledge]
-        prepared = self.processor.prepare(inputs, images, knowledge, is_split_into_words=is_split_into_words)
-        if providers is None:
-            if self._default_providers is None:
-                self._default_providers = default_providers(self.config.knowledge)
-            providers = self._default_providers
-        builder = self.processor.prompt_builder(self.entity_recognizer.config, max_context_words=max_context_words)
-        screening = screening_of(self, screen, screening_threshold)
-        step = chunk_size(batch_size)
-        results: list[list[dict]] = []
-        for offset in range(0, len(prepared), step):
-            results += predict_inputs(self, self.processor, prepared[offset : offset + step], providers, builder,
-                                      screening=screening, box_threshold=box_threshold, batch_size=batch_size)
-        return results[0] if single else results
+        # implemented by the inference layer (scanner_hf.prediction.predict), which registers it on import
+        return predictor_for(self.config.model_type)(self, inputs, images, knowledge, **options)
 
     @classmethod
     def from_stages(

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 
 from transformers import Pipeline
 
-from .inference import chunk_size, default_providers, predict_inputs, screening_of
+from .prediction import chunk_size, default_providers, predict_inputs, screening_of
 from .optimization import optimization_of, optimize_for_inference
 from .processing_scanner import ScannerInput, ScannerProcessor, normalise_input
 from .providers import KnowledgeProvider

@@ -55,6 +55,10 @@ assert not missing, f"importable here: {missing}"
 from transformers import pipeline
 ner = pipeline("scanner-ner", model=sys.argv[1], trust_remote_code=True)
 print([(r["word"], r["entity_group"]) for r in ner("Steve Kerr in Paris")])
+try:
+    ner.model.predict("Steve Kerr in Paris")
+except RuntimeError as error:
+    print("model.predict:", error)
 """
 
 
@@ -71,5 +75,7 @@ def test_checkpoint_runs_with_only_torch_transformers_and_pillow(tmp_path, tiny_
                                cwd=tmp_path, timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "('Steve', 'LOC')" in completed.stdout or "('Steve Kerr', 'LOC')" in completed.stdout, completed.stdout
+    # modeling imports no inference code, so model.predict without the package says to use the pipeline
+    assert "use pipeline('scanner-ner', model=..., trust_remote_code=True)" in completed.stdout
     # one warning naming what is off and how to turn it on
     assert completed.stderr.count("is built by the scanner-hf package, which is not installed here") == 1

@@ -21,7 +21,7 @@ def test_saved_folder_is_complete(saved):
     code = {name for name in files if name.endswith(".py")}
     # only what inference needs travels with the model: no data readers, metrics or training code
     assert code == {"configuration.py", "modeling_scanner.py", "modeling_span_detector.py", "modeling_entity_recognizer.py",
-                    "pipeline.py", "inference.py", "processing_scanner.py", "optimization.py", "onnx_runtime.py", "prompting.py", "modeling_base.py", "providers.py", "tokenization.py", "tags.py",
+                    "pipeline.py", "inference.py", "prediction.py", "processing_scanner.py", "optimization.py", "onnx_runtime.py", "prompting.py", "modeling_base.py", "providers.py", "tokenization.py", "tags.py",
                     "backbones.py"}, code
     config = json.loads((saved / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_scanner.ScannerForMultimodalNER"
@@ -61,7 +61,7 @@ def test_datasets_generators_and_batch_size(saved):
 
 
 def test_inputs_run_several_batches_at_a_time_so_stages_can_sort_them(saved, monkeypatch):
-    import scanner_hf.inference as inference_module
+    import scanner_hf.prediction as inference_module
 
     ner = pipeline("scanner-ner", model=str(saved))
     texts = [f"text {n} " + "word " * (n % 7) + "in paris" for n in range(40)]
