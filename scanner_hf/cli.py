@@ -79,7 +79,7 @@ def read_inputs(path: Path):
             yield {k: v for k, v in value.items() if k in INPUT_KEYS}, {k: v for k, v in value.items() if k not in INPUT_KEYS}
 
 
-def predict_file(ner, source: Path, target: Path | None, batch_size: int) -> int:
+def predict_file(ner, source: Path, target: Path | None, batch_size: int, return_knowledge: bool = False) -> int:
     """Stream ``source`` through the pipeline ``batch_size`` inputs at a time, writing one JSON line
     per input (in input order) to ``target`` (stdout when None), with a progress bar. Under
     ``accelerate launch`` each process takes a contiguous share of the inputs and writes a part file;
@@ -101,7 +101,7 @@ def predict_file(ner, source: Path, target: Path | None, batch_size: int) -> int
     part = target.with_name(f"{target.name}.part{state.process_index}") if state.num_processes > 1 else target
     output = open(part, "w", encoding="utf-8") if part else sys.stdout
     try:
-        results = ner((inputs for inputs, _ in mine), batch_size=batch_size)
+        results = ner((inputs for inputs, _ in mine), batch_size=batch_size, return_knowledge=return_knowledge)
         progress = tqdm(zip(mine, results), total=len(mine), desc="predicting", unit=" texts", disable=not state.is_local_main_process)
         for (inputs, extra), entities in progress:
             output.write(json.dumps({**extra, **inputs, "entities": entities}, ensure_ascii=False, default=str) + "\n")
@@ -132,7 +132,8 @@ def predict_command(arguments: argparse.Namespace) -> None:
     if arguments.input:
         if arguments.text or arguments.render:
             raise SystemExit("--input takes the texts from a file: give no TEXT and no --render")
-        count = predict_file(ner, Path(arguments.input), Path(arguments.output) if arguments.output else None, arguments.batch_size)
+        count = predict_file(ner, Path(arguments.input), Path(arguments.output) if arguments.output else None, arguments.batch_size,
+                             arguments.return_knowledge)
         print(f"{count} texts -> {arguments.output or 'stdout'}", file=sys.stderr)
         return
     if not arguments.text:
@@ -142,8 +143,8 @@ def predict_command(arguments: argparse.Namespace) -> None:
         value["image"] = arguments.image
     if arguments.caption:
         value["caption"] = arguments.caption
-    entities = ner(value)
-    print(json.dumps(entities, indent=2))
+    entities = ner(value, return_knowledge=arguments.return_knowledge)
+    print(json.dumps(entities, indent=2, ensure_ascii=False))
     if arguments.render:
         target = Path(arguments.render)
         if target.suffix.lower() == ".html":
@@ -251,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--image")
     predict.add_argument("--caption", help="a precomputed caption of the image")
     predict.add_argument("--render", help="write a picture: out.png (needs --image) or out.html")
+    predict.add_argument("--return-knowledge", action="store_true",
+                         help="each entity also carries what its prompt was given (KB entries, caption, LLM text, objects, what the budget cut)")
     predict.add_argument("--optimize", choices=INFERENCE_OPTIMIZATIONS, help="see evaluate --optimize")
     predict.add_argument("--threads", type=int, help="see evaluate --threads")
     predict.add_argument("--max-context-words", type=int, help="words of a long text one stage-2 prompt holds: each candidate sees the sentences around it (0: all; default: the checkpoint's setting)")

@@ -27,7 +27,7 @@ from .modeling_span_detector import (
     span_type_scores,
 )
 from .processing_scanner import Candidate, Stage2Collator
-from .prompting import PromptBuilder, PromptInput
+from .prompting import EncodedPrompt, PromptBuilder, PromptInput, focus_on_candidate
 from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, WordMatches, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
 from .tokenization import length_batches
@@ -80,6 +80,27 @@ class RecognizedEntity:
     score: float
     box: tuple[float, float, float, float] | None = None
     box_score: float | None = None
+    knowledge: dict | None = None  # with return_knowledge: what its prompt was given (:func:`knowledge_used`)
+
+
+def knowledge_used(item: PromptInput, prompt: EncodedPrompt | None) -> dict:
+    """What one candidate's prompt was given: the KB entries (title, types, description, the name that
+    matched) and their text, the caption, the LLM text about it, the objects (``in_prompt``: whether it
+    got an ``<obj>`` slot), and ``cut``: what the token budget shortened or dropped. ``prompt`` None: the
+    candidate was typed by stage 1's screening, and no prompt was built."""
+    knowledge = item.knowledge
+    entity = " ".join(item.words[item.start : item.end])
+    in_prompt = set(prompt.object_indices) if prompt is not None else set()
+    return {
+        "kb": [dict(entry) for entry in knowledge.kb_entries],
+        "wikipedia": knowledge.wikipedia,
+        "caption": knowledge.caption,
+        "llm": focus_on_candidate(knowledge.llm, entity) if knowledge.llm else None,
+        "objects": [{"label": obj.label, "caption": obj.caption, "box": list(obj.box) if obj.box is not None else None,
+                     "similarity": obj.similarity, "in_prompt": index in in_prompt} for index, obj in enumerate(knowledge.objects)],
+        "cut": dict(prompt.cut) if prompt is not None else {},
+        "prompted": prompt is not None,
+    }
 
 
 @torch.no_grad()
@@ -90,12 +111,16 @@ def recognize(
     *,
     batch_size: int = 64,
     box_threshold: float = 0.5,
+    prompts_out: list | None = None,
 ) -> list[tuple[int, float, tuple | None, float | None]]:
-    """``(label id, probability, box, box score)`` per prompt input. Identical prompts (the same
+    """``(label id, probability, box, box score)`` per prompt input (``prompts_out``, when given, gets each
+    input's :class:`EncodedPrompt`, ``None`` for one too long to build). Identical prompts (the same
     candidate in the same text with the same knowledge, e.g. a repeated post) are encoded once; the
     distinct ones go in batches of similar length (:func:`length_batches`), so batches carry little
     padding; results come back in input order."""
     prompts = builder.build(items, skip_too_long=True)
+    if prompts_out is not None:
+        prompts_out.extend(prompts)
     too_long = [index for index, prompt in enumerate(prompts) if prompt is None]
     if too_long:
         logger.warning("%d of %d candidates do not fit a prompt of %d tokens even alone, so they are not typed "
@@ -189,18 +214,23 @@ def recognize_screened(
     items: Sequence[PromptInput],
     screening: Screening | None,
     candidates: Sequence[Candidate] | None = None,
+    prompts_out: list | None = None,
     **kwargs,
 ) -> list[tuple[int, float, tuple | None, float | None]]:
     """:func:`recognize` through ``screening`` when there is one: stage 1's types answer for all items
     (the ``candidates`` they were built from), the entity recogniser for those below the threshold
-    (same result format)."""
+    (same result format; ``prompts_out`` gets ``None`` for the items stage 1 answered)."""
     if screening is None:
-        return recognize(model, builder, items, **kwargs)
+        return recognize(model, builder, items, prompts_out=prompts_out, **kwargs)
     results = screening.first_pass(model, candidates)
     unsure = screening.unsure(results)
+    built: list = []
     if unsure:
-        for index, result in zip(unsure, recognize(model, builder, [items[i] for i in unsure], **kwargs)):
+        for index, result in zip(unsure, recognize(model, builder, [items[i] for i in unsure], prompts_out=built, **kwargs)):
             results[index] = result
+    if prompts_out is not None:
+        prompt_of = dict(zip(unsure, built))
+        prompts_out.extend(prompt_of.get(index) for index in range(len(items)))
     logger.debug("screening: %d of %d candidates typed again by the entity recogniser", len(unsure), len(items))
     return results
 
@@ -299,6 +329,7 @@ def predict_entities(
     screening: Screening | None = None,
     kb_candidates: bool = False,
     kb_source: str | None = None,
+    return_knowledge: bool = False,
 ) -> list[list[RecognizedEntity]]:
     """Run both stages over word-split sentences; returns the typed entities of each sentence.
 
@@ -306,7 +337,8 @@ def predict_entities(
     batched together, sorted by length. ``candidate_threshold`` lets stage 1 over-propose (see
     :func:`propose_spans`); overlapping accepted spans keep stage 2's best. ``screening`` puts a typed
     stage 1's types before stage 2 (:class:`Screening`). A detector with KB features, and ``kb_candidates``,
-    read the entity KB among ``providers`` (:func:`kb_matches_for`)."""
+    read the entity KB among ``providers`` (:func:`kb_matches_for`). With ``return_knowledge``, each entity
+    carries what its prompt was given (:func:`knowledge_used`)."""
     image_ids = image_ids if image_ids is not None else [None] * len(tokens)
     kb_matches = None
     if detector.config.kb_features or kb_candidates:
@@ -316,9 +348,12 @@ def predict_entities(
         kb_matches=kb_matches, kb_candidates=kb_candidates,
     )
     items = candidate_inputs(tokens, image_ids, candidates, providers, given=given, images=images)
-    results = recognize_screened(recognizer, builder, items, screening, candidates, batch_size=batch_size, box_threshold=box_threshold)
+    prompts: list | None = [] if return_knowledge else None
+    results = recognize_screened(recognizer, builder, items, screening, candidates, prompts_out=prompts,
+                                 batch_size=batch_size, box_threshold=box_threshold)
     overlapping = candidate_threshold is not None or kb_candidates
-    return typed_entities(candidates, results, recognizer, len(tokens), overlapping=overlapping)
+    knowledge = [knowledge_used(item, prompt) for item, prompt in zip(items, prompts)] if prompts is not None else None
+    return typed_entities(candidates, results, recognizer, len(tokens), overlapping=overlapping, knowledge=knowledge)
 
 
 def typed_entities(
@@ -328,18 +363,21 @@ def typed_entities(
     sentences: int,
     *,
     overlapping: bool = False,
+    knowledge: Sequence[dict] | None = None,
 ) -> list[list[RecognizedEntity]]:
     """Stage 2's results (:func:`recognize`) as the entities of each sentence: ``non-entity`` drops
-    a candidate; ``overlapping`` candidates (stage-1 over-proposal) keep the best of each overlap."""
+    a candidate; ``overlapping`` candidates (stage-1 over-proposal) keep the best of each overlap;
+    ``knowledge`` (per candidate) goes with each entity."""
     non_entity = recognizer.config.non_entity_id
     entities: list[list[RecognizedEntity]] = [[] for _ in range(sentences)]
-    for candidate, (label_id, score, box, box_score) in zip(candidates, results):
+    for index, (candidate, (label_id, score, box, box_score)) in enumerate(zip(candidates, results)):
         if label_id == non_entity:
             continue
         label = recognizer.config.id2label[label_id]
-        entities[candidate.sentence_index].append(
-            RecognizedEntity(candidate.sentence_index, candidate.start, candidate.end, label, score, box, box_score)
-        )
+        entities[candidate.sentence_index].append(RecognizedEntity(
+            candidate.sentence_index, candidate.start, candidate.end, label, score, box, box_score,
+            knowledge[index] if knowledge is not None else None,
+        ))
     return [resolve_overlaps(found) if overlapping else found for found in entities]
 
 

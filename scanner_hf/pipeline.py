@@ -81,7 +81,7 @@ class ScannerNERPipeline(Pipeline):
         super().save_pretrained(save_directory, **kwargs)
         self.processor.save_pretrained(save_directory)
 
-    def _sanitize_parameters(self, image=None, is_split_into_words=None, box_threshold=None, **kwargs):
+    def _sanitize_parameters(self, image=None, is_split_into_words=None, box_threshold=None, return_knowledge=None, **kwargs):
         preprocess = {}
         if image is not None:
             preprocess["image"] = image
@@ -89,6 +89,8 @@ class ScannerNERPipeline(Pipeline):
             preprocess["is_split_into_words"] = is_split_into_words
         postprocess = {}
         forward = {"box_threshold": box_threshold} if box_threshold is not None else {}
+        if return_knowledge:
+            forward["return_knowledge"] = True
         return preprocess, forward, postprocess
 
     def __call__(self, inputs, *args, **kwargs):
@@ -97,8 +99,10 @@ class ScannerNERPipeline(Pipeline):
         Inputs are run ``batch_size`` times ``SORTING_WINDOW`` at a time (a list without ``batch_size``:
         all at once; a stream without it, or ``batch_size=1``: one at a time), and each stage encodes
         them in batches of similar length (stage 1 texts, stage 2 prompts), so texts of mixed lengths
-        carry little padding."""
+        carry little padding. ``return_knowledge=True``: each entity also carries ``knowledge``, what its
+        prompt was given (KB entries, caption, LLM text, objects, and what the token budget cut)."""
         split = kwargs.pop("is_split_into_words", False)
+        return_knowledge = bool(kwargs.pop("return_knowledge", False))
         image = kwargs.pop("image", None)
         box_threshold = kwargs.pop("box_threshold", None)
         batch_size = kwargs.pop("batch_size", None)
@@ -112,7 +116,7 @@ class ScannerNERPipeline(Pipeline):
                 raise TypeError(f"expected a string, a list of strings or a dict, got {type(inputs).__name__}")
             if isinstance(image, list):
                 raise TypeError("a list of images goes with a list of inputs; give datasets of dicts with 'image' instead")
-            return self._stream(iter(inputs), batch_size or 1, image, split, box_threshold)
+            return self._stream(iter(inputs), batch_size or 1, image, split, box_threshold, return_knowledge)
         single = isinstance(inputs, (str, dict)) or (split and bool(inputs) and all(isinstance(w, str) for w in inputs))
         batch = [inputs] if single else list(inputs)
         images = image if isinstance(image, list) else [image] * len(batch)
@@ -122,32 +126,33 @@ class ScannerNERPipeline(Pipeline):
         step = chunk_size(batch_size) if batch_size else max(1, len(prepared))
         results = []
         for offset in range(0, len(prepared), step):
-            results += [self.postprocess(output) for output in self._run(prepared[offset : offset + step], box_threshold=box_threshold)]
+            results += [self.postprocess(output) for output in self._run(prepared[offset : offset + step], box_threshold=box_threshold,
+                                                                          return_knowledge=return_knowledge)]
         return results[0] if single else results
 
-    def _stream(self, inputs, batch_size: int, image, split: bool, box_threshold):
+    def _stream(self, inputs, batch_size: int, image, split: bool, box_threshold, return_knowledge: bool = False):
         chunk: list[ScannerInput] = []
         for value in inputs:
             chunk.append(self.preprocess(value, image=image, is_split_into_words=split))
             if len(chunk) == chunk_size(batch_size):
-                yield from (self.postprocess(output) for output in self._run(chunk, box_threshold=box_threshold))
+                yield from (self.postprocess(output) for output in self._run(chunk, box_threshold=box_threshold, return_knowledge=return_knowledge))
                 chunk = []
         if chunk:
-            yield from (self.postprocess(output) for output in self._run(chunk, box_threshold=box_threshold))
+            yield from (self.postprocess(output) for output in self._run(chunk, box_threshold=box_threshold, return_knowledge=return_knowledge))
 
     def preprocess(self, inputs, image=None, is_split_into_words: bool = False) -> ScannerInput:
         return normalise_input(inputs, image=image, is_split_into_words=is_split_into_words)
 
-    def _forward(self, model_inputs: ScannerInput, box_threshold: float | None = None) -> dict:
-        return self._run([model_inputs], box_threshold=box_threshold)[0]
+    def _forward(self, model_inputs: ScannerInput, box_threshold: float | None = None, return_knowledge: bool = False) -> dict:
+        return self._run([model_inputs], box_threshold=box_threshold, return_knowledge=return_knowledge)[0]
 
     def forward(self, model_inputs, **forward_params):
         # the stages move their own tensors; skip the base class's tensor shuffling
         return self._forward(model_inputs, **forward_params)
 
-    def _run(self, prepared: list[ScannerInput], box_threshold: float | None = None) -> list[dict]:
+    def _run(self, prepared: list[ScannerInput], box_threshold: float | None = None, return_knowledge: bool = False) -> list[dict]:
         found = predict_inputs(self.model, self.processor, prepared, self.providers, self.builder,
-                               screening=self.screening, box_threshold=box_threshold)
+                               screening=self.screening, box_threshold=box_threshold, return_knowledge=return_knowledge)
         return [{"input": item, "entities": entities} for item, entities in zip(prepared, found)]
 
     def postprocess(self, model_outputs: dict) -> list[dict]:

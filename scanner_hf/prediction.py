@@ -68,6 +68,7 @@ def predict_inputs(
     screening: Screening | None = None,
     box_threshold: float | None = None,
     batch_size: int = 64,
+    return_knowledge: bool = False,
 ) -> list[list[dict]]:
     """Both stages of the composite ``model`` over normalised inputs (``processing_scanner.ScannerInput``),
     stage 1 windowed and read through ``processor`` (a ``ScannerProcessor``),
@@ -79,7 +80,7 @@ def predict_inputs(
         [item.image_id for item in prepared], providers, given=[item.knowledge for item in prepared], images=[item.image for item in prepared],
         batch_size=batch_size, box_threshold=config.box_threshold if box_threshold is None else box_threshold,
         max_length=processor.stage1_max_length, candidate_threshold=config.candidate_threshold, screening=screening,
-        kb_candidates=config.kb_candidates, kb_source=kb_source_of(config.knowledge),
+        kb_candidates=config.kb_candidates, kb_source=kb_source_of(config.knowledge), return_knowledge=return_knowledge,
     )
     grounding = config.entity_recognizer_config.grounding_weight > 0
     return [entity_dicts(item, found, grounding) for item, found in zip(prepared, entities)]
@@ -94,6 +95,8 @@ def entity_dicts(item, entities: Sequence[RecognizedEntity], grounding: bool) ->
         if grounding:
             result["box"] = list(entity.box) if entity.box is not None else None
             result["box_score"] = entity.box_score
+        if entity.knowledge is not None:
+            result["knowledge"] = entity.knowledge
         results.append(result)
     return results
 
@@ -111,6 +114,7 @@ def predict(
     screen: bool = True,
     screening_threshold: float | None = None,
     max_context_words: int | None = None,
+    return_knowledge: bool = False,
 ) -> list[dict] | list[list[dict]]:
     """The entities of each input, as the ``scanner-ner`` pipeline returns them (``entity_group``,
     ``score``, ``word``, ``start``, ``end``; ``box`` / ``box_score`` for grounding models).
@@ -126,6 +130,9 @@ def predict(
         batch_size: inputs per batch; ``SORTING_WINDOW`` batches run together, sorted by length.
         box_threshold / screening_threshold / max_context_words: replace the checkpoint's for
             this call; ``screen=False`` types every candidate with stage 2 alone.
+        return_knowledge: each entity also carries ``knowledge``, what its prompt was given: the KB
+            entries (title, types, description, the name that matched), the caption, the LLM text, the
+            objects, and ``cut``, what the prompt's token budget shortened (see ``inference.knowledge_used``).
     """
     if model.processor is None:
         raise ValueError("this model has no tokenizer: load it with from_pretrained or from_encoder, or set model.tokenizer")
@@ -147,7 +154,8 @@ def predict(
     results: list[list[dict]] = []
     for offset in range(0, len(prepared), step):
         results += predict_inputs(model, model.processor, prepared[offset : offset + step], providers, builder,
-                                  screening=screening, box_threshold=box_threshold, batch_size=batch_size)
+                                  screening=screening, box_threshold=box_threshold, batch_size=batch_size,
+                                  return_knowledge=return_knowledge)
     return results[0] if single else results
 
 

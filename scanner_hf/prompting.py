@@ -27,7 +27,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transformers import PreTrainedTokenizerBase
 
@@ -120,6 +120,8 @@ class EncodedPrompt:
     input_ids: list[int]
     object_indices: list[int]  # which of knowledge.objects got an <obj> slot, in prompt order
     sentence_window: tuple[int, int]  # the words of the sentence the prompt holds
+    # what the token budget cut, e.g. {"wikipedia": "shortened", "objects_dropped": 2, "sentence_windowed": 1}
+    cut: dict = field(default_factory=dict)
 
 
 class PromptBuilder:
@@ -198,6 +200,7 @@ class PromptBuilder:
 
     def _assemble(self, item, head, sentence, wikipedia, llm, caption, objects) -> EncodedPrompt:
         """One prompt within ``max_length``."""
+        cut: dict = {}
         fixed = self.prefix + self.before_mask + [self.mask_token_id] + head
         room = self.max_length - len(fixed) - len(self.suffix)
         if room < 0:
@@ -211,10 +214,10 @@ class PromptBuilder:
             window, window_ids, bounded_length = self._sentence_window(item, room, bounds)
             sentence = [i for ids in window_ids for i in ids]
             if bounds != (0, len(item.words)):
-                self.stats["context_limited"] += 1
+                cut["context_limited"] = 1
                 full_length = bounded_length + knowledge_full
             if window != bounds:
-                self.stats["sentence_windowed"] += 1
+                cut["sentence_windowed"] = 1
         room -= len(sentence)
         object_slots = [[self.object_token_id] + ids for ids in objects]
         kept_objects = len(object_slots)
@@ -224,21 +227,23 @@ class PromptBuilder:
 
         while kept_objects and knowledge_length() > room:
             kept_objects -= 1
-            self.stats["objects_dropped"] += 1
+            cut["objects_dropped"] = cut.get("objects_dropped", 0) + 1
         parts = {"wikipedia": wikipedia, "llm": llm, "caption": caption}
         if knowledge_length() > room:
             objects_length = sum(len(slot) for slot in object_slots[:kept_objects])
             shares = fair_shares([len(part) for part in parts.values()], room - objects_length)
             for (name, part), share in zip(list(parts.items()), shares):
                 if share < len(part):
-                    self.stats[f"{name}_{'shortened' if share else 'dropped'}"] += 1
+                    cut[name] = "shortened" if share else "dropped"
                     parts[name] = part[:share]
         wikipedia, llm, caption = parts["wikipedia"], parts["llm"], parts["caption"]
         objects_ids = [i for slot in object_slots[:kept_objects] for i in slot]
         body = sentence + wikipedia + llm + caption + objects_ids
         if len(fixed) + len(body) + len(self.suffix) < len(fixed) + full_length + len(self.suffix):
             self.stats["prompts_shortened"] += 1
-        return EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window)
+        self.stats.update({key if isinstance(value, int) else f"{key}_{value}": value if isinstance(value, int) else 1
+                           for key, value in cut.items()})
+        return EncodedPrompt(fixed + body + self.suffix, list(range(kept_objects)), window, cut)
 
     def _sentence_window(
         self, item: PromptInput, room: int, bounds: tuple[int, int]

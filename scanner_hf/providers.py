@@ -37,6 +37,8 @@ class Knowledge:
     caption: str | None = None
     objects: list[DetectedObject] = field(default_factory=list)
     llm: str | None = None
+    # the KB entries behind ``wikipedia`` (``KBEntry.as_dict``), for ``return_knowledge``; prompts never read it
+    kb_entries: list[dict] = field(default_factory=list)
 
     def with_objects_ordered(self) -> Knowledge:
         """Objects by descending similarity to the candidate when all have one; else unchanged."""

@@ -35,6 +35,10 @@ def test_predict_prints_json_and_renders(trained, capsys):
     main(["predict", "steve kerr in paris", "--model", str(root / "run" / "scanner"), "--render", str(out_html)])
     entities = json.loads(capsys.readouterr().out)
     assert isinstance(entities, list) and out_html.read_text().startswith("<!DOCTYPE html>")
+    main(["predict", "steve kerr in paris", "--model", str(root / "run" / "scanner"), "--return-knowledge"])
+    explained = json.loads(capsys.readouterr().out)
+    assert [{k: v for k, v in e.items() if k != "knowledge"} for e in explained] == entities
+    assert explained and all(set(e["knowledge"]) >= {"kb", "caption", "llm", "objects", "cut"} for e in explained)
     main(["predict", "steve kerr", "--model", str(root / "run" / "scanner"), "--image", str(image), "--render", str(out_png)])
     assert Image.open(out_png).size == (80, 60)
 

@@ -213,12 +213,13 @@ def test_kb_lookups_once_per_distinct_string(tmp_path):
     build_kb([KBRecord("Paris", types=["city"]), KBRecord("Steve Kerr", types=["person"])], path, source="test")
     provider = KBKnowledge(path, memo_size=2)
     calls = []
-    lookup_many = provider.kb.lookup_many
-    provider.kb.lookup_many = lambda strings: calls.append(list(strings)) or lookup_many(strings)
+    find_many = provider.kb.find_many
+    provider.kb.find_many = lambda strings: calls.append(list(strings)) or find_many(strings)
     requests = [KnowledgeRequest("s", c) for c in ("Paris", "Steve Kerr", "Paris", "Paris")]
     provider.prefetch(requests)
     assert calls == [["Paris", "Steve Kerr"]]
     assert "city" in provider.provide(requests[0]).wikipedia
+    assert provider.provide(requests[0]).kb_entries[0]["types"] == ["city"]  # the entries behind the text, for return_knowledge
     provider.prefetch([KnowledgeRequest("s", "Paris"), KnowledgeRequest("s", "Lyon")])
     assert calls[-1] == ["Lyon"] and len(provider._memo) == 2  # bounded: the oldest string was dropped
     assert provider.provide(KnowledgeRequest("s", "Lyon")).wikipedia is None

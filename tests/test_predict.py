@@ -106,3 +106,37 @@ def test_evaluation_runs_through_predict_and_scores_what_the_stages_score(tmp_pa
         splits["test"], train_split=splits["train"], max_length=model.processor.stage1_max_length,
     )
     assert through_predict == by_stages and through_predict["f1"] > 0
+
+
+def test_return_knowledge_shows_the_entries_behind_each_entity(saved, tmp_path):
+    from scanner_hf.knowledge.kb import KBKnowledge
+    from scanner_hf.knowledge.kb_build import build_kb
+    from scanner_hf.knowledge.kb_sources import KBRecord
+
+    path = tmp_path / "kb.sqlite"
+    build_kb([KBRecord("Manchester United F.C.", description="English football club", aliases=["mufc"], types=["sports team"]),
+              KBRecord("Paris", types=["city"])], path, source="test")
+    providers = [KBKnowledge(path)]
+    model = ScannerForMultimodalNER.from_pretrained(saved)
+    model.config.kb_candidates = True  # spans naming a typed KB entry join stage 1's candidates: "#mufc" is one
+    text = "#mufc fans in paris"
+    plain = model.predict(text, providers=providers)
+    found = model.predict(text, providers=providers, return_knowledge=True)
+    assert [{k: v for k, v in e.items() if k != "knowledge"} for e in found] == plain and "knowledge" not in plain[0]
+    by_word = {entity["word"]: entity["knowledge"] for entity in found}
+    assert set(by_word) == {"#mufc", "paris"}
+    # the hashtag matched through the redirect (alias) "mufc": that entry, its types and description
+    [entry] = by_word["#mufc"]["kb"]
+    assert entry == {"title": "Manchester United F.C.", "types": ["sports team"], "description": "English football club",
+                     "matched_name": "mufc", "match": "alias"}
+    assert "English football club" in by_word["#mufc"]["wikipedia"] and by_word["#mufc"]["cut"] == {}
+    assert by_word["paris"]["kb"][0]["title"] == "Paris" and by_word["paris"]["prompted"]
+    # the token budget's cuts are marked: a prompt too short for the KB text shortens it
+    model.processor.max_prompt_length = 40
+    short = model.predict("paris", providers=[], return_knowledge=True,
+                          knowledge={"wikipedia": "Paris is the capital of France " * 5, "caption": "a city at night"})
+    assert short[0]["knowledge"]["cut"] == {"wikipedia": "shortened", "caption": "shortened"}
+    model.processor.max_prompt_length = 256
+    # the pipeline gives the same
+    ner = pipeline("scanner-ner", model=model, tokenizer=model.tokenizer, providers=providers)
+    assert ner(text, return_knowledge=True) == found

@@ -19,6 +19,7 @@ titles. What goes into the prompt is short, e.g. ``manchester united f.c. (sport
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -108,6 +109,12 @@ class KBEntry:
     match: str = "title"  # "title", "alias", "joined" (words written together) or "fuzzy"
     name_sources: int = 0  # bit mask over the KB's sources (bit i: source i) of the matched name
     type_sources: int = 0  # the same for the entry's types
+    matched_name: str = ""  # the KB name (normalised) the candidate matched: the title, or an alias such as a redirect
+
+    def as_dict(self) -> dict:
+        """What a user sees of the entry (``return_knowledge``): title, types, description, the name that matched."""
+        return {"title": self.title, "types": list(self.types), "description": self.description or summary("", self.text, 200),
+                "matched_name": self.matched_name, "match": self.match}
 
     def head(self) -> str:
         """``title (type, type)``: what names the entry in a list."""
@@ -220,7 +227,7 @@ class EntityKB:
         """The entries of one matched key, best first (see :meth:`find_all`)."""
         if matches[0][1] > JOINED:
             matches = [match for match in matches if match[1] > JOINED]
-        entries = [self._entry(match, _MATCH_NAMES[match[1]]) for match in matches]
+        entries = [dataclasses.replace(self._entry(match, _MATCH_NAMES[match[1]]), matched_name=key) for match in matches]
         informative = [bool(e.types or e.description or e.text) or normalise(e.title) != key for e in entries]
         order = sorted(range(len(entries)), key=lambda i: (not informative[i], -matches[i][1], i))
         if any(informative):
@@ -247,7 +254,7 @@ class EntityKB:
         entries = self._entries_by_id(list(dict.fromkeys(entry_of.values())))
         for candidate, query in queries.items():
             if query in entry_of:
-                found[candidate] = [self._entry(entries[entry_of[query]], "fuzzy")]
+                found[candidate] = [dataclasses.replace(self._entry(entries[entry_of[query]], "fuzzy"), matched_name=normalise(candidate))]
         return found
 
     def _entries_by_id(self, entry_ids: Sequence[int]) -> dict[int, tuple]:
@@ -334,18 +341,22 @@ class KBKnowledge(KnowledgeProvider):
     def __init__(self, kb: EntityKB | str | Path, memo_size: int = 100_000):
         self.kb = kb if isinstance(kb, EntityKB) else EntityKB(kb)
         self.memo_size = memo_size
-        self._memo: OrderedDict[str, str | None] = OrderedDict()
+        self._memo: OrderedDict[str, Knowledge] = OrderedDict()
 
-    def _remember(self, candidate: str, answer: str | None) -> None:
-        self._memo[candidate] = answer
+    def _remember(self, candidate: str, entries: Sequence[KBEntry]) -> Knowledge:
+        """The knowledge of ``entries`` (the text the prompt reads, and the entries it describes), kept."""
+        shown = list(entries)[: self.kb.max_entries]
+        knowledge = Knowledge(wikipedia=self.kb.describe_entries(shown), kb_entries=[entry.as_dict() for entry in shown])
+        self._memo[candidate] = knowledge
         self._memo.move_to_end(candidate)
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
+        return knowledge
 
     def prefetch(self, requests: Sequence[KnowledgeRequest]) -> None:
         missing = list(dict.fromkeys(r.candidate for r in requests if r.candidate not in self._memo))
-        for candidate, answer in zip(missing, self.kb.lookup_many(missing)):
-            self._remember(candidate, answer)
+        for candidate, entries in zip(missing, self.kb.find_many(missing)):
+            self._remember(candidate, entries)
 
     def match_words(self, sentences: Sequence[Sequence[str]], common_words: Sequence[str] = ()) -> list[WordMatches]:
         """KB names in the sentences (:class:`~.kb_matching.KBMatcher`), for stage 1."""
@@ -359,7 +370,5 @@ class KBKnowledge(KnowledgeProvider):
     def provide(self, request: KnowledgeRequest) -> Knowledge:
         if request.candidate in self._memo:
             self._memo.move_to_end(request.candidate)
-            return Knowledge(wikipedia=self._memo[request.candidate])
-        answer = self.kb.lookup(request.candidate)
-        self._remember(request.candidate, answer)
-        return Knowledge(wikipedia=answer)
+            return self._memo[request.candidate]
+        return self._remember(request.candidate, self.kb.find_all(request.candidate))
