@@ -156,6 +156,22 @@ def predict_command(arguments: argparse.Namespace) -> None:
         print(f"rendered to {target}", file=sys.stderr)
 
 
+def serve_command(arguments: argparse.Namespace) -> None:
+    from .serving import ServingLimits, serve
+
+    given = {name: getattr(arguments, name) for name in ("max_text_chars", "max_texts", "max_image_bytes", "max_image_pixels")}
+    limits = ServingLimits(**{name: value for name, value in given.items() if value is not None})
+    serve(arguments.model, arguments.host, arguments.port, workers=arguments.workers, max_batch_size=arguments.max_batch_size,
+          batch_timeout_ms=arguments.batch_timeout_ms, timeout=arguments.timeout, limits=limits, optimize=arguments.optimize)
+
+
+def demo_command(arguments: argparse.Namespace) -> None:
+    from .gradio_app import build_demo
+    from .serving import load_pipeline
+
+    build_demo(load_pipeline(arguments.model)).launch(server_name=arguments.host, server_port=arguments.port)
+
+
 def add_screening_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--no-screen", action="store_true", help="a checkpoint that screens (a typed stage 1): type every candidate with stage 2 alone")
     command.add_argument("--screening-threshold", type=float,
@@ -307,6 +323,27 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even if up to date")
     build.add_argument("--no-full-text", action="store_true", help="skip the full-text index (no fuzzy fallback; smaller, faster build)")
     kb.set_defaults(run=kb_command)
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP (JSON; dynamic batching on LitServe; docs/serving.md)")
+    serve.add_argument("--model", required=True, help="a saved SCANNER folder or Hub id")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes, each with cores / workers torch threads")
+    serve.add_argument("--max-batch-size", type=int, default=8, help="requests that go to the model together")
+    serve.add_argument("--batch-timeout-ms", type=float, default=10.0, help="how long a batch waits for more requests")
+    serve.add_argument("--timeout", type=float, default=30.0, help="seconds a request may wait before it gets 504")
+    serve.add_argument("--max-text-chars", type=int, help="longest text in characters (413 above; default 5000)")
+    serve.add_argument("--max-texts", type=int, help="most texts in one request (413 above; default 64)")
+    serve.add_argument("--max-image-bytes", type=int, help="largest image file (413 above; default 10 MB)")
+    serve.add_argument("--max-image-pixels", type=int, help="largest image in pixels (413 above; default 40 million)")
+    serve.add_argument("--optimize", choices=INFERENCE_OPTIMIZATIONS, help="see evaluate --optimize")
+    serve.set_defaults(run=serve_command)
+
+    demo = commands.add_parser("demo", help="the Gradio demo of a model (the Space's app; docs/serving.md)")
+    demo.add_argument("--model", required=True, help="a saved SCANNER folder or Hub id")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.set_defaults(run=demo_command)
 
     train = commands.add_parser("train", help="run a training recipe (as train_scripts/train.py)")
     train.add_argument("--config", required=True)
