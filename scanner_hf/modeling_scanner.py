@@ -180,19 +180,9 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         knowledge: Any | Sequence[Any] | None = None,
         **options: Any,
     ) -> list[dict] | list[list[dict]]:
-        """The entities of each input, as the ``scanner-ner`` pipeline returns them (``entity_group``,
-        ``score``, ``word``, ``start``, ``end``; ``box`` / ``box_score`` for grounding models).
-
-        Args:
-            inputs: a text, pre-split words (``is_split_into_words=True``), a dict with ``text`` (or
-                ``words``), ``image``, ``caption``, ``objects`` and ``knowledge``, or a list of these. A
-                single input gives one list of entities, a list gives one list per input.
-            images: an image (path or PIL) for a single input, or one per input (``None`` for none).
-            knowledge: precomputed knowledge (a string of KB text, or a dict with ``wikipedia``,
-                ``llm``, ``caption``), one per input; it wins over ``providers``.
-            options: ``is_split_into_words``, ``providers``, ``batch_size``, ``box_threshold``, ``screen``,
-                ``screening_threshold``, ``max_context_words``: see :func:`scanner_hf.prediction.predict`.
-        """
+        """The entities of each input (a text, words, a dict, or a list of these), as the ``scanner-ner``
+        pipeline returns them; ``images`` and ``knowledge`` go with the inputs, and the ``options``
+        (``return_knowledge``, ``batch_size``, ``providers``, ...) are :func:`scanner_hf.prediction.predict`'s."""
         # implemented by the inference layer (scanner_hf.prediction.predict), which registers it on import
         return predictor_for(self.config.model_type)(self, inputs, images, knowledge, **options)
 
