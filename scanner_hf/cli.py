@@ -58,6 +58,10 @@ def _providers(model, captions: str | None):
 
 
 INPUT_KEYS = {"text", "words", "image", "caption", "objects", "knowledge"}
+# below this many texts a process, `accelerate launch` with several local processes was slower than one process
+# with all threads: each process loads the model and KB (benchmarks/RESULTS.md, "Serving under load": break-even
+# near 1,600 texts for 2 processes on 2 cores)
+SMALL_INPUT_PER_PROCESS = 800
 
 
 def read_inputs(path: Path):
@@ -98,6 +102,11 @@ def predict_file(ner, source: Path, target: Path | None, batch_size: int, return
         mine = [records[index] for index in indices]
     if state.num_processes > 1:
         logging.getLogger(__name__).info("process %d/%d predicts %d of %d texts", state.process_index, state.num_processes, len(mine), len(records))
+        if state.is_main_process and len(records) < SMALL_INPUT_PER_PROCESS * state.num_processes:
+            logging.getLogger(__name__).warning(
+                "%d texts over %d processes: each process loads the model and the KB itself, which costs more than it saves "
+                "below about %d texts a process (measured on 2 cores: docs/serving.md); one process with all threads is faster here",
+                len(records), state.num_processes, SMALL_INPUT_PER_PROCESS)
     part = target.with_name(f"{target.name}.part{state.process_index}") if state.num_processes > 1 else target
     output = open(part, "w", encoding="utf-8") if part else sys.stdout
     try:
