@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes, each with cores / workers torch threads")
     serve.add_argument("--max-batch-size", type=int, default=8, help="requests that go to the model together")
     serve.add_argument("--batch-timeout-ms", type=float, default=10.0, help="how long a batch waits for more requests")
-    serve.add_argument("--timeout", type=float, default=30.0, help="seconds a request may wait before it gets 504")
+    serve.add_argument("--timeout", type=float, default=30.0, help="seconds from a request's arrival to its answer; later: 504")
     serve.add_argument("--max-text-chars", type=int, help="longest text in characters (413 above; default 5000)")
     serve.add_argument("--max-texts", type=int, help="most texts in one request (413 above; default 64)")
     serve.add_argument("--max-image-bytes", type=int, help="largest image file (413 above; default 10 MB)")

@@ -14,6 +14,7 @@ another engine can serve the same pipeline the same way (``benchmarks/serving_lo
 
 # no ``from __future__ import annotations``: LitServe and FastAPI read the request and response types from
 # ScannerAPI's annotations at run time
+import asyncio
 import base64
 import binascii
 import io
@@ -27,6 +28,7 @@ from typing import Any
 
 import litserve as ls
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import JSONResponse
 
 logger = logging.getLogger(__name__)
@@ -221,6 +223,24 @@ class ScannerAPI(ls.LitAPI):
         return output
 
 
+class RequestTimeout(BaseHTTPMiddleware):
+    """A 504 for a prediction not answered within ``timeout`` seconds, queue and work together (LitServe's own
+    timeout bounds the wait in the queue only); the worker finishes the batch, and the late answer is dropped."""
+
+    def __init__(self, app, timeout: float, paths: tuple[str, ...] = ("/predict",)):
+        super().__init__(app)
+        self.timeout, self.paths = timeout, paths
+
+    async def dispatch(self, request, call_next):
+        if request.url.path not in self.paths:
+            return await call_next(request)
+        try:
+            return await asyncio.wait_for(call_next(request), self.timeout)
+        except asyncio.TimeoutError:
+            logger.warning("a request to %s got no answer within %.1f s: 504", request.url.path, self.timeout)
+            return JSONResponse({"detail": f"no answer within {self.timeout:g} s (--timeout)"}, status_code=504)
+
+
 def build_server(
     model: str,
     *,
@@ -238,7 +258,7 @@ def build_server(
                      batch_timeout=batch_timeout_ms / 1000.0, api_path="/predict")
     server_options = {"max_payload_size": max_payload_bytes or limits.max_image_bytes * 2 + 1_000_000}
     return ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=workers, timeout=timeout,
-                        model_metadata={"model": model}, **server_options)
+                        middlewares=[(RequestTimeout, {"timeout": timeout})], model_metadata={"model": model}, **server_options)
 
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:

@@ -159,3 +159,24 @@ def test_the_service_under_concurrent_clients_and_a_graceful_stop(server, saved)
     assert [status for status, _ in answered] == [200] * 24
     assert max(when for _, when in answered) > signalled  # some were still in flight when the signal came
     assert process.wait(timeout=60) is not None
+
+
+def test_a_prediction_slower_than_the_timeout_gets_504():
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from scanner_hf.serving import RequestTimeout
+
+    async def slow(request):
+        await asyncio.sleep(float(request.query_params["seconds"]))
+        return JSONResponse({"entities": []})
+
+    app = Starlette(routes=[Route("/predict", slow, methods=["POST"]), Route("/health", slow)])
+    app.add_middleware(RequestTimeout, timeout=0.3)
+    client = TestClient(app)
+    assert client.post("/predict?seconds=0.01").json() == {"entities": []}
+    late = client.post("/predict?seconds=2")
+    assert late.status_code == 504 and "--timeout" in late.json()["detail"]
+    assert client.get("/health?seconds=0.5").status_code == 200  # only predictions are bounded
