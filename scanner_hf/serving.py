@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import JSONResponse
 
+from .processing_scanner import normalise_input
+
 logger = logging.getLogger(__name__)
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
@@ -145,6 +147,12 @@ def parse_request(request: PredictRequest | dict, limits: ServingLimits) -> Pars
         inputs[0]["caption"] = request.caption
     if request.knowledge is not None:
         inputs[0]["knowledge"] = request.knowledge
+    for index, value in enumerate(inputs):  # what the pipeline would refuse (empty text, unknown knowledge keys) is a 422 here
+        try:
+            normalise_input(value)
+        except (ValueError, TypeError) as error:
+            where = "'text'" if request.text is not None else f"texts[{index}]"
+            return RequestError(422, f"{where}: {error}")
     return ParsedRequest(inputs, request.text is not None, request.return_knowledge, request.box_threshold)
 
 

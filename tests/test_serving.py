@@ -41,6 +41,9 @@ BAD_REQUESTS = [  # (body, status): each gets its own 4xx answer
     ({"text": "paris", "unknown_option": 1}, 422),
     ({"text": 5}, 422),
     ({"text": "paris", "box_threshold": 2}, 422),
+    ({"text": "  "}, 422),  # what the pipeline itself refuses is a 4xx too, never a 500
+    ({"texts": ["paris", ""]}, 422),
+    ({"text": "paris", "knowledge": {"facts": "a city"}}, 422),
 ]
 
 
