@@ -169,7 +169,15 @@ def answer_batch(ner, parsed: Sequence[ParsedRequest | RequestError], batch_size
         options = {"return_knowledge": return_knowledge, "batch_size": batch_size}
         if box_threshold is not None:
             options["box_threshold"] = box_threshold
-        found = ner(inputs, **options)
+        try:
+            found = ner(inputs, **options)
+        except (ValueError, TypeError) as error:  # parse_request checks inputs; if one still fails, answer each alone
+            if len(indices) == 1:
+                answers[indices[0]] = RequestError(422, str(error))
+                continue
+            for index in indices:
+                answers[index] = answer_batch(ner, [parsed[index]], batch_size)[0]
+            continue
         cursor = 0
         for index in indices:
             item = parsed[index]

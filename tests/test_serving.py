@@ -183,3 +183,15 @@ def test_a_prediction_slower_than_the_timeout_gets_504():
     late = client.post("/predict?seconds=2")
     assert late.status_code == 504 and "--timeout" in late.json()["detail"]
     assert client.get("/health?seconds=0.5").status_code == 200  # only predictions are bounded
+
+
+def test_one_request_the_pipeline_refuses_does_not_fail_its_batch():
+    def ner(inputs, **options):
+        if any(value["text"] == "bad" for value in inputs):
+            raise ValueError("refused")
+        return [[{"word": value["text"]}] for value in inputs]
+
+    batch = [ParsedRequest([{"text": "good"}], True), ParsedRequest([{"text": "bad"}], True), ParsedRequest([{"text": "also"}], True)]
+    answers = answer_batch(ner, batch)
+    assert answers[0] == {"entities": [{"word": "good"}]} and answers[2] == {"entities": [{"word": "also"}]}
+    assert isinstance(answers[1], RequestError) and answers[1].status == 422 and answers[1].detail == "refused"
