@@ -17,7 +17,7 @@ from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromium-driver (apt-get; .ci/run installs them)")
+needs_browser = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromium-driver (apt-get; .ci/run installs them)")
 
 
 def free_port() -> int:
@@ -37,6 +37,7 @@ def browser():
     driver.quit()
 
 
+@needs_browser
 def test_a_tweet_typed_in_the_browser_comes_back_highlighted_with_its_knowledge(saved, tmp_path, browser):
     from scanner_hf.gradio_app import build_demo
     from scanner_hf.knowledge.kb import KBKnowledge
@@ -71,3 +72,24 @@ def test_a_tweet_typed_in_the_browser_comes_back_highlighted_with_its_knowledge(
     finally:
         demo.close()
     assert json.dumps(ner("paris", return_knowledge=True))  # the pipeline still answers after the demo closed
+
+
+def test_a_grounding_model_gets_its_boxes_drawn_and_blank_text_an_error():
+    import gradio as gr
+    from PIL import Image
+
+    from scanner_hf.gradio_app import recognise
+
+    def ner(inputs, return_knowledge=False):
+        assert return_knowledge and inputs["image"] is image
+        return [{"entity_group": "PER", "score": 0.9, "word": "Kerr", "start": 0, "end": 4, "box": [1.0, 2.0, 30.5, 40.0],
+                 "box_score": 0.8, "knowledge": {"kb": [], "caption": "a man", "objects": [{"label": "person", "in_prompt": True}]}},
+                {"entity_group": "LOC", "score": 0.7, "word": "Paris", "start": 8, "end": 13, "box": None, "box_score": 0.1}]
+
+    image = Image.new("RGB", (50, 50))
+    highlighted, boxes, rows = recognise(ner, "Kerr in Paris", image)
+    assert highlighted["entities"] == [{"entity": "PER", "start": 0, "end": 4}, {"entity": "LOC", "start": 8, "end": 13}]
+    assert boxes == (image, [((1, 2, 30, 40), "PER: Kerr")])  # an entity the model did not ground gets no box
+    assert rows[0]["objects"] == ["person"] and rows[0]["caption"] == "a man"
+    with pytest.raises(gr.Error):
+        recognise(ner, "   ")
