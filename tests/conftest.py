@@ -180,3 +180,12 @@ def saved(tmp_path, tiny_tokenizer, tiny_encoder_config) -> Path:
     folder = tmp_path / "scanner-tiny"
     ScannerNERPipeline(model=model, tokenizer=tokenizer).save_pretrained(folder)
     return folder
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -4,9 +4,9 @@ highlighted entities and the knowledge behind them off the page."""
 
 import json
 import shutil
-import socket
 
 import pytest
+from conftest import free_port
 from transformers import pipeline
 
 import scanner_hf  # noqa: F401  registers the pipeline
@@ -18,12 +18,6 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 needs_browser = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromium-driver (apt-get; .ci/run installs them)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture()

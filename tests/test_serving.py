@@ -7,13 +7,13 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import pytest
+from conftest import free_port
 from PIL import Image
 from transformers import pipeline
 
@@ -70,12 +70,6 @@ def test_good_requests_and_a_batch_answer_as_the_pipeline(saved):
 
 def test_each_worker_gets_its_share_of_the_cores():
     assert threads_per_worker(1, cores=8) == 8 and threads_per_worker(2, cores=8) == 4 and threads_per_worker(4, cores=2) == 1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture()
