@@ -97,10 +97,18 @@ def percent(value: float) -> str:
 
 
 def spread(values: list[float]) -> str:
-    """Mean ± sample standard deviation, in percent (over seeds)."""
+    """Mean ± sample standard deviation, in percent (over seeds); one value alone has no spread to show."""
     mean = statistics.mean(values)
-    deviation = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{percent(mean)} ± {percent(deviation)}"
+    return f"{percent(mean)} ± {percent(statistics.stdev(values))}" if len(values) > 1 else percent(mean)
+
+
+OLD_TOLERANCE = 0.001  # the screening rule before 2026-12-04: the lowest threshold within 0.1 F1 of stage 2 alone on validation
+
+
+def tolerance_rule(dev: dict) -> float:
+    """The screening threshold the old rule picks from the validation F1 per threshold (1.0 when none is close enough)."""
+    thresholds = sorted(float(key) for key in dev if key not in ("recogniser", "screener"))
+    return next((t for t in thresholds if dev[str(t)]["f1"] >= dev["recogniser"]["f1"] - OLD_TOLERANCE), 1.0)
 
 
 def typed_again(run: dict) -> float:

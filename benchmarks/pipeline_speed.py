@@ -37,7 +37,8 @@ ROWS = (
     "scanner_packed-fp32", "scanner_packed-int8",
     "scanner_packedshort-fp32", "scanner_packedshort-int8", "scanner-onnx", "scanner-onnx-int8", "scanner_packed-onnx-int8",
     "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "scanner_short-fp32", "scanner_short-onnx-int8", "scanner_unsorted-fp32", "scanner_unsorted-onnx-int8",
-    "scanner_typed-fp32", "scanner_typed-onnx-int8", "scanner_typedscreen-fp32", "scanner_typedscreen-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
+    "scanner_typed-fp32", "scanner_typed-onnx-int8", "scanner_typedscreen-fp32", "scanner_typedscreen-onnx-int8",
+    "default-fp32", "default-onnx-int8", "default_screened-fp32", "default_screened-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
 # Row families of options removed in scanner-hf 0.2 (they measured worse): their recorded rows stay in the
 # table as history, marked so; they can no longer be run.
@@ -57,6 +58,14 @@ STAGE2_FOLDERS = {
 STAGE1_FOLDERS = {"scanner_typed": "stage1-typed", "scanner_typedscreen": "stage1-typed"}
 DETECTOR_SCREENING = {"scanner_typedscreen"}
 DETECTOR_SCREENING_FILE = Path(__file__).resolve().parent / "results" / "stage1_screening.json"
+# the default system as a user runs it: pipeline("scanner-ner", model=<checkpoint>) of default_system.py's
+# Twitter-2017 seed-42 model (its merged KB, tuned thresholds), each tweet given with its BLIP-2 caption;
+# default_screened: the same preset with stage1_screening (default_system.py --stage1-screening)
+DEFAULT_CHECKPOINTS = {
+    "default": Path(__file__).resolve().parent / "cache" / "default-twitter2017-seed-42" / "scanner",
+    "default_screened": Path(__file__).resolve().parent / "cache" / "default-twitter2017-screening-seed-42" / "scanner",
+}
+CAPTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "knowledge" / "pgim" / "blip2_captions" / "BLIP2_17.txt"
 CONTEXT_WORDS = {"scanner_ctx": 40}  # the pipeline's max_context_words for a row family (default: the checkpoint's)
 SPACY_LABELS = {
     "PERSON": "PER", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "ORG": "ORG",
@@ -117,6 +126,15 @@ def build_runner(row: str, cache: Path = CACHE):
     """A function from texts to entities (``label``, ``start``, ``end``) per text, for one row, with
     the models of the dataset whose benchmark cache is ``cache``."""
     family, _, mode = row.partition("-")
+    if family in DEFAULT_CHECKPOINTS:
+        from transformers import pipeline
+
+        import scanner_hf  # noqa: F401  (registers the pipeline)
+
+        ner = pipeline("scanner-ner", model=str(DEFAULT_CHECKPOINTS[family]), optimize="none" if mode == "fp32" else mode)
+        return lambda inputs: [
+            [{"label": e["entity_group"], "start": e["start"], "end": e["end"]} for e in found] for found in ner(inputs, batch_size=BATCH_SIZE)
+        ]
     if family in STAGE2_FOLDERS:
         from transformers import AutoTokenizer
 
@@ -197,8 +215,9 @@ def run_row(row: str, texts_file: str, repeats: int, skip_long: bool = False) ->
     with open(texts_file, encoding="utf-8") as handle:
         inputs = json.load(handle)
     runner = build_runner(row)
-    runner(inputs["texts"][:8])  # warm-up
-    seconds, found = best_of(repeats, lambda: runner(inputs["texts"]))
+    texts = inputs["captioned"] if row.partition("-")[0] in DEFAULT_CHECKPOINTS else inputs["texts"]
+    runner(texts[:8])  # warm-up
+    seconds, found = best_of(repeats, lambda: runner(texts))
     long_seconds, long_found = (None, None) if skip_long else best_of(1, lambda: runner(inputs["documents"]))
     return {
         "seconds": seconds,
@@ -227,6 +246,7 @@ def main() -> None:
 
     from scanner_hf.data import entity_strings, load_benchmark
     from scanner_hf.evaluation.metrics import entity_scores
+    from scanner_hf.knowledge.vision import read_blip2_captions
 
     tokcls_folder()  # train the baseline once, outside the timed rows
     splits = load_benchmark("twitter2017")
@@ -248,7 +268,10 @@ def main() -> None:
     if arguments.render:
         arguments.rows = []
     with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as handle:
-        json.dump({"texts": texts, "documents": documents}, handle)
+        captions = read_blip2_captions(CAPTIONS)
+        captioned = [{"text": text, "caption": captions[image_id]} if image_id in captions else text
+                     for text, image_id in zip(texts, test["image_id"])]
+        json.dump({"texts": texts, "captioned": captioned, "documents": documents}, handle)
     for row in arguments.rows:
         python = arguments.spacy_python if row.startswith("spacy") else sys.executable
         completed = subprocess.run(
@@ -303,7 +326,7 @@ def main() -> None:
         "threshold screening.py chose on the validation split); scanner_typed = scanner-ner with a typed stage 1 (`stage1_screening: true`'s "
         "detector, stage1_screening.py), stage 2 typing every candidate; scanner_typedscreen = the same with the typed stage 1 screening "
         "(`stage1_screening`: stage 2 types only the candidates whose best type stage 1 gives less than the threshold "
-        "stage1_screening.py chose on the validation split); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
+        "stage1_screening.py chose on the validation split); default = the default system as a user runs it, `pipeline(\"scanner-ner\", model=...)` on default_system.py's Twitter-2017 seed-42 checkpoint (its merged KB and dev-tuned proposal threshold), each tweet with its BLIP-2 caption; default_screened = the same preset trained with `stage1_screening: true` (default_system.py --stage1-screening), its threshold chosen on validation; tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "
         "run (rows run separately, e.g. the slow bf16 ones, give no ratio). Long texts: "

@@ -32,6 +32,8 @@ from common import (
     merged_commands,
     percent,
     screening_tables,
+    OLD_TOLERANCE,
+    tolerance_rule,
     typed_again,
     write_section,
 )
@@ -45,15 +47,6 @@ from scanner_hf.training.recipe import recipe_trainer
 NAME = "twitter2017"
 RAW_FILE = BENCHMARK_DIR / "results" / "stage1_screening.json"
 TYPED_FOLDER = "stage1-typed"
-OLD_TOLERANCE = 0.001  # the rule before 2026-12-04: the lowest threshold within 0.1 F1 of stage 2 alone on validation
-
-
-def tolerance_rule(dev: dict) -> float:
-    """The threshold the old rule picks from the validation F1 per threshold (1.0 when none is close enough)."""
-    thresholds = sorted(float(key) for key in dev if key not in ("recogniser", "screener"))
-    return next((t for t in thresholds if dev[str(t)]["f1"] >= dev["recogniser"]["f1"] - OLD_TOLERANCE), 1.0)
-
-
 def run_seed(settings: dict, seed: int, variant: str = "text", dataset: str = NAME, stage1_tyt: bool = False) -> dict:
     """The typed stage 1 (with TYT: ``stage1_tyt``) and stage 2 (of ``variant``) of one seed, the threshold chosen
     on validation, test scores."""
