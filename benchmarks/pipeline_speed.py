@@ -193,6 +193,11 @@ def build_runner(row: str, cache: Path = CACHE):
     ]
 
 
+def cpu_label(flags: list[str]) -> str:
+    """The CPU a row ran on, as the speed figures name it."""
+    return "AVX-512 VNNI/BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else "AVX2 only" if "avx2" in flags else "no AVX2"
+
+
 def peak_resident_mb() -> float:
     """This process's peak resident memory since it started (VmHWM; ru_maxrss would also count the
     parent's peak from before the exec)."""
@@ -292,7 +297,7 @@ def main() -> None:
                 document_gold, [char_entities_to_tags(t, e) for t, e in zip(document_tokens, long_found)]
             )["f1"]
             raw["rows"][row] = {**result, "f1": scores["f1"], "unseen_f1": scores["unseen"]["f1"], "long_f1": long_f1}
-        raw["rows"][row].update(run=stamp, repeats=arguments.repeats)
+        raw["rows"][row].update(run=stamp, repeats=arguments.repeats, cpu_flags=raw["cpu_flags"])
         print(row, raw["rows"][row], flush=True)
     os.unlink(handle.name)
     # rows not re-run now keep their earlier measurement (marked with its run in the table)
@@ -311,11 +316,11 @@ def main() -> None:
             f"| {label} | {result['seconds']:.2f} | {ratio} | {100 * result['f1']:.2f} | {100 * result['unseen_f1']:.2f} | "
             f"{result['peak_mb']:.0f} | {'-' if result['long_texts_per_second'] is None else format(result['long_texts_per_second'], '.2f')} | "
             f"{'-' if result.get('long_f1') is None else format(100 * result['long_f1'], '.2f')} | "
-            f"{result['run']}, best of {result['repeats']} |"
+            f"{result['run']}, best of {result['repeats']}, {cpu_label(result['cpu_flags'])} |"
         )
     body = (
         f"Twitter-2017 test, {len(texts)} tweets, 2 torch threads, batch {BATCH_SIZE}, best of --repeats (the run column); each row in its "
-        f"own process. CPU vector extensions: {', '.join(raw['cpu_flags']) or 'none found'}. scanner-ner = text-only stage 2 "
+        f"own process; the run column names the CPU's vector extensions (machines differ between runs: compare rows of one run). scanner-ner = text-only stage 2 "
         "(no knowledge providers) over stage 1; rows marked *removed* are options removed in scanner-hf 0.2 (they measured worse), "
         "kept as history: scanner_l2 = the same with a stage 2 of MiniLM's first 2 layers "
         "(`stage2_encoder_layers: 2`, stage2_layers.py); scanner_packed = a stage 2 that types all candidates of a tweet in "

@@ -6,7 +6,7 @@ Loads the saved composite from its folder with ``pipeline("scanner-ner")``, runs
 tweets with their precomputed BLIP-2 captions (the tweet images are not distributed with the data),
 prints the transformers-style output, and renders the first tweet to HTML. When the folder comes from
 a training run (its ``test_scores.json`` beside it), it prints those test scores next to the default
-system's recorded full-budget scores (``benchmarks/results/unseen_bar.json``, seeds 42-44).
+system's recorded full-budget scores: the ``*-cpu`` preset over its seeds (``benchmarks/results/default_system.json``).
 """
 
 from __future__ import annotations
@@ -24,19 +24,21 @@ from scanner_hf.knowledge import PrecomputedCaptions
 from scanner_hf.visualize import render_html
 
 CAPTION_FILES = {"twitter2015": "BLIP2_15.txt", "twitter2017": "BLIP2_17.txt"}
-RECORDED = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "unseen_bar.json"
+RECORDED = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "default_system.json"
 
 
 def recorded_scores(dataset: str) -> dict[str, str] | None:
-    """The default system's recorded test F1 and unseen F1 at full budget, mean ± sd over its seeds."""
+    """The ``<dataset>-cpu`` preset's recorded test F1 and unseen F1 at full budget, mean ± sd over its seeds."""
     if not RECORDED.is_file():
         return None
-    runs = json.loads(RECORDED.read_text())["results"]
-    chosen = [run["per_threshold"][run["chosen"]] for key, run in runs.items() if key.startswith(f"{dataset}/caption+kb/over") and "shapes2" not in key]
-    if len(chosen) < 2:
+    runs = list(json.loads(RECORDED.read_text())["runs"].get(dataset, {}).values())
+    if not runs:
         return None
-    return {name: f"{100 * statistics.mean(r[name] for r in chosen):.2f} ± {100 * statistics.stdev(r[name] for r in chosen):.2f} "
-                  f"({len(chosen)} seeds)" for name in ("f1", "unseen_f1")}
+
+    def spread(values: list[float]) -> str:
+        return f"{100 * statistics.mean(values):.2f}" + (f" ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else "")
+
+    return {name: f"{spread([run[name] for run in runs])} ({len(runs)} seed{'s' if len(runs) > 1 else ''})" for name in ("f1", "unseen_f1")}
 
 
 def print_scores(model: str, dataset: str) -> None:
@@ -45,7 +47,7 @@ def print_scores(model: str, dataset: str) -> None:
         return
     scores = json.loads(scores_file.read_text())
     recorded = recorded_scores(dataset) or {}
-    print(f"\n{dataset} test     this run    the default system at full budget (benchmarks/RESULTS.md, 'The bar')")
+    print(f"\n{dataset} test     this run    the default system at full budget (benchmarks/RESULTS.md, 'Default system')")
     ran = {"f1": scores["f1"], "unseen_f1": scores["unseen"]["f1"]}
     for name, label in (("f1", "F1"), ("unseen_f1", "unseen F1")):
         print(f"  {label:<12} {100 * ran[name]:>8.2f}    {recorded.get(name, 'not recorded')}")
