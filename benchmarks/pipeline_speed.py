@@ -65,7 +65,7 @@ DEFAULT_CHECKPOINTS = {
     "default": Path(__file__).resolve().parent / "cache" / "default-twitter2017-seed-42" / "scanner",
     "default_screened": Path(__file__).resolve().parent / "cache" / "default-twitter2017-screening-seed-42" / "scanner",
 }
-CAPTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "knowledge" / "pgim" / "blip2_captions" / "BLIP2_17.txt"
+CAPTIONS = Path("knowledge") / "pgim" / "blip2_captions" / "BLIP2_17.txt"  # under the data folder
 CONTEXT_WORDS = {"scanner_ctx": 40}  # the pipeline's max_context_words for a row family (default: the checkpoint's)
 SPACY_LABELS = {
     "PERSON": "PER", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC", "ORG": "ORG",
@@ -249,7 +249,7 @@ def main() -> None:
         return
     from common import commands_note, cpu_vector_flags, merged_commands, write_section
 
-    from scanner_hf.data import entity_strings, load_benchmark
+    from scanner_hf.data import default_data_dir, entity_strings, load_benchmark
     from scanner_hf.evaluation.metrics import entity_scores
     from scanner_hf.knowledge.vision import read_blip2_captions
 
@@ -273,9 +273,12 @@ def main() -> None:
     if arguments.render:
         arguments.rows = []
     with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as handle:
-        captions = read_blip2_captions(CAPTIONS)
+        captions = read_blip2_captions(default_data_dir() / CAPTIONS)
         captioned = [{"text": text, "caption": captions[image_id]} if image_id in captions else text
                      for text, image_id in zip(texts, test["image_id"])]
+        uncaptioned = sum(isinstance(item, str) for item in captioned)
+        if uncaptioned:
+            print(f"{uncaptioned} of {len(texts)} test tweets have no caption in {CAPTIONS}: the default rows get their text alone", flush=True)
         json.dump({"texts": texts, "captioned": captioned, "documents": documents}, handle)
     for row in arguments.rows:
         python = arguments.spacy_python if row.startswith("spacy") else sys.executable
