@@ -7,11 +7,17 @@ on the same backbone (section "Headline rows over seeds") and the default system
     python benchmarks/default_system.py [--datasets twitter2017 twitter2015 conll2003] [--seeds 42 43 44]
     python benchmarks/default_system.py --datasets      # only rewrite the section
     python benchmarks/default_system.py --datasets twitter2017 --stage1-screening   # the preset + stage1_screening
+    python benchmarks/default_system.py --datasets twitter2017 --stage1-knowledge   # the preset + kb_features, kb_candidates
 
 ``--stage1-screening`` trains the preset with ``stage1_screening: true`` (a typed stage 1 whose confident
 types answer without stage 2), its threshold chosen by best validation F1 (ties to the faster), and scores
 on test: that threshold, the old rule's (the lowest within 0.1 F1 of stage 2 alone on validation), and
 stage 2 typing every candidate; models in benchmarks/cache/default-<dataset>-screening-seed-<n>.
+
+``--stage1-knowledge`` trains the preset with ``kb_features: true`` and ``kb_candidates: true`` (stage 1
+reads the KB's matches; typed KB matches join the cross-fold training candidates; the validation split
+chooses whether they also join at inference, with the proposal threshold); models in
+benchmarks/cache/default-<dataset>-knowledge-seed-<n>.
 
 Each finished run is saved at once (results/default_system.json), so a cut session keeps it; models go
 to benchmarks/cache/default-<dataset>-seed-<n>.
@@ -35,11 +41,13 @@ RAW_FILE = BENCHMARK_DIR / "results" / "default_system.json"
 RECORDED = {"baseline": "token classification (recorded)", "caption+wiki+tyt": "SCANNER, the paper's recipe: caption + ovos + TYT (recorded)"}
 
 
-def run(dataset: str, seed: int, stage1_screening: bool = False) -> dict:
-    name = f"default-{dataset}{'-screening' if stage1_screening else ''}-seed-{seed}"
+def run(dataset: str, seed: int, stage1_screening: bool = False, stage1_knowledge: bool = False) -> dict:
+    name = f"default-{dataset}{'-screening' if stage1_screening else ''}{'-knowledge' if stage1_knowledge else ''}-seed-{seed}"
     overrides = {"seed": seed, "output_dir": str(BENCHMARK_DIR / "cache" / name)}
     if stage1_screening:
         overrides["stage1_screening"] = True
+    if stage1_knowledge:
+        overrides.update(kb_features=True, kb_candidates=True)
     trainer = recipe_trainer(load_recipe(CONFIGS / PRESETS[dataset], overrides))
     start = time.perf_counter()
     scanner = trainer.train()["scanner"]
@@ -47,6 +55,7 @@ def run(dataset: str, seed: int, stage1_screening: bool = False) -> dict:
         "f1": scanner["f1"], "seen_f1": scanner["seen"]["f1"], "unseen_f1": scanner["unseen"]["f1"],
         "candidate_threshold": scanner["candidate_threshold"],
         "candidate_threshold_dev_f1": trainer.scores.get("candidate_threshold_dev_f1"), "seconds": time.perf_counter() - start,
+        "kb_candidates": trainer.kb_candidates, "kb_common_words": len(trainer.model.span_detector.config.kb_common_words or []),
     }
     if stage1_screening:  # the chosen threshold's scores are the run's; beside them the old rule's and stage 2 alone
         dev = trainer.scores["screening_dev"]
@@ -117,6 +126,14 @@ def report(raw: dict) -> str:
                 f"seed {s}: {'arg-max' if runs[s]['candidate_threshold'] is None else runs[s]['candidate_threshold']}" for s in sorted(runs, key=int)) + " | | |")
             lines += recorded_rows(dataset)
         lines += screening_rows(dataset, raw.get("screening_runs", {}).get(dataset, {}))
+        knowledge = raw.get("knowledge_runs", {}).get(dataset, {})
+        if knowledge:
+            lines.append(row(dataset, "the default system + stage-1 knowledge (`kb_features: true, kb_candidates: true`, stage 1 "
+                                      "retrained per seed)", knowledge))
+            lines.append("| | its proposals chosen on validation | | " + ", ".join(
+                f"seed {s}: {'arg-max' if r['candidate_threshold'] is None else r['candidate_threshold']}"
+                f"{' + KB candidates' if r['kb_candidates'] else ''}" for s, r in sorted(knowledge.items(), key=lambda item: int(item[0])))
+                         + " | | |")
     note = ("\n\nScreening rows: in brackets after each threshold, the share of validation candidates it sends to stage 2 "
             "(the rest keep stage 1's type)." if raw.get("screening_runs") else "")
     return (
@@ -133,15 +150,18 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=["twitter2017", "twitter2015"], choices=sorted(PRESETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--stage1-screening", action="store_true", help="train the presets with stage1_screening: true")
+    parser.add_argument("--stage1-knowledge", action="store_true", help="train the presets with kb_features and kb_candidates")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
     runs, screening_runs = previous.get("runs", {}), previous.get("screening_runs", {})
-    raw = {"runs": runs, "screening_runs": screening_runs, "commands": merged_commands(previous, ran=bool(arguments.datasets))}
+    knowledge_runs = previous.get("knowledge_runs", {})
+    raw = {"runs": runs, "screening_runs": screening_runs, "knowledge_runs": knowledge_runs,
+           "commands": merged_commands(previous, ran=bool(arguments.datasets))}
     for dataset in arguments.datasets:
         for seed in arguments.seeds:
-            target = screening_runs if arguments.stage1_screening else runs
-            target.setdefault(dataset, {})[str(seed)] = run(dataset, seed, arguments.stage1_screening)
+            target = screening_runs if arguments.stage1_screening else knowledge_runs if arguments.stage1_knowledge else runs
+            target.setdefault(dataset, {})[str(seed)] = run(dataset, seed, arguments.stage1_screening, arguments.stage1_knowledge)
             write_section("default_system", "Default system", report(raw), raw)  # each finished run is kept
     write_section("default_system", "Default system", report(raw), raw)
 

@@ -193,7 +193,8 @@ class ScannerConfig(PreTrainedConfig):
         screening_threshold: stage 1's type probability from which its type is kept.
         kb_candidates: spans that name a typed entity of the KB (``knowledge.wikipedia``) join stage 1's
             candidates; stage 2 decides, with its ``non-entity`` class (its training candidates include
-            such spans, so that it learns to reject the wrong ones).
+            such spans, so that it learns to reject the wrong ones). Training with a validation split keeps
+            them at inference only if they score higher there.
         backbone: the encoder both stages were built from (a Hub id, or a local folder's name), for the
             model card.
     """

@@ -176,7 +176,13 @@ def test_trainer_chooses_common_words_and_the_checkpoint_keeps_kb_settings(tmp_p
 
     inference_module._WARNED_NO_KB = False
     ner = pipeline("scanner-ner", model=str(tmp_path / "run" / "scanner"), providers=[KBKnowledge(kb_file)])
-    assert ner.model.config.kb_candidates and ner.model.span_detector.config.kb_features
+    # trained with KB candidates, the checkpoint keeps them at inference only if validation F1 says so
+    tried = trainer.scores["candidate_threshold_dev_f1"]
+    assert len(tried) == 10 and sum(key.endswith(" + KB candidates") for key in tried) == 5
+    best_without = max(f1 for key, f1 in tried.items() if not key.endswith(" + KB candidates"))
+    best_with = max(f1 for key, f1 in tried.items() if key.endswith(" + KB candidates"))
+    assert ner.model.config.kb_candidates == (best_with > best_without) and ner.model.span_detector.config.kb_features
+    assert trainer.kb_training_candidates  # the cross-fold training candidates had them either way
     assert ner.model.span_detector.config.kb_common_words == words
     assert isinstance(ner("steve kerr visits new york city"), list)
     assert "no KB is loaded" not in caplog.text

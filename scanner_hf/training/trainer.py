@@ -134,6 +134,7 @@ class ScannerTrainer:
         self.initial_detector = copy.deepcopy(model.span_detector)
         self.initial_recognizer = copy.deepcopy(model.entity_recognizer)
         self.proposal_threshold = model.config.candidate_threshold
+        self.kb_training_candidates = model.config.kb_candidates  # tuning may turn them off at inference
         self.detector_trained = self.recognizer_trained = self.kb_matched = False
         self.scores: dict[str, dict] = {}
 
@@ -220,11 +221,12 @@ class ScannerTrainer:
 
     @property
     def kb_candidates(self) -> bool:
+        """Whether the trained system adds KB candidates at inference (see :meth:`tune_candidate_threshold`)."""
         return self.model.config.kb_candidates
 
     def kb_matches(self, tokens: Sequence[Sequence[str]]):
         """The entity KB's matches in ``tokens`` for a stage 1 with KB features or KB candidates (else None)."""
-        if not (self.initial_detector.config.kb_features or self.kb_candidates):
+        if not (self.initial_detector.config.kb_features or self.kb_training_candidates):
             return None
         return kb_matches_for(tokens, self.providers, self.initial_detector.config.kb_common_words)
 
@@ -232,7 +234,7 @@ class ScannerTrainer:
         """With KB features or KB candidates (once): the common words chosen on the validation split (kept in
         stage 1's config, see :mod:`.kb_features`) and the training and validation splits' ``kb_tags``."""
         config = self.initial_detector.config
-        if self.kb_matched or not (config.kb_features or self.kb_candidates):
+        if self.kb_matched or not (config.kb_features or self.kb_training_candidates):
             return
         kb = entity_kb(self.providers)
         if kb is None:
@@ -294,7 +296,7 @@ class ScannerTrainer:
             detector = fit_span_detector(copy.deepcopy(self.initial_detector), self.tokenizer, part, args,
                                          max_length=self.processor.stage1_max_length, callbacks=self.callbacks)
             found = detect_candidates(detector, self.tokenizer, held_out["tokens"], threshold=self.proposal_threshold,
-                                      kb_matches=self.kb_matches(held_out["tokens"]), kb_candidates=self.kb_candidates)
+                                      kb_matches=self.kb_matches(held_out["tokens"]), kb_candidates=self.kb_training_candidates)
             return spans_by_sentence(found, len(held_out))
 
         spans = cross_fold_spans(train_split, train_and_predict, folds=self.args.non_entity_folds, seed=self.args.stage1.seed)
@@ -308,7 +310,7 @@ class ScannerTrainer:
         detector, tokenizer = self._stage1()
         dev = select_first(self.eval_dataset, stage_setting(self.args.stage2, "max_eval_samples"))
         found = detect_candidates(detector, tokenizer, dev["tokens"], threshold=self.proposal_threshold,
-                                  kb_matches=self.kb_matches(dev["tokens"]), kb_candidates=self.kb_candidates)
+                                  kb_matches=self.kb_matches(dev["tokens"]), kb_candidates=self.kb_training_candidates)
         return dev, training_candidates(dev, spans_by_sentence(found, len(dev)))
 
     def train_entity_recognizer(
@@ -373,14 +375,25 @@ class ScannerTrainer:
 
     def tune_candidate_threshold(self) -> float | None:
         """With ``tune_candidate_threshold`` and a validation split: the proposal threshold with the best
-        final F1 there (written into ``model.config.candidate_threshold``, which the checkpoint runs with)."""
+        final F1 there (written into ``model.config.candidate_threshold``, which the checkpoint runs with).
+        A model trained with ``kb_candidates`` also tries inference without them (stage 2 learned from them
+        either way) and keeps them only if they score higher there (``model.config.kb_candidates``)."""
         if self.args.tune_candidate_threshold and self.eval_dataset is not None:
             detector, tokenizer = self._stage1()
-            self.model.config.candidate_threshold, tried = tune_candidate_threshold(
-                detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-                max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold, kb_candidates=self.kb_candidates,
-            )
-            self.scores["candidate_threshold_dev_f1"] = {str(k): v for k, v in tried.items()}
+            best, tried = None, {}
+            for kb_candidates in (False, True) if self.kb_training_candidates else (False,):  # ties to fewer candidates
+                threshold, f1_at = tune_candidate_threshold(
+                    detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
+                    max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold, kb_candidates=kb_candidates,
+                )
+                tried.update({str(t) + (" + KB candidates" if kb_candidates else ""): f1 for t, f1 in f1_at.items()})
+                if best is None or f1_at[threshold] > best[2]:
+                    best = (threshold, kb_candidates, f1_at[threshold])
+            if self.kb_training_candidates and not best[1]:
+                logger.info("KB candidates scored lower on the validation split: the checkpoint proposes stage 1's spans only "
+                            "(stage 2 was trained with them)")
+            self.model.config.candidate_threshold, self.model.config.kb_candidates = best[0], best[1]
+            self.scores["candidate_threshold_dev_f1"] = tried
             logger.info("candidate threshold chosen on the validation split: %s (dev F1 %s)", self.candidate_threshold, tried)
         return self.candidate_threshold
 
