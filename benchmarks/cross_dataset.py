@@ -11,9 +11,11 @@ the baseline is also scored on the gold words themselves (each word's first sub-
 baseline_tokcls.py scores it), because the token-classification pipeline splits tweet words at
 punctuation (``@user`` -> ``@`` + ``user``) and labels sub-words the model never learned to label;
 seen / unseen = the entity string occurs as an entity in the *training* dataset's train split. Both
-sets use PER / LOC / ORG / OTHER (Twitter-2015's MISC read as OTHER).
+sets use PER / LOC / ORG / OTHER (Twitter-2015's MISC read as OTHER). ``default`` and ``default-knowledge``
+are the ``*-cpu`` preset's checkpoints of default_system.py (seed 42; ``--stage1-knowledge`` for the
+second), run through ``model.predict`` on the gold words with the target's captions and the merged KB.
 
-    python benchmarks/cross_dataset.py [--systems scanner-bar]   (other systems' recorded rows are kept)
+    python benchmarks/cross_dataset.py [--systems scanner-bar] [--sources twitter2017]   (other recorded rows are kept)
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ SYSTEMS = {
     "token classification baseline, on the gold words": "tokcls-words",
     "SCANNER (text-only stage 2)": "scanner-fp32",
     "SCANNER bar (word-shape stage 1, over-proposal, caption + merged KB), on the gold words": "scanner-bar",
+    "the default system (`*-cpu` preset), on the gold words": "default",
+    "the default system + stage-1 knowledge (KB features, KB candidates), on the gold words": "default-knowledge",
 }
 RAW_FILE = BENCHMARK_DIR / "results" / "cross_dataset.json"
 
@@ -95,16 +99,40 @@ def bar_scorer(source: str) -> Callable[..., dict]:
     return score
 
 
+def checkpoint_scorer(source: str, row: str) -> Callable[..., dict]:
+    """Scores of default_system.py's seed-42 checkpoint of ``source`` on a test split, with the target's
+    knowledge as its preset names it (captions, merged KB), through ``model.predict``."""
+    from default_system import CONFIGS, PRESETS
+
+    from scanner_hf import ScannerForMultimodalNER
+    from scanner_hf.evaluation.two_stage import evaluate_model
+    from scanner_hf.training.recipe import knowledge_providers, load_recipe
+
+    name = f"default-{source}{'-knowledge' if row == 'default-knowledge' else ''}-seed-42"
+    folder = BENCHMARK_DIR / "cache" / name / "scanner"
+    if not folder.is_dir():
+        raise SystemExit(f"no checkpoint {folder}: run `python benchmarks/default_system.py --datasets {source} --seeds 42"
+                         f"{' --stage1-knowledge' if row == 'default-knowledge' else ''}` first")
+    model = ScannerForMultimodalNER.from_pretrained(folder).eval()
+
+    def score(target: str, test, seen_split) -> dict:
+        providers = knowledge_providers(load_recipe(CONFIGS / PRESETS[target]).knowledge)
+        return evaluate_model(model, test, train_split=seen_split, providers=providers)
+
+    return score
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--systems", nargs="*", choices=sorted(SYSTEMS.values()), default=sorted(SYSTEMS.values()), help="none: only rewrite the section")
+    parser.add_argument("--sources", nargs="+", choices=DATASETS, default=list(DATASETS), help="the training datasets whose models run")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     data = {name: load_benchmark(name) for name in DATASETS}
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
     commands = merged_commands(previous, ran=bool(arguments.systems))
     raw = {key: value for key, value in previous.items() if "->" in key}  # the recorded rows
-    for source in DATASETS:
+    for source in arguments.sources:
         seen = entity_strings(data[source]["train"])
         for system, row in SYSTEMS.items():
             if row not in arguments.systems:
@@ -113,6 +141,8 @@ def main() -> None:
                 tag = tagger_on_words(tokcls_folder(BENCHMARK_DIR / "cache" / source))
             elif row == "scanner-bar":
                 bar = bar_scorer(source)
+            elif row in ("default", "default-knowledge"):
+                bar = checkpoint_scorer(source, row)
             else:
                 run = build_runner(row, BENCHMARK_DIR / "cache" / source)
             for target in DATASETS:
@@ -120,7 +150,7 @@ def main() -> None:
                 names = test.features["ner_tags"].feature.names
                 tokens = list(test["tokens"])
                 gold = [[names[i] for i in ids] for ids in test["ner_tags"]]
-                if row == "scanner-bar":
+                if row in ("scanner-bar", "default", "default-knowledge"):
                     scores = bar(target, test, data[source]["train"])
                 else:
                     if row == "tokcls-words":
