@@ -8,6 +8,7 @@ on the same backbone (section "Headline rows over seeds") and the default system
     python benchmarks/default_system.py --datasets      # only rewrite the section
     python benchmarks/default_system.py --datasets twitter2017 --stage1-screening   # the preset + stage1_screening
     python benchmarks/default_system.py --datasets twitter2017 --stage1-knowledge   # the preset + kb_features, kb_candidates
+    python benchmarks/default_system.py --datasets twitter2017 --stage1-knowledge candidates   # one part alone
 
 ``--stage1-screening`` trains the preset with ``stage1_screening: true`` (a typed stage 1 whose confident
 types answer without stage 2), its threshold chosen by best validation F1 (ties to the faster), and scores
@@ -17,7 +18,8 @@ stage 2 typing every candidate; models in benchmarks/cache/default-<dataset>-scr
 ``--stage1-knowledge`` trains the preset with ``kb_features: true`` and ``kb_candidates: true`` (stage 1
 reads the KB's matches; typed KB matches join the cross-fold training candidates; the validation split
 chooses whether they also join at inference, with the proposal threshold); models in
-benchmarks/cache/default-<dataset>-knowledge-seed-<n>.
+benchmarks/cache/default-<dataset>-knowledge-seed-<n>. ``--stage1-knowledge features`` / ``candidates``
+trains one part alone (models in ...-knowledge-features-seed-<n>, ...-knowledge-candidates-seed-<n>).
 
 Each finished run is saved at once (results/default_system.json), so a cut session keeps it; models go
 to benchmarks/cache/default-<dataset>-seed-<n>.
@@ -41,13 +43,20 @@ RAW_FILE = BENCHMARK_DIR / "results" / "default_system.json"
 RECORDED = {"baseline": "token classification (recorded)", "caption+wiki+tyt": "SCANNER, the paper's recipe: caption + ovos + TYT (recorded)"}
 
 
-def run(dataset: str, seed: int, stage1_screening: bool = False, stage1_knowledge: bool = False) -> dict:
-    name = f"default-{dataset}{'-screening' if stage1_screening else ''}{'-knowledge' if stage1_knowledge else ''}-seed-{seed}"
+KNOWLEDGE_PARTS = {"both": {"kb_features": True, "kb_candidates": True}, "features": {"kb_features": True},
+                   "candidates": {"kb_candidates": True}}
+KNOWLEDGE_LABELS = {"both": "stage-1 knowledge (`kb_features: true, kb_candidates: true`",
+                    "features": "KB features alone (`kb_features: true`", "candidates": "KB candidates alone (`kb_candidates: true`"}
+
+
+def run(dataset: str, seed: int, stage1_screening: bool = False, stage1_knowledge: str | None = None) -> dict:
+    knowledge = "" if stage1_knowledge is None else "-knowledge" if stage1_knowledge == "both" else f"-knowledge-{stage1_knowledge}"
+    name = f"default-{dataset}{'-screening' if stage1_screening else ''}{knowledge}-seed-{seed}"
     overrides = {"seed": seed, "output_dir": str(BENCHMARK_DIR / "cache" / name)}
     if stage1_screening:
         overrides["stage1_screening"] = True
     if stage1_knowledge:
-        overrides.update(kb_features=True, kb_candidates=True)
+        overrides.update(KNOWLEDGE_PARTS[stage1_knowledge])
     trainer = recipe_trainer(load_recipe(CONFIGS / PRESETS[dataset], overrides))
     start = time.perf_counter()
     scanner = trainer.train()["scanner"]
@@ -126,14 +135,14 @@ def report(raw: dict) -> str:
                 f"seed {s}: {'arg-max' if runs[s]['candidate_threshold'] is None else runs[s]['candidate_threshold']}" for s in sorted(runs, key=int)) + " | | |")
             lines += recorded_rows(dataset)
         lines += screening_rows(dataset, raw.get("screening_runs", {}).get(dataset, {}))
-        knowledge = raw.get("knowledge_runs", {}).get(dataset, {})
-        if knowledge:
-            lines.append(row(dataset, "the default system + stage-1 knowledge (`kb_features: true, kb_candidates: true`, stage 1 "
-                                      "retrained per seed)", knowledge))
-            lines.append("| | its proposals chosen on validation | | " + ", ".join(
-                f"seed {s}: {'arg-max' if r['candidate_threshold'] is None else r['candidate_threshold']}"
-                f"{' + KB candidates' if r['kb_candidates'] else ''}" for s, r in sorted(knowledge.items(), key=lambda item: int(item[0])))
-                         + " | | |")
+        for part, label in KNOWLEDGE_LABELS.items():
+            knowledge = raw.get("knowledge_runs", {}).get(dataset if part == "both" else f"{dataset}/{part}", {})
+            if knowledge:
+                lines.append(row(dataset, f"the default system + {label}, stage 1 retrained per seed)", knowledge))
+                lines.append("| | its proposals chosen on validation | | " + ", ".join(
+                    f"seed {s}: {'arg-max' if r['candidate_threshold'] is None else r['candidate_threshold']}"
+                    f"{' + KB candidates' if r['kb_candidates'] else ''}" for s, r in sorted(knowledge.items(), key=lambda item: int(item[0])))
+                             + " | | |")
     note = ("\n\nScreening rows: in brackets after each threshold, the share of validation candidates it sends to stage 2 "
             "(the rest keep stage 1's type)." if raw.get("screening_runs") else "")
     return (
@@ -150,7 +159,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=["twitter2017", "twitter2015"], choices=sorted(PRESETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--stage1-screening", action="store_true", help="train the presets with stage1_screening: true")
-    parser.add_argument("--stage1-knowledge", action="store_true", help="train the presets with kb_features and kb_candidates")
+    parser.add_argument("--stage1-knowledge", nargs="?", const="both", choices=sorted(KNOWLEDGE_PARTS),
+                        help="train the presets with kb_features and kb_candidates (both), or one part alone")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
@@ -160,8 +170,12 @@ def main() -> None:
            "commands": merged_commands(previous, ran=bool(arguments.datasets))}
     for dataset in arguments.datasets:
         for seed in arguments.seeds:
-            target = screening_runs if arguments.stage1_screening else knowledge_runs if arguments.stage1_knowledge else runs
-            target.setdefault(dataset, {})[str(seed)] = run(dataset, seed, arguments.stage1_screening, arguments.stage1_knowledge)
+            target, key = runs, dataset
+            if arguments.stage1_screening:
+                target = screening_runs
+            elif arguments.stage1_knowledge:
+                target, key = knowledge_runs, dataset if arguments.stage1_knowledge == "both" else f"{dataset}/{arguments.stage1_knowledge}"
+            target.setdefault(key, {})[str(seed)] = run(dataset, seed, arguments.stage1_screening, arguments.stage1_knowledge)
             write_section("default_system", "Default system", report(raw), raw)  # each finished run is kept
     write_section("default_system", "Default system", report(raw), raw)
 
