@@ -3,7 +3,9 @@ with from_encoder, real TrainingArguments per stage (callbacks, gradient accumul
 composite checkpoint and card, per-stage sample caps, and resuming after a crash mid-save."""
 
 import logging
+from pathlib import Path
 
+import huggingface_hub
 import pytest
 from conftest import write_twitter_folder
 from transformers import TrainerCallback, pipeline, set_seed
@@ -97,6 +99,42 @@ def test_train_on_a_users_folder_then_resume_after_a_crash(tmp_path, tiny_backbo
     reloaded = ScannerForMultimodalNER.from_pretrained(tmp_path / "mine")
     text = "Steve Kerr praises the Warriors in Oakland"
     assert reloaded.predict(text) == model.predict(text) == ner(text)
+    # push_to_hub uploads the saved checkpoint folder, card included, in one commit (the Hub client faked: no network here)
+    uploads = []
+
+    class FakeHubApi:
+        def create_repo(self, repo_id, exist_ok=False):
+            uploads.append(("create", repo_id, exist_ok))
+
+        def upload_folder(self, repo_id, folder_path, commit_message):
+            uploads.append(("upload", repo_id, sorted(path.name for path in Path(folder_path).iterdir())))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHubApi)
+    trainer.push_to_hub("my-org/scanner-my-tweets")
+    assert uploads[0] == ("create", "my-org/scanner-my-tweets", True) and uploads[1][1] == "my-org/scanner-my-tweets"
+    assert {"config.json", "model.safetensors", "README.md", "tokenizer.json"} <= set(uploads[1][2])
+
+
+class EpochsCallback(TrainerCallback):
+    def __init__(self):
+        self.epochs = []
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.epochs.append(args.num_train_epochs)
+
+
+def test_cross_fold_detectors_train_fold_epochs_and_the_test_split_is_capped(tmp_path, tiny_backbone_dir, my_conll_folder):
+    splits = load_ner_dataset(str(my_conll_folder))
+    args = ScannerTrainingArguments(
+        output_dir=str(tmp_path / "run"), non_entity_folds=2, fold_epochs=1, max_test_samples=5, knowledge=KnowledgeSettings(),
+        stage1=stage_args(tmp_path, "stage1", num_train_epochs=3), stage2=stage_args(tmp_path, "stage2", num_train_epochs=1),
+    )
+    callback = EpochsCallback()
+    trainer = ScannerTrainer(tiny_model(tiny_backbone_dir, splits), args, splits["train"], splits["validation"], splits["test"],
+                             callbacks=[callback])
+    assert len(trainer.test_dataset) == 5 < len(splits["test"])
+    spans = trainer.non_entity_spans()
+    assert callback.epochs == [1, 1] and len(spans) == len(splits["train"])  # two fold detectors of one epoch each, not stage 1's 3
 
 
 def test_bad_arguments_fail_before_training(tmp_path, tiny_backbone_dir, my_conll_folder):
