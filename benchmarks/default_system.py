@@ -109,6 +109,12 @@ def recorded_rows(dataset: str) -> list[str]:
         seeds = results.get(key, {})
         if seeds:
             rows.append(row(dataset, label, {s: {"f1": r["f1"], "unseen_f1": r["unseen"]["f1"]} for s, r in seeds.items()}))
+    conll = BENCHMARK_DIR / "results" / "conll2003.json"
+    if dataset == "conll2003" and conll.is_file():  # recorded once, seed 42 (conll2003.py)
+        recorded = json.loads(conll.read_text())["results"]
+        for key, label in (("baseline", RECORDED["baseline"]), ("scanner", "SCANNER, the paper's recipe: stage-1 TYT, text-only (recorded)")):
+            scores = recorded[key]["scanner"] if key == "scanner" else recorded[key]
+            rows.append(row(dataset, label, {"42": {"f1": scores["f1"], "unseen_f1": scores["unseen"]["f1"]}}))
     bar = BENCHMARK_DIR / "results" / "unseen_bar.json"
     if bar.is_file():
         runs = json.loads(bar.read_text())["results"]
