@@ -202,6 +202,30 @@ def tune_candidate_threshold(
     return best, results
 
 
+def tune_proposals(
+    detector: ScannerSpanDetector,
+    detector_tokenizer: PreTrainedTokenizerBase,
+    recognizer: ScannerEntityRecognizer,
+    builder: PromptBuilder,
+    split: datasets.Dataset,
+    providers: Sequence[KnowledgeProvider] = (),
+    kb_candidates: Sequence[bool] = (False,),
+    **kwargs,
+) -> tuple[float | None, bool, dict[str, float]]:
+    """What stage 1 proposes at inference, chosen by final F1 on a labelled split: the proposal threshold
+    (:func:`tune_candidate_threshold`) and, for a model trained with KB candidates (``kb_candidates=(False,
+    True)``), whether they join (ties to the first option: fewer candidates). Returns both and the F1 of
+    every setting tried ("0.4", "0.4 + KB candidates", ...)."""
+    best, tried = None, {}
+    for with_kb in kb_candidates:
+        threshold, f1_at = tune_candidate_threshold(detector, detector_tokenizer, recognizer, builder, split, providers,
+                                                    kb_candidates=with_kb, **kwargs)
+        tried.update({str(t) + (" + KB candidates" if with_kb else ""): f1 for t, f1 in f1_at.items()})
+        if best is None or f1_at[threshold] > best[2]:
+            best = (threshold, with_kb, f1_at[threshold])
+    return best[0], best[1], tried
+
+
 SCREENING_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
 
 

@@ -37,13 +37,7 @@ import datasets
 from transformers import PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
 
 from ..data import entity_types_of
-from ..evaluation.two_stage import (
-    evaluate_detector,
-    evaluate_model,
-    tune_box_threshold,
-    tune_candidate_threshold,
-    tune_screening_threshold,
-)
+from ..evaluation.two_stage import evaluate_detector, evaluate_model, tune_box_threshold, tune_proposals, tune_screening_threshold
 from ..inference import Screening, detect_candidates, kb_matches_for
 from ..knowledge import KnowledgeProvider
 from ..knowledge.factory import kb_path, providers_from_settings
@@ -54,19 +48,9 @@ from ..modeling_scanner import ScannerForMultimodalNER
 from ..modeling_span_detector import ScannerSpanDetector
 from ..pipeline import ScannerNERPipeline
 from ..prompting import PromptBuilder
-from .arguments import (
-    DistillationSettings,
-    KnowledgeSettings,
-    ScannerTrainingArguments,
-)
+from .arguments import DistillationSettings, KnowledgeSettings, ScannerTrainingArguments
 from .candidates import cross_fold_spans, spans_by_sentence, training_candidates
-from .model_card import (
-    CardInfo,
-    build_model_card,
-    card_info,
-    dataset_label,
-    push_folder_to_hub,
-)
+from .model_card import CardInfo, build_model_card, card_info, dataset_label, push_folder_to_hub
 from .kb_features import add_kb_matches, choose_common_words, entity_kb
 from .stages import Distillation, fit_entity_recognizer, fit_span_detector
 from .step_folders import is_complete_step, on_main_process, save_step, select_first, stage_setting, write_json
@@ -376,25 +360,18 @@ class ScannerTrainer:
     def tune_candidate_threshold(self) -> float | None:
         """With ``tune_candidate_threshold`` and a validation split: the proposal threshold with the best
         final F1 there (written into ``model.config.candidate_threshold``, which the checkpoint runs with).
-        A model trained with ``kb_candidates`` also tries inference without them (stage 2 learned from them
-        either way) and keeps them only if they score higher there (``model.config.kb_candidates``)."""
+        A model trained with ``kb_candidates`` keeps them at inference only if they score higher there."""
         if self.args.tune_candidate_threshold and self.eval_dataset is not None:
             detector, tokenizer = self._stage1()
-            best, tried = None, {}
-            for kb_candidates in (False, True) if self.kb_training_candidates else (False,):  # ties to fewer candidates
-                threshold, f1_at = tune_candidate_threshold(
-                    detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-                    max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold, kb_candidates=kb_candidates,
-                )
-                tried.update({str(t) + (" + KB candidates" if kb_candidates else ""): f1 for t, f1 in f1_at.items()})
-                if best is None or f1_at[threshold] > best[2]:
-                    best = (threshold, kb_candidates, f1_at[threshold])
-            if self.kb_training_candidates and not best[1]:
-                logger.info("KB candidates scored lower on the validation split: the checkpoint proposes stage 1's spans only "
-                            "(stage 2 was trained with them)")
-            self.model.config.candidate_threshold, self.model.config.kb_candidates = best[0], best[1]
+            threshold, kb_candidates, tried = tune_proposals(
+                detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
+                kb_candidates=(False, True) if self.kb_training_candidates else (False,),
+                max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold,
+            )
+            self.model.config.candidate_threshold, self.model.config.kb_candidates = threshold, kb_candidates
             self.scores["candidate_threshold_dev_f1"] = tried
-            logger.info("candidate threshold chosen on the validation split: %s (dev F1 %s)", self.candidate_threshold, tried)
+            logger.info("candidate threshold chosen on the validation split: %s%s (dev F1 %s)", threshold,
+                        " with KB candidates" if kb_candidates else "", tried)
         return self.candidate_threshold
 
     def tune_screening_threshold(self) -> float:
