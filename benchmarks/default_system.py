@@ -131,24 +131,27 @@ def row(dataset: str, label: str, seeds: dict) -> str:
             f"{spread([seeds[s]['unseen_f1'] for s in ordered])} | {', '.join(percent(seeds[s]['f1']) for s in ordered)} |")
 
 
+def chosen_row(label: str, runs: dict) -> str:
+    """Per seed, what validation chose stage 1 to propose: the threshold (or arg-max), and KB candidates if kept."""
+    chosen = [f"seed {seed}: {'arg-max' if runs[seed]['candidate_threshold'] is None else runs[seed]['candidate_threshold']}"
+              f"{' + KB candidates' if runs[seed].get('kb_candidates') else ''}" for seed in sorted(runs, key=int)]
+    return f"| | {label} | | {', '.join(chosen)} | | |"
+
+
 def report(raw: dict) -> str:
     lines = []
     for dataset in PRESETS:
         runs = raw["runs"].get(dataset, {})
         if runs:
             lines.append(row(dataset, f"**the default system** (`{PRESETS[dataset][:-5]}`, stage 1 retrained per seed)", runs))
-            lines.append("| | its proposal threshold chosen on validation | | " + ", ".join(
-                f"seed {s}: {'arg-max' if runs[s]['candidate_threshold'] is None else runs[s]['candidate_threshold']}" for s in sorted(runs, key=int)) + " | | |")
+            lines.append(chosen_row("its proposal threshold chosen on validation", runs))
             lines += recorded_rows(dataset)
         lines += screening_rows(dataset, raw.get("screening_runs", {}).get(dataset, {}))
         for part, label in KNOWLEDGE_LABELS.items():
             knowledge = raw.get("knowledge_runs", {}).get(dataset if part == "both" else f"{dataset}/{part}", {})
             if knowledge:
                 lines.append(row(dataset, f"the default system + {label}, stage 1 retrained per seed)", knowledge))
-                lines.append("| | its proposals chosen on validation | | " + ", ".join(
-                    f"seed {s}: {'arg-max' if r['candidate_threshold'] is None else r['candidate_threshold']}"
-                    f"{' + KB candidates' if r['kb_candidates'] else ''}" for s, r in sorted(knowledge.items(), key=lambda item: int(item[0])))
-                             + " | | |")
+                lines.append(chosen_row("its proposals chosen on validation", knowledge))
     note = ("\n\nScreening rows: in brackets after each threshold, the share of validation candidates it sends to stage 2 "
             "(the rest keep stage 1's type)." if raw.get("screening_runs") else "")
     return (
