@@ -38,7 +38,8 @@ ROWS = (
     "scanner_packedshort-fp32", "scanner_packedshort-int8", "scanner-onnx", "scanner-onnx-int8", "scanner_packed-onnx-int8",
     "scanner_packedshort-onnx-int8", "scanner_screened-fp32", "scanner_screened-onnx-int8", "scanner_short-fp32", "scanner_short-onnx-int8", "scanner_unsorted-fp32", "scanner_unsorted-onnx-int8",
     "scanner_typed-fp32", "scanner_typed-onnx-int8", "scanner_typedscreen-fp32", "scanner_typedscreen-onnx-int8",
-    "default-fp32", "default-onnx-int8", "default_screened-fp32", "default_screened-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
+    "default-fp32", "default-onnx-int8", "default_screened-fp32", "default_screened-onnx-int8",
+    "default_knowledge-fp32", "default_knowledge-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
 # Row families of options removed in scanner-hf 0.2 (they measured worse): their recorded rows stay in the
 # table as history, marked so; they can no longer be run.
@@ -60,10 +61,12 @@ DETECTOR_SCREENING = {"scanner_typedscreen"}
 DETECTOR_SCREENING_FILE = Path(__file__).resolve().parent / "results" / "stage1_screening.json"
 # the default system as a user runs it: pipeline("scanner-ner", model=<checkpoint>) of default_system.py's
 # Twitter-2017 seed-42 model (its merged KB, tuned thresholds), each tweet given with its BLIP-2 caption;
-# default_screened: the same preset with stage1_screening (default_system.py --stage1-screening)
+# default_screened: the same preset with stage1_screening (default_system.py --stage1-screening);
+# default_knowledge: the same preset with stage-1 knowledge (default_system.py --stage1-knowledge)
 DEFAULT_CHECKPOINTS = {
     "default": Path(__file__).resolve().parent / "cache" / "default-twitter2017-seed-42" / "scanner",
     "default_screened": Path(__file__).resolve().parent / "cache" / "default-twitter2017-screening-seed-42" / "scanner",
+    "default_knowledge": Path(__file__).resolve().parent / "cache" / "default-twitter2017-knowledge-seed-42" / "scanner",
 }
 CAPTIONS = Path("knowledge") / "pgim" / "blip2_captions" / "BLIP2_17.txt"  # under the data folder
 CONTEXT_WORDS = {"scanner_ctx": 40}  # the pipeline's max_context_words for a row family (default: the checkpoint's)
@@ -334,7 +337,7 @@ def main() -> None:
         "threshold screening.py chose on the validation split); scanner_typed = scanner-ner with a typed stage 1 (`stage1_screening: true`'s "
         "detector, stage1_screening.py), stage 2 typing every candidate; scanner_typedscreen = the same with the typed stage 1 screening "
         "(`stage1_screening`: stage 2 types only the candidates whose best type stage 1 gives less than the threshold "
-        "stage1_screening.py chose on the validation split); default = the default system as a user runs it, `pipeline(\"scanner-ner\", model=...)` on default_system.py's Twitter-2017 seed-42 checkpoint (its merged KB and dev-tuned proposal threshold), each tweet with its BLIP-2 caption; default_screened = the same preset trained with `stage1_screening: true` (default_system.py --stage1-screening), its threshold chosen on validation; tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
+        "stage1_screening.py chose on the validation split); default = the default system as a user runs it, `pipeline(\"scanner-ner\", model=...)` on default_system.py's Twitter-2017 seed-42 checkpoint (its merged KB and dev-tuned proposal threshold), each tweet with its BLIP-2 caption; default_screened = the same preset trained with `stage1_screening: true` (default_system.py --stage1-screening), its threshold chosen on validation; default_knowledge = the same preset trained with `kb_features: true, kb_candidates: true` (default_system.py --stage1-knowledge; stage 1 looks up every sentence's word n-grams in the merged KB); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "
         "run (rows run separately, e.g. the slow bf16 ones, give no ratio). Long texts: "
