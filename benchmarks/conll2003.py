@@ -98,9 +98,9 @@ def write(raw: dict) -> None:
             spans.append(f"| {label} | {percent(s['precision'])} | {percent(s['recall'])} | {percent(s['f1'])} |")
     recipe = preset()
     body = (
-        f"Preset `train_scripts/configs/conll2003-cpu.yaml`: backbone `{recipe.backbone}`, {recipe.stage1["num_train_epochs"]:g} epoch per "
+        f"Preset `train_scripts/configs/conll2003-cpu.yaml`: backbone `{recipe.backbone}`, {recipe.stage1['num_train_epochs']:g} epoch per "
         f"stage (the Twitter budget is 3: CoNLL's train split is 4x Twitter-2017's, so this is the shorter budget), batch "
-        f"{recipe.stage1["per_device_train_batch_size"]}, lr {recipe.stage1["learning_rate"]:g}, seed {recipe.seed}, stage-1 window {recipe.stage1_max_length}, "
+        f"{recipe.stage1['per_device_train_batch_size']}, lr {recipe.stage1['learning_rate']:g}, seed {recipe.seed}, stage-1 window {recipe.stage1_max_length}, "
         f"TYT in stage 1, {recipe.non_entity_folds} cross-fold detectors of {recipe.fold_epochs:g} epoch, text-only stage 2 "
         f"(prompts <= {recipe.max_prompt_length} tokens). The baseline has the same backbone, epochs, batch, lr and window. "
         "Test split (IOB1 read as IOB2), seqeval strict IOB2; seen = entity string occurs as an entity in train. Train seconds: "

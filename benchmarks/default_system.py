@@ -7,19 +7,14 @@ on the same backbone (section "Headline rows over seeds") and the default system
     python benchmarks/default_system.py [--datasets twitter2017 twitter2015 conll2003] [--seeds 42 43 44]
     python benchmarks/default_system.py --datasets      # only rewrite the section
     python benchmarks/default_system.py --datasets twitter2017 --stage1-screening   # the preset + stage1_screening
-    python benchmarks/default_system.py --datasets twitter2017 --stage1-knowledge   # the preset + kb_features, kb_candidates
-    python benchmarks/default_system.py --datasets twitter2017 --stage1-knowledge candidates   # one part alone
 
 ``--stage1-screening`` trains the preset with ``stage1_screening: true`` (a typed stage 1 whose confident
 types answer without stage 2), its threshold chosen by best validation F1 (ties to the faster), and scores
 on test: that threshold, the old rule's (the lowest within 0.1 F1 of stage 2 alone on validation), and
 stage 2 typing every candidate; models in benchmarks/cache/default-<dataset>-screening-seed-<n>.
 
-``--stage1-knowledge`` trains the preset with ``kb_features: true`` and ``kb_candidates: true`` (stage 1
-reads the KB's matches; typed KB matches join the cross-fold training candidates; the validation split
-chooses whether they also join at inference, with the proposal threshold); models in
-benchmarks/cache/default-<dataset>-knowledge-seed-<n>. ``--stage1-knowledge features`` / ``candidates``
-trains one part alone (models in ...-knowledge-features-seed-<n>, ...-knowledge-candidates-seed-<n>).
+The rows of the preset + stage-1 knowledge (``kb_features`` / ``kb_candidates``, run before they were
+removed: they did not beat the preset) stay in the table as history, marked *removed*.
 
 Each finished run is saved at once (results/default_system.json), so a cut session keeps it; models go
 to benchmarks/cache/default-<dataset>-seed-<n>.
@@ -43,20 +38,16 @@ RAW_FILE = BENCHMARK_DIR / "results" / "default_system.json"
 RECORDED = {"baseline": "token classification (recorded)", "caption+wiki+tyt": "SCANNER, the paper's recipe: caption + ovos + TYT (recorded)"}
 
 
-KNOWLEDGE_PARTS = {"both": {"kb_features": True, "kb_candidates": True}, "features": {"kb_features": True},
-                   "candidates": {"kb_candidates": True}}
-KNOWLEDGE_LABELS = {"both": "stage-1 knowledge (`kb_features: true, kb_candidates: true`",
-                    "features": "KB features alone (`kb_features: true`", "candidates": "KB candidates alone (`kb_candidates: true`"}
+# recorded runs of the removed stage-1 knowledge settings (scanner-hf's code no longer has them)
+REMOVED_KNOWLEDGE_LABELS = {"both": "stage-1 knowledge (`kb_features: true, kb_candidates: true`",
+                            "features": "KB features alone (`kb_features: true`", "candidates": "KB candidates alone (`kb_candidates: true`"}
 
 
-def run(dataset: str, seed: int, stage1_screening: bool = False, stage1_knowledge: str | None = None) -> dict:
-    knowledge = "" if stage1_knowledge is None else "-knowledge" if stage1_knowledge == "both" else f"-knowledge-{stage1_knowledge}"
-    name = f"default-{dataset}{'-screening' if stage1_screening else ''}{knowledge}-seed-{seed}"
+def run(dataset: str, seed: int, stage1_screening: bool = False) -> dict:
+    name = f"default-{dataset}{'-screening' if stage1_screening else ''}-seed-{seed}"
     overrides = {"seed": seed, "output_dir": str(BENCHMARK_DIR / "cache" / name)}
     if stage1_screening:
         overrides["stage1_screening"] = True
-    if stage1_knowledge:
-        overrides.update(KNOWLEDGE_PARTS[stage1_knowledge])
     trainer = recipe_trainer(load_recipe(CONFIGS / PRESETS[dataset], overrides))
     start = time.perf_counter()
     scanner = trainer.train()["scanner"]
@@ -64,7 +55,6 @@ def run(dataset: str, seed: int, stage1_screening: bool = False, stage1_knowledg
         "f1": scanner["f1"], "seen_f1": scanner["seen"]["f1"], "unseen_f1": scanner["unseen"]["f1"],
         "candidate_threshold": scanner["candidate_threshold"],
         "candidate_threshold_dev_f1": trainer.scores.get("candidate_threshold_dev_f1"), "seconds": time.perf_counter() - start,
-        "kb_candidates": trainer.kb_candidates, "kb_common_words": len(trainer.model.span_detector.config.kb_common_words or []),
     }
     if stage1_screening:  # the chosen threshold's scores are the run's; beside them the old rule's and stage 2 alone
         dev = trainer.scores["screening_dev"]
@@ -147,10 +137,10 @@ def report(raw: dict) -> str:
             lines.append(chosen_row("its proposal threshold chosen on validation", runs))
             lines += recorded_rows(dataset)
         lines += screening_rows(dataset, raw.get("screening_runs", {}).get(dataset, {}))
-        for part, label in KNOWLEDGE_LABELS.items():
+        for part, label in REMOVED_KNOWLEDGE_LABELS.items():
             knowledge = raw.get("knowledge_runs", {}).get(dataset if part == "both" else f"{dataset}/{part}", {})
             if knowledge:
-                lines.append(row(dataset, f"the default system + {label}, stage 1 retrained per seed)", knowledge))
+                lines.append(row(dataset, f"*removed*: the default system + {label}, stage 1 retrained per seed)", knowledge))
                 lines.append(chosen_row("its proposals chosen on validation", knowledge))
     note = ("\n\nScreening rows: in brackets after each threshold, the share of validation candidates it sends to stage 2 "
             "(the rest keep stage 1's type)." if raw.get("screening_runs") else "")
@@ -168,8 +158,6 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=["twitter2017", "twitter2015"], choices=sorted(PRESETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--stage1-screening", action="store_true", help="train the presets with stage1_screening: true")
-    parser.add_argument("--stage1-knowledge", nargs="?", const="both", choices=sorted(KNOWLEDGE_PARTS),
-                        help="train the presets with kb_features and kb_candidates (both), or one part alone")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     previous = json.loads(RAW_FILE.read_text()) if RAW_FILE.exists() else {}
@@ -182,9 +170,7 @@ def main() -> None:
             target, key = runs, dataset
             if arguments.stage1_screening:
                 target = screening_runs
-            elif arguments.stage1_knowledge:
-                target, key = knowledge_runs, dataset if arguments.stage1_knowledge == "both" else f"{dataset}/{arguments.stage1_knowledge}"
-            target.setdefault(key, {})[str(seed)] = run(dataset, seed, arguments.stage1_screening, arguments.stage1_knowledge)
+            target.setdefault(key, {})[str(seed)] = run(dataset, seed, arguments.stage1_screening)
             write_section("default_system", "Default system", report(raw), raw)  # each finished run is kept
     write_section("default_system", "Default system", report(raw), raw)
 

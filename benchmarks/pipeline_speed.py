@@ -41,11 +41,13 @@ ROWS = (
     "default-fp32", "default-onnx-int8", "default_screened-fp32", "default_screened-onnx-int8",
     "default_knowledge-fp32", "default_knowledge-onnx-int8", "tokcls-fp32", "tokcls-int8", "tokcls-bf16", "tokcls-onnx", "tokcls-onnx-int8", "spacy-sm",
 )
-# Row families of options removed in scanner-hf 0.2 (they measured worse): their recorded rows stay in the
+# Row families of options removed in scanner-hf 0.2, and of stage-1 knowledge after it (they measured no
+# better): their recorded rows stay in the
 # table as history, marked so; they can no longer be run.
 REMOVED_FAMILIES = {
     "scanner_l2": "stage2_encoder_layers", "scanner_packed": "stage2_packed", "scanner_packedshort": "stage2_packed",
     "scanner_screened": "stage2_screener", "scanner_short": "stage2_prompt_head: short",
+    "default_knowledge": "kb_features / kb_candidates",
 }
 RUNNABLE_ROWS = tuple(row for row in ROWS if row.partition("-")[0] not in REMOVED_FAMILIES)
 # scanner row family -> its stage-2 folder in the cache
@@ -62,7 +64,7 @@ DETECTOR_SCREENING_FILE = Path(__file__).resolve().parent / "results" / "stage1_
 # the default system as a user runs it: pipeline("scanner-ner", model=<checkpoint>) of default_system.py's
 # Twitter-2017 seed-42 model (its merged KB, tuned thresholds), each tweet given with its BLIP-2 caption;
 # default_screened: the same preset with stage1_screening (default_system.py --stage1-screening);
-# default_knowledge: the same preset with stage-1 knowledge (default_system.py --stage1-knowledge)
+# default_knowledge: the same preset with stage-1 knowledge (removed; recorded rows only)
 DEFAULT_CHECKPOINTS = {
     "default": Path(__file__).resolve().parent / "cache" / "default-twitter2017-seed-42" / "scanner",
     "default_screened": Path(__file__).resolve().parent / "cache" / "default-twitter2017-screening-seed-42" / "scanner",
@@ -327,7 +329,7 @@ def main() -> None:
     body = (
         f"Twitter-2017 test, {len(texts)} tweets, 2 torch threads, batch {BATCH_SIZE}, best of --repeats (the run column); each row in its "
         f"own process; the run column names the CPU's vector extensions (machines differ between runs: compare rows of one run). scanner-ner = text-only stage 2 "
-        "(no knowledge providers) over stage 1; rows marked *removed* are options removed in scanner-hf 0.2 (they measured worse), "
+        "(no knowledge providers) over stage 1; rows marked *removed* are options removed in scanner-hf 0.2 (they measured worse) or after it (stage-1 knowledge: it did not beat the default system), "
         "kept as history: scanner_l2 = the same with a stage 2 of MiniLM's first 2 layers "
         "(`stage2_encoder_layers: 2`, stage2_layers.py); scanner_packed = a stage 2 that types all candidates of a tweet in "
         "one pass (`stage2_packed: true`, stage2_layers.py; scanner_hf.packing), scanner_packedshort the same with the "
@@ -337,7 +339,7 @@ def main() -> None:
         "threshold screening.py chose on the validation split); scanner_typed = scanner-ner with a typed stage 1 (`stage1_screening: true`'s "
         "detector, stage1_screening.py), stage 2 typing every candidate; scanner_typedscreen = the same with the typed stage 1 screening "
         "(`stage1_screening`: stage 2 types only the candidates whose best type stage 1 gives less than the threshold "
-        "stage1_screening.py chose on the validation split); default = the default system as a user runs it, `pipeline(\"scanner-ner\", model=...)` on default_system.py's Twitter-2017 seed-42 checkpoint (its merged KB and dev-tuned proposal threshold), each tweet with its BLIP-2 caption; default_screened = the same preset trained with `stage1_screening: true` (default_system.py --stage1-screening), its threshold chosen on validation; default_knowledge = the same preset trained with `kb_features: true, kb_candidates: true` (default_system.py --stage1-knowledge; stage 1 looks up every sentence's word n-grams in the merged KB); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
+        "stage1_screening.py chose on the validation split); default = the default system as a user runs it, `pipeline(\"scanner-ner\", model=...)` on default_system.py's Twitter-2017 seed-42 checkpoint (its merged KB and dev-tuned proposal threshold), each tweet with its BLIP-2 caption; default_screened = the same preset trained with `stage1_screening: true` (default_system.py --stage1-screening), its threshold chosen on validation; default_knowledge = the same preset trained with `kb_features: true, kb_candidates: true` (removed since: it did not beat the default system; stage 1 looked up every sentence's word n-grams in the merged KB); tokcls = pipeline(\"token-classification\"), MiniLM typed BIO trained with "
         "baseline_tokcls.py's budget, aggregation `first`, stride 64. F1 / unseen F1 from each pipeline's character offsets "
         "mapped to the gold words (seqeval strict IOB2). `x tokcls` = time / tokcls-fp32's time, only for rows of the same "
         "run (rows run separately, e.g. the slow bf16 ones, give no ratio). Long texts: "

@@ -34,16 +34,6 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
         entity_types: ``None`` (the paper: untyped B/I/O) or the entity types of a typed detector, whose
             labels are ``O``, ``B-<type>``..., ``I-<type>``...: it proposes the same kind of spans, and
             its type for each one can screen candidates before stage 2 (``ScannerConfig.stage1_screening``).
-        kb_features: add a learned embedding of what the entity KB says about each word (its place in the
-            longest KB name covering it and that entry's coarse type, ``tokenization.KB_TAGS``) at its first
-            sub-word, so stage 1 can propose entities it never saw in training. The KB is the checkpoint's
-            ``knowledge.wikipedia``; without it the features read ``unknown`` (one warning).
-        kb_feature_dropout: in training, the probability that a sentence's KB features read ``unknown`` and,
-            separately, that a matched word reads ``O``: a missing or smaller KB then costs a measured
-            amount instead of breaking predictions.
-        kb_common_words: words that never make a KB match on their own (all words of a match common: no
-            match), so that titles such as "the", "game" or "love" do not flood the features; chosen on the
-            training data (``scanner_hf.knowledge.kb_matching.common_words``).
 
     >>> from transformers import BertConfig
     >>> config = ScannerSpanDetectorConfig(encoder_config=BertConfig(hidden_size=32, num_hidden_layers=1,
@@ -59,14 +49,12 @@ class ScannerSpanDetectorConfig(PreTrainedConfig):
     classifier_dropout: float = 0.1
     word_shapes: bool = False
     entity_types: list[str] | None = None
-    kb_features: bool = False
-    kb_feature_dropout: float = 0.1
-    kb_common_words: list[str] | None = None
 
     def __post_init__(self, **kwargs):
         kwargs.pop("num_labels", None)
-        if not 0 <= self.kb_feature_dropout < 1:
-            raise ValueError(f"kb_feature_dropout must be in [0, 1), not {self.kb_feature_dropout!r}")
+        refuse_removed(kwargs, {"kb_features": (False,)}, STAGE1_KNOWLEDGE_REMOVED)
+        for key in ("kb_features", "kb_feature_dropout", "kb_common_words"):
+            kwargs.pop(key, None)
         if self.entity_types is not None:
             self.entity_types = list(self.entity_types)
             if not self.entity_types or len(set(self.entity_types)) < len(self.entity_types):
@@ -88,6 +76,12 @@ INFERENCE_OPTIMIZATIONS = ("none", "int8", "bf16", "onnx", "onnx-int8")  # see s
 # Options of scanner-hf 0.1 that measured worse and were removed in 0.2 (benchmarks/RESULTS.md keeps
 # their numbers): a checkpoint that uses one is refused with this message rather than run differently.
 REMOVED_IN_0_2 = "was removed in scanner-hf 0.2 (it measured worse; benchmarks/RESULTS.md); load this checkpoint with scanner-hf 0.1"
+# Stage-1 knowledge (KB features and KB candidates) was tried after 0.2 and removed before a release: it did
+# not beat the default system (benchmarks/RESULTS.md, "Stage-1 knowledge")
+STAGE1_KNOWLEDGE_REMOVED = (
+    "was removed before scanner-hf 0.3 (stage-1 knowledge did not beat the default system: benchmarks/RESULTS.md, "
+    "'Stage-1 knowledge'); retrain without it"
+)
 
 
 def moved_to_processor(config: dict, keys: tuple[str, ...]) -> None:
@@ -103,11 +97,11 @@ def moved_to_processor(config: dict, keys: tuple[str, ...]) -> None:
             config.pop(key)
 
 
-def refuse_removed(config: dict, removed: dict) -> None:
-    """Raise for a saved setting of 0.1 whose value needs code that 0.2 no longer has."""
+def refuse_removed(config: dict, removed: dict, reason: str = REMOVED_IN_0_2) -> None:
+    """Raise for a saved setting whose value needs code that this version no longer has."""
     for key, inactive in removed.items():
         if key in config and config[key] not in inactive:
-            raise ValueError(f"this checkpoint sets {key}={config[key]!r}, which {REMOVED_IN_0_2}")
+            raise ValueError(f"this checkpoint sets {key}={config[key]!r}, which {reason}")
 
 
 def cache_root() -> Path:
@@ -191,10 +185,6 @@ class ScannerConfig(PreTrainedConfig):
             candidate whose type stage 1 gives at least ``screening_threshold`` keeps it, and stage 2
             types only the others (see ``scanner_hf.inference.Screening``). Costs no extra encoder pass.
         screening_threshold: stage 1's type probability from which its type is kept.
-        kb_candidates: spans that name a typed entity of the KB (``knowledge.wikipedia``) join stage 1's
-            candidates; stage 2 decides, with its ``non-entity`` class (its training candidates include
-            such spans, so that it learns to reject the wrong ones). Training with a validation split keeps
-            them at inference only if they score higher there.
         backbone: the encoder both stages were built from (a Hub id, or a local folder's name), for the
             model card.
     """
@@ -213,12 +203,13 @@ class ScannerConfig(PreTrainedConfig):
     optimize: str = "none"
     screening_threshold: float = DEFAULT_SCREENING_THRESHOLD
     stage1_screening: bool = False
-    kb_candidates: bool = False
     backbone: str | None = None
 
     def __post_init__(self, **kwargs):
         refuse_removed(kwargs, {"screener_config": (None,)})
-        kwargs.pop("screener_config", None)
+        refuse_removed(kwargs, {"kb_candidates": (False,)}, STAGE1_KNOWLEDGE_REMOVED)
+        for key in ("screener_config", "kb_candidates"):
+            kwargs.pop(key, None)
         moved_to_processor(kwargs, ("stage1_max_length",))
         if "inference_optimization" in kwargs:  # 0.1's name of the same setting (the pipeline's optimize=)
             self.optimize = kwargs.pop("inference_optimization")

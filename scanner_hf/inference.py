@@ -28,7 +28,7 @@ from .modeling_span_detector import (
 )
 from .processing_scanner import Candidate, Stage2Collator
 from .prompting import EncodedPrompt, PromptBuilder, PromptInput, focus_on_candidate
-from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, WordMatches, gather_knowledge
+from .providers import Knowledge, KnowledgeProvider, KnowledgeRequest, gather_knowledge
 from .tags import OUTSIDE, TagSpan, spans_to_tags
 from .tokenization import length_batches
 
@@ -241,65 +241,18 @@ def detect_candidates(
     tokens: Sequence[Sequence[str]],
     *,
     threshold: float | None = None,
-    kb_matches: Sequence[WordMatches | None] | None = None,
-    kb_candidates: bool = False,
     **kwargs,
 ) -> list[Candidate]:
     """Stage 1 over word-split sentences: every proposed span becomes a candidate (the arg-max decode;
     with ``threshold``, also the spans :func:`propose_spans` adds, which may overlap). A typed detector
-    also scores each candidate's types (``Candidate.type_scores``). ``kb_matches`` (per sentence, see
-    :func:`kb_matches_for`) feed a detector with KB features; with ``kb_candidates``, their spans of typed
-    KB entries join the candidates too (they may overlap stage 1's)."""
+    also scores each candidate's types (``Candidate.type_scores``)."""
     types = detector.config.entity_types
-    kb_tags = [match.tags if match is not None else None for match in kb_matches] if kb_matches is not None else None
-    probabilities = detector.predict_word_probabilities(tokens, tokenizer, typed=bool(types), kb_tags=kb_tags, **kwargs)
-    candidates = []
-    for index, sentence in enumerate(probabilities):
-        spans = propose_spans(span_tag_probabilities(sentence), threshold)
-        if kb_candidates and kb_matches is not None and kb_matches[index] is not None:
-            proposed = {(start, end) for start, end, _ in spans}
-            spans += sorted(
-                (start, end, float(span_tag_probabilities(sentence)[start:end, 1:].sum(-1).mean()))
-                for start, end, bucket in kb_matches[index].spans if bucket != "untyped" and (start, end) not in proposed
-            )
-        candidates += [
-            Candidate(index, start, end, score=score, type_scores=span_type_scores(sentence, start, end, types) if types else None)
-            for start, end, score in spans
-        ]
-    return candidates
-
-
-def kb_matches_for(
-    tokens: Sequence[Sequence[str]], providers: Sequence[KnowledgeProvider], common_words: Sequence[str] | None,
-    kb_source: str | None = None,
-) -> list[WordMatches] | None:
-    """What the first entity-KB provider finds in the sentences, for stage 1; ``None`` (one warning, naming
-    ``kb_source``, the KB the model was trained with) when no provider is an entity KB: a detector with KB
-    features then reads ``unknown``, as in feature dropout."""
-    for provider in providers:
-        found = provider.match_words(tokens, common_words or ())
-        if found is not None:
-            return found
-    global _WARNED_NO_KB
-    if not _WARNED_NO_KB:
-        _WARNED_NO_KB = True
-        logger.warning("this model's stage 1 uses the entity KB (kb_features / kb_candidates) built from %s, but no KB is loaded "
-                       "here: predicting without it, which costs accuracy (build it with scanner-ner kb build, or pass providers)",
-                       kb_source or "the KB it was trained with")
-    return None
-
-
-_WARNED_NO_KB = False  # the missing-KB warning is given once per process
-
-
-def kb_source_of(knowledge: dict | None) -> str | None:
-    """The entity KB a checkpoint's knowledge settings name, for messages: its sources or its file."""
-    setting = (knowledge or {}).get("wikipedia")
-    if not setting:
-        return None
-    if isinstance(setting, (list, tuple)):
-        return " + ".join(map(str, setting))
-    return str(setting)
+    probabilities = detector.predict_word_probabilities(tokens, tokenizer, typed=bool(types), **kwargs)
+    return [
+        Candidate(index, start, end, score=score, type_scores=span_type_scores(sentence, start, end, types) if types else None)
+        for index, sentence in enumerate(probabilities)
+        for start, end, score in propose_spans(span_tag_probabilities(sentence), threshold)
+    ]
 
 
 def resolve_overlaps(entities: Sequence[RecognizedEntity]) -> list[RecognizedEntity]:
@@ -327,8 +280,6 @@ def predict_entities(
     max_length: int | None = None,
     candidate_threshold: float | None = None,
     screening: Screening | None = None,
-    kb_candidates: bool = False,
-    kb_source: str | None = None,
     return_knowledge: bool = False,
 ) -> list[list[RecognizedEntity]]:
     """Run both stages over word-split sentences; returns the typed entities of each sentence.
@@ -336,22 +287,17 @@ def predict_entities(
     Knowledge ``given`` per sentence wins over ``providers``; stage-2 prompts of all sentences are
     batched together, sorted by length. ``candidate_threshold`` lets stage 1 over-propose (see
     :func:`propose_spans`); overlapping accepted spans keep stage 2's best. ``screening`` puts a typed
-    stage 1's types before stage 2 (:class:`Screening`). A detector with KB features, and ``kb_candidates``,
-    read the entity KB among ``providers`` (:func:`kb_matches_for`). With ``return_knowledge``, each entity
+    stage 1's types before stage 2 (:class:`Screening`). With ``return_knowledge``, each entity
     carries what its prompt was given (:func:`knowledge_used`)."""
     image_ids = image_ids if image_ids is not None else [None] * len(tokens)
-    kb_matches = None
-    if detector.config.kb_features or kb_candidates:
-        kb_matches = kb_matches_for(tokens, providers, detector.config.kb_common_words, kb_source)
     candidates = detect_candidates(
         detector, detector_tokenizer, tokens, batch_size=batch_size, max_length=max_length, threshold=candidate_threshold,
-        kb_matches=kb_matches, kb_candidates=kb_candidates,
     )
     items = candidate_inputs(tokens, image_ids, candidates, providers, given=given, images=images)
     prompts: list | None = [] if return_knowledge else None
     results = recognize_screened(recognizer, builder, items, screening, candidates, prompts_out=prompts,
                                  batch_size=batch_size, box_threshold=box_threshold)
-    overlapping = candidate_threshold is not None or kb_candidates
+    overlapping = candidate_threshold is not None
     knowledge = [knowledge_used(item, prompt) for item, prompt in zip(items, prompts)] if prompts is not None else None
     return typed_entities(candidates, results, recognizer, len(tokens), overlapping=overlapping, knowledge=knowledge)
 

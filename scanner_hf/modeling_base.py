@@ -55,9 +55,8 @@ def predictor_for(model_type: str) -> Callable[..., Any]:
 
 
 class WordFeatureEmbedding(nn.Embedding):
-    """A learned embedding per word feature id (a word shape, ``tokenization.WORD_SHAPES``, or a KB tag,
-    ``tokenization.KB_TAGS``), added to the token embeddings at each word's first sub-word: what an
-    uncased encoder cannot see, or what the KB knows. Starts at zero (call :meth:`zero` after
+    """A learned embedding per word feature id (a word shape, ``tokenization.WORD_SHAPES``), added to the
+    token embeddings at each word's first sub-word: what an uncased encoder cannot see. Starts at zero (call :meth:`zero` after
     ``post_init``), so a new model begins as its pretrained encoder."""
 
     def __init__(self, vocabulary_size: int, hidden_size: int, name: str):

@@ -35,7 +35,7 @@ from .tokenization import lowercases
 logger = logging.getLogger(__name__)
 
 # from_encoder's settings that belong to one stage's config; the rest are ScannerConfig's own
-SPAN_DETECTOR_SETTINGS = ("word_shapes", "classifier_dropout", "kb_features", "kb_feature_dropout", "kb_common_words")
+SPAN_DETECTOR_SETTINGS = ("word_shapes", "classifier_dropout")
 ENTITY_RECOGNIZER_SETTINGS = ("max_objects", "grounding_weight")
 PROCESSOR_SETTINGS = ("stage1_max_length", "max_prompt_length", "max_context_words")  # ScannerProcessor's
 DEFAULT_CANDIDATE_THRESHOLD = 0.2  # stage 1 over-proposes and stage 2's non-entity class rejects: +0.16 F1, +0.67 unseen (Twitter-2017)
@@ -91,8 +91,7 @@ class ScannerForMultimodalNER(ScannerPreTrainedModel):
         """The untrained composite on a pretrained encoder (Hub id or folder) for ``entity_types``: both
         stages start from ``backbone``, and ``model.processor`` holds its tokenizer with ``<obj>`` added.
         ``config_kwargs`` are settings of :class:`ScannerConfig` (``knowledge``, ``candidate_threshold``,
-        ``stage1_screening``, ``kb_candidates``, ...), of stage 1 (``word_shapes``, ``kb_features``,
-        ``kb_feature_dropout``), of stage 2 (``max_objects``,
+        ``stage1_screening``, ...), of stage 1 (``word_shapes``), of stage 2 (``max_objects``,
         ``grounding_weight``) or of the processor (``stage1_max_length``, ``max_prompt_length``,
         ``max_context_words``).
         ``stage1_screening=True`` gives stage 1 a typed head over the same ``entity_types``.

@@ -20,14 +20,10 @@ from transformers.utils import ModelOutput
 from .configuration import ScannerSpanDetectorConfig
 from .modeling_base import ScannerPreTrainedModel, WordFeatureEmbedding, build_encoder
 from .tokenization import (
-    KB_OUTSIDE,
-    KB_TAGS,
-    KB_UNKNOWN,
     WORD_SHAPES,
     Word,
     first_subword_positions,
     first_subword_shapes,
-    first_subword_values,
     length_batches,
     split_words,
     subword_counts_many,
@@ -82,11 +78,9 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         # word features start at zero: a new detector begins as its pretrained encoder and learns them
         hidden = config.encoder_config.hidden_size
         self.shape_embeddings = WordFeatureEmbedding(len(WORD_SHAPES), hidden, "word_shape_ids") if config.word_shapes else None
-        self.kb_embeddings = WordFeatureEmbedding(len(KB_TAGS), hidden, "kb_tag_ids") if config.kb_features else None
         self.post_init()
-        for embedding in (self.shape_embeddings, self.kb_embeddings):
-            if embedding is not None:
-                embedding.zero()
+        if self.shape_embeddings is not None:
+            self.shape_embeddings.zero()
 
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str, **config_kwargs) -> ScannerSpanDetector:
@@ -111,22 +105,14 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         word_shape_ids: torch.Tensor | None = None,
-        kb_tag_ids: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
         **kwargs,
     ) -> ScannerSpanDetectorOutput:
         """``num_items_in_batch`` (passed by the Trainer) makes the loss a sum over that many labelled
         tokens, which keeps gradient accumulation exact. ``word_shape_ids`` (see
-        :func:`scanner_hf.tokenization.first_subword_shapes`) are required when ``config.word_shapes``, and
-        ``kb_tag_ids`` (``tokenization.KB_TAGS`` ids at first sub-words) when ``config.kb_features``; in
-        training, KB features are dropped as ``config.kb_feature_dropout`` says."""
+        :func:`scanner_hf.tokenization.first_subword_shapes`) are required when ``config.word_shapes``."""
         if self.shape_embeddings is not None:
             inputs_embeds = self.shape_embeddings.add_to(self.encoder, input_ids, inputs_embeds, word_shape_ids)
-            input_ids = None
-        if self.kb_embeddings is not None:
-            if self.training and kb_tag_ids is not None and self.config.kb_feature_dropout > 0:
-                kb_tag_ids = drop_kb_features(kb_tag_ids, self.config.kb_feature_dropout)
-            inputs_embeds = self.kb_embeddings.add_to(self.encoder, input_ids, inputs_embeds, kb_tag_ids)
             input_ids = None
         encoder_inputs = {"attention_mask": attention_mask, "inputs_embeds": inputs_embeds, **kwargs}
         if token_type_ids is not None:
@@ -150,7 +136,6 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         max_length: int | None = None,
         window_overlap: int = 16,
         typed: bool = False,
-        kb_tags: Sequence[Sequence[int] | None] | None = None,
     ) -> list[torch.Tensor]:
         """``(n_words, 3)`` O/B/I probabilities per word-split sentence (a typed detector's summed over
         types); with ``typed``, ``(n_words, num_labels)``: every label's (see :func:`span_tag_probabilities`).
@@ -158,8 +143,6 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
         Sentences longer than the encoder are cut into overlapping word windows; each word takes its
         probabilities from the window in which it stands farthest from an edge. Windows are batched by
         length (:func:`~.tokenization.length_batches`): texts of mixed lengths carry little padding.
-        A detector with ``kb_features`` reads ``kb_tags`` (per sentence, a ``KB_TAGS`` id per word; ``None``
-        or a missing sentence: ``unknown``, as without a KB).
         """
         limit = min(tokenizer.model_max_length, self.config.encoder_config.max_position_embeddings)
         max_length = min(max_length, limit) if max_length else limit
@@ -191,12 +174,6 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
                         first_subword_shapes(encoded.word_ids(row), sentences[i][s:e]) for row, (i, s, e) in enumerate(batch)
                     ]
                     extra["word_shape_ids"] = torch.tensor(shapes, device=self.device)
-                if self.config.kb_features:
-                    rows = [
-                        first_subword_values(encoded.word_ids(row), _kb_row(kb_tags, i, len(sentences[i]))[s:e])
-                        for row, (i, s, e) in enumerate(batch)
-                    ]
-                    extra["kb_tag_ids"] = torch.tensor(rows, device=self.device)
                 probabilities = self(**encoded, **extra).logits.float().softmax(-1).cpu()
                 for row, (index, start, end) in enumerate(batch):
                     for position, word_id in first_subword_positions(encoded.word_ids(row)):
@@ -235,27 +212,6 @@ class ScannerSpanDetector(ScannerPreTrainedModel):
                 spans.append(span)
             found.append(spans)
         return found
-
-
-def _kb_row(kb_tags: Sequence[Sequence[int] | None] | None, index: int, length: int) -> Sequence[int]:
-    row = kb_tags[index] if kb_tags is not None and index < len(kb_tags) else None
-    if row is None:
-        return [KB_UNKNOWN] * length
-    if len(row) != length:
-        raise ValueError(f"sentence {index} has {length} words but {len(row)} KB tags")
-    return row
-
-
-def drop_kb_features(kb_tag_ids: torch.Tensor, probability: float) -> torch.Tensor:
-    """Feature dropout for training: each sentence's KB tags read ``unknown`` (no KB) with ``probability``,
-    and each matched word reads ``O`` (a smaller KB) with ``probability``; padding (0) stays."""
-    words = kb_tag_ids > 0
-    dropped = kb_tag_ids.clone()
-    matched = (kb_tag_ids > KB_OUTSIDE) & (torch.rand(kb_tag_ids.shape, device=kb_tag_ids.device) < probability)
-    dropped[matched] = KB_OUTSIDE
-    no_kb = torch.rand(kb_tag_ids.shape[0], 1, device=kb_tag_ids.device) < probability
-    dropped[no_kb.expand_as(dropped) & words] = KB_UNKNOWN
-    return dropped
 
 
 def span_tag_probabilities(word_probabilities: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .inference import RecognizedEntity, Screening, kb_source_of, predict_entities
+from .inference import RecognizedEntity, Screening, predict_entities
 from .modeling_base import register_predictor
 from .modeling_scanner import ScannerForMultimodalNER
 from .prompting import PromptBuilder
@@ -80,7 +80,7 @@ def predict_inputs(
         [item.image_id for item in prepared], providers, given=[item.knowledge for item in prepared], images=[item.image for item in prepared],
         batch_size=batch_size, box_threshold=config.box_threshold if box_threshold is None else box_threshold,
         max_length=processor.stage1_max_length, candidate_threshold=config.candidate_threshold, screening=screening,
-        kb_candidates=config.kb_candidates, kb_source=kb_source_of(config.knowledge), return_knowledge=return_knowledge,
+        return_knowledge=return_knowledge,
     )
     grounding = config.entity_recognizer_config.grounding_weight > 0
     return [entity_dicts(item, found, grounding) for item, found in zip(prepared, entities)]

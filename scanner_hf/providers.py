@@ -66,16 +66,6 @@ class KnowledgeRequest:
     image: Any = None
 
 
-@dataclass
-class WordMatches:
-    """What an entity KB says about one word-split sentence before stage 1: a ``tokenization.KB_TAGS`` id
-    per word (the longest KB name covering it), and the matched names as ``(start, end, bucket)`` word
-    spans (``bucket``: one of ``tokenization.KB_TYPE_BUCKETS``)."""
-
-    tags: list[int]
-    spans: list[tuple[int, int, str]] = field(default_factory=list)
-
-
 class KnowledgeProvider(ABC):
     """Returns the knowledge it can for a request; fields it does not provide stay empty."""
 
@@ -84,11 +74,6 @@ class KnowledgeProvider(ABC):
 
     def prefetch(self, requests: Sequence[KnowledgeRequest]) -> None:
         """Prepare answers for many requests at once (batched or concurrent work); optional."""
-
-    def match_words(self, sentences: Sequence[Sequence[str]], common_words: Sequence[str] = ()) -> list[WordMatches] | None:
-        """KB names found in word-split sentences (for stage 1's KB features and KB-proposed candidates);
-        ``None``: this provider is not an entity KB."""
-        return None
 
 
 def gather_knowledge(providers: Sequence[KnowledgeProvider], request: KnowledgeRequest) -> Knowledge:

@@ -201,29 +201,16 @@ def first_subword_shapes(word_ids: Sequence[int | None], words: Sequence[str]) -
 
 
 def first_subword_values(word_ids: Sequence[int | None], word_values: Sequence[int]) -> list[int]:
-    """Per-word feature ids (word shapes, KB tags) aligned to sub-words: at each word's first sub-word, 0 elsewhere."""
+    """Per-word feature ids (e.g. word shapes) aligned to sub-words: at each word's first sub-word, 0 elsewhere."""
     values = [0] * len(word_ids)
     for position, word_id in first_subword_positions(word_ids):
         values[position] = word_values[word_id]
     return values
 
 
-# What the entity KB says about each word (``ScannerSpanDetectorConfig.kb_features``): where it stands in the
-# longest KB name that covers it (B/I, or O: looked up, no name) and that entry's coarse type. Id 0: no word /
-# not a first sub-word; ``unknown``: no KB was there to ask (a checkpoint run without its KB, or feature dropout).
-KB_TYPE_BUCKETS: tuple[str, ...] = ("person", "location", "organisation", "other", "untyped")
-KB_TAGS: tuple[str, ...] = ("none", "unknown", "O", *(f"{p}-{b}" for b in KB_TYPE_BUCKETS for p in "BI"))
-KB_UNKNOWN, KB_OUTSIDE = KB_TAGS.index("unknown"), KB_TAGS.index("O")
-
-
-def kb_tag_id(position: str, bucket: str) -> int:
-    """The :data:`KB_TAGS` id of ``B``/``I`` in a match of a ``bucket`` (:data:`KB_TYPE_BUCKETS`) entry."""
-    return KB_TAGS.index(f"{position}-{bucket}")
-
-
 def pad_word_features(rows: Sequence[Sequence[int]], width: int, padding_side: str = "right") -> torch.Tensor:
-    """Per-sub-word feature rows (word shapes, KB tags) padded with 0 (no word) to ``width`` on the
-    tokenizer's padding side: the ``word_shape_ids`` / ``kb_tag_ids`` beside a batch's padded ``input_ids``."""
+    """Per-sub-word feature rows (e.g. word shapes) padded with 0 (no word) to ``width`` on the
+    tokenizer's padding side: the ``word_shape_ids`` beside a batch's padded ``input_ids``."""
     padded = torch.zeros(len(rows), width, dtype=torch.long)
     for index, row in enumerate(rows):
         if len(row):
@@ -247,23 +234,19 @@ def encode_words_for_training(
     max_length: int,
     *,
     word_shapes: bool = False,
-    kb_tags: Sequence[Sequence[int]] | None = None,
 ) -> dict[str, list]:
     """Tokenise word sequences with first-sub-word labels; a sentence over ``max_length`` sub-words is
     split into consecutive word windows (logged), so no word is lost. Each row's words come back in
-    ``words`` (for scoring); with ``word_shapes``, ``word_shape_ids`` too; with per-word ``kb_tags``
-    (:data:`KB_TAGS` ids), ``kb_tag_ids``. For ``datasets.map(batched=True)``.
+    ``words`` (for scoring); with ``word_shapes``, ``word_shape_ids`` too. For ``datasets.map(batched=True)``.
     """
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
-    pieces_tokens, pieces_labels, pieces_kb, windowed = [], [], [], 0
-    kb_rows = kb_tags if kb_tags is not None else [None] * len(tokens)
-    for sentence, sentence_labels, sentence_kb, counts in zip(tokens, labels, kb_rows, subword_counts_many(tokenizer, tokens)):
+    pieces_tokens, pieces_labels, windowed = [], [], 0
+    for sentence, sentence_labels, counts in zip(tokens, labels, subword_counts_many(tokenizer, tokens)):
         windows = word_windows(counts, budget)
         windowed += len(windows) > 1
         for start, end in windows:
             pieces_tokens.append(list(sentence[start:end]))
             pieces_labels.append(list(sentence_labels[start:end]))
-            pieces_kb.append(list(sentence_kb[start:end]) if sentence_kb is not None else None)
     if windowed:
         logger.warning("%d sentences longer than %d sub-words were split into word windows", windowed, max_length)
     encoded = tokenizer(pieces_tokens, is_split_into_words=True, truncation=False, split_special_tokens=True)
@@ -272,7 +255,5 @@ def encode_words_for_training(
     ]
     if word_shapes:
         encoded["word_shape_ids"] = [first_subword_shapes(encoded.word_ids(index), piece) for index, piece in enumerate(pieces_tokens)]
-    if kb_tags is not None:
-        encoded["kb_tag_ids"] = [first_subword_values(encoded.word_ids(index), piece) for index, piece in enumerate(pieces_kb)]
     encoded["words"] = pieces_tokens
     return encoded

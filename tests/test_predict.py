@@ -114,22 +114,21 @@ def test_return_knowledge_shows_the_entries_behind_each_entity(saved, tmp_path):
     from scanner_hf.knowledge.kb_sources import KBRecord
 
     path = tmp_path / "kb.sqlite"
-    build_kb([KBRecord("Manchester United F.C.", description="English football club", aliases=["mufc"], types=["sports team"]),
+    build_kb([KBRecord("Steve Kerr", description="American basketball coach", aliases=["kerr"], types=["person"]),
               KBRecord("Paris", types=["city"])], path, source="test")
     providers = [KBKnowledge(path)]
     model = ScannerForMultimodalNER.from_pretrained(saved)
-    model.config.kb_candidates = True  # spans naming a typed KB entry join stage 1's candidates: "#mufc" is one
-    text = "#mufc fans in paris"
+    text = "kerr fans in paris"
     plain = model.predict(text, providers=providers)
     found = model.predict(text, providers=providers, return_knowledge=True)
     assert [{k: v for k, v in e.items() if k != "knowledge"} for e in found] == plain and "knowledge" not in plain[0]
     by_word = {entity["word"]: entity["knowledge"] for entity in found}
-    assert set(by_word) == {"#mufc", "paris"}
-    # the hashtag matched through the redirect (alias) "mufc": that entry, its types and description
-    [entry] = by_word["#mufc"]["kb"]
-    assert entry == {"title": "Manchester United F.C.", "types": ["sports team"], "description": "English football club",
-                     "matched_name": "mufc", "match": "alias"}
-    assert "English football club" in by_word["#mufc"]["wikipedia"] and by_word["#mufc"]["cut"] == {}
+    assert set(by_word) == {"kerr", "paris"}
+    # "kerr" matched through the alias (a redirect in a real KB): that entry, its types and description
+    [entry] = by_word["kerr"]["kb"]
+    assert entry == {"title": "Steve Kerr", "types": ["person"], "description": "American basketball coach",
+                     "matched_name": "kerr", "match": "alias"}
+    assert "American basketball coach" in by_word["kerr"]["wikipedia"] and by_word["kerr"]["cut"] == {}
     assert by_word["paris"]["kb"][0]["title"] == "Paris" and by_word["paris"]["prompted"]
     # the token budget's cuts are marked: a prompt too short for the KB text shortens it
     model.processor.max_prompt_length = 40

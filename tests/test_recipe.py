@@ -22,6 +22,8 @@ def test_unknown_keys_and_bad_values_fail_at_start_up(tmp_path):
         load_recipe(write_recipe(tmp_path, **base, max_length=64))
     with pytest.raises(RecipeError, match="unknown keys"):
         load_recipe(write_recipe(tmp_path, **base, learning_rate=3))
+    with pytest.raises(RecipeError, match=r"\['kb_features'\]: stage-1 knowledge was removed"):  # removed options say why
+        load_recipe(write_recipe(tmp_path, **base, kb_features=True))
     with pytest.raises(RecipeError, match="expected a number"):
         load_recipe(write_recipe(tmp_path, **base, stage1={"learning_rate": "fast"}))
     with pytest.raises(RecipeError, match="'wnut' is not a benchmark"):

@@ -168,3 +168,11 @@ def test_checkpoints_of_0_1_load_or_say_what_was_removed(tmp_path, tiny_tokenize
     (folder / "config.json").write_text(json.dumps(dict(old, screener_config=old["entity_recognizer_config"])))
     with pytest.raises(ValueError, match="screener_config=.*removed in scanner-hf 0.2"):
         pipeline("scanner-ner", model=str(folder))
+    # a checkpoint trained with stage-1 knowledge (tried after 0.2, removed before a release) is refused, saying why
+    (folder / "config.json").write_text(json.dumps(dict(saved, kb_candidates=False, span_detector_config=dict(
+        saved["span_detector_config"], kb_features=False, kb_feature_dropout=0.1, kb_common_words=None))))
+    assert not hasattr(pipeline("scanner-ner", model=str(folder)).model.config, "kb_candidates")
+    for config in (dict(saved, kb_candidates=True), dict(saved, span_detector_config=dict(saved["span_detector_config"], kb_features=True))):
+        (folder / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ValueError, match="kb_.*=True, which was removed before scanner-hf 0.3 .*Stage-1 knowledge"):
+            pipeline("scanner-ner", model=str(folder))

@@ -19,7 +19,6 @@ from ..inference import (
     candidate_inputs,
     detect_candidates,
     entities_to_tags,
-    kb_matches_for,
     predict_entities,
     recognize,
     typed_entities,
@@ -85,7 +84,6 @@ def evaluate_two_stage(
     max_length: int | None = None,
     candidate_threshold: float | None = None,
     screening: Screening | None = None,
-    kb_candidates: bool = False,
 ) -> dict:
     """Entity scores (overall, per type, span-only, and seen/unseen given ``train_split``) of the
     two-stage system on a labelled split; for grounding models on a split with gold boxes, also the
@@ -94,7 +92,7 @@ def evaluate_two_stage(
     entities = predict_entities(
         detector, detector_tokenizer, recognizer, builder, tokens, split["image_id"], providers,
         batch_size=batch_size, box_threshold=box_threshold, max_length=max_length, candidate_threshold=candidate_threshold,
-        screening=screening, kb_candidates=kb_candidates,
+        screening=screening,
     )
     seen = entity_strings(train_split) if train_split is not None else None
     scores = _entity_scores_of(split, entities, seen)
@@ -133,14 +131,11 @@ def evaluate_detector(
     *,
     train_split: datasets.Dataset | None = None,
     batch_size: int = 64,
-    providers: Sequence[KnowledgeProvider] = (),
 ) -> dict:
-    """Span-only scores of stage 1's arg-max decode on a labelled split (types ignored), with seen/unseen;
-    a detector with KB features reads the entity KB among ``providers``."""
+    """Span-only scores of stage 1's arg-max decode on a labelled split (types ignored), with seen/unseen."""
     tokens = split["tokens"]
     predicted = [[OUTSIDE] * len(words) for words in tokens]
-    kb_matches = kb_matches_for(tokens, providers, detector.config.kb_common_words) if detector.config.kb_features else None
-    for candidate in detect_candidates(detector, tokenizer, tokens, batch_size=batch_size, kb_matches=kb_matches):
+    for candidate in detect_candidates(detector, tokenizer, tokens, batch_size=batch_size):
         predicted[candidate.sentence_index][candidate.start : candidate.end] = ["B"] + ["I"] * (candidate.end - candidate.start - 1)
     names = split.features["ner_tags"].feature.names
     gold = [untyped_tags([names[i] for i in ids]) for ids in split["ner_tags"]]
@@ -156,14 +151,12 @@ def tune_box_threshold(
     split: datasets.Dataset,
     providers: Sequence[KnowledgeProvider] = (),
     thresholds: Sequence[float] = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05),
-    kb_candidates: bool = False,
 ) -> float:
     """The overlap-score threshold (below it: "not in the image") with the best GMNER F1 on a
     labelled split, usually the validation split (ties keep the earlier, higher threshold). Predicts
     once and re-thresholds offline."""
     entities = predict_entities(
         detector, detector_tokenizer, recognizer, builder, split["tokens"], split["image_id"], providers, box_threshold=0.0,
-        kb_candidates=kb_candidates,
     )
     best, best_f1 = 0.5, -1.0
     for threshold in thresholds:
@@ -202,30 +195,6 @@ def tune_candidate_threshold(
     return best, results
 
 
-def tune_proposals(
-    detector: ScannerSpanDetector,
-    detector_tokenizer: PreTrainedTokenizerBase,
-    recognizer: ScannerEntityRecognizer,
-    builder: PromptBuilder,
-    split: datasets.Dataset,
-    providers: Sequence[KnowledgeProvider] = (),
-    kb_candidates: Sequence[bool] = (False,),
-    **kwargs,
-) -> tuple[float | None, bool, dict[str, float]]:
-    """What stage 1 proposes at inference, chosen by final F1 on a labelled split: the proposal threshold
-    (:func:`tune_candidate_threshold`) and, for a model trained with KB candidates (``kb_candidates=(False,
-    True)``), whether they join (ties to the first option: fewer candidates). Returns both and the F1 of
-    every setting tried ("0.4", "0.4 + KB candidates", ...)."""
-    best, tried = None, {}
-    for with_kb in kb_candidates:
-        threshold, f1_at = tune_candidate_threshold(detector, detector_tokenizer, recognizer, builder, split, providers,
-                                                    kb_candidates=with_kb, **kwargs)
-        tried.update({str(t) + (" + KB candidates" if with_kb else ""): f1 for t, f1 in f1_at.items()})
-        if best is None or f1_at[threshold] > best[2]:
-            best = (threshold, with_kb, f1_at[threshold])
-    return best[0], best[1], tried
-
-
 SCREENING_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
 
 
@@ -245,7 +214,6 @@ def tune_screening_threshold(
     *,
     max_length: int | None = None,
     candidate_threshold: float | None = None,
-    kb_candidates: bool = False,
 ) -> tuple[float, dict]:
     """The screening threshold with the best F1 on a labelled split, usually the validation split (1.0:
     the entity recogniser types every candidate), ties going to the lower threshold (fewer candidates
@@ -253,17 +221,13 @@ def tune_screening_threshold(
     the F1 and the share of candidates the entity recogniser typed. The typed ``detector``'s types
     screen (see :class:`~.inference.Screening`). Each pass runs once; thresholds are applied offline."""
     tokens = split["tokens"]
-    kb_matches = None
-    if detector.config.kb_features or kb_candidates:
-        kb_matches = kb_matches_for(tokens, providers, detector.config.kb_common_words)
-    candidates = detect_candidates(detector, detector_tokenizer, tokens, max_length=max_length, threshold=candidate_threshold,
-                                   kb_matches=kb_matches, kb_candidates=kb_candidates)
+    candidates = detect_candidates(detector, detector_tokenizer, tokens, max_length=max_length, threshold=candidate_threshold)
     items = candidate_inputs(tokens, split["image_id"], candidates, providers)
     screening = Screening(1.0)
     alone, screened = recognize(recognizer, builder, items), screening.first_pass(recognizer, candidates)
 
     def f1_of(results) -> float:
-        entities = typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None or kb_candidates)
+        entities = typed_entities(candidates, results, recognizer, len(tokens), overlapping=candidate_threshold is not None)
         return _entity_scores_of(split, entities)["f1"]
 
     tried = {"recogniser": {"f1": f1_of(alone), "typed_again": 1.0}, "screener": {"f1": f1_of(screened), "typed_again": 0.0}}

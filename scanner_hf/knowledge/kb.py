@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest, WordMatches
+from ..providers import Knowledge, KnowledgeProvider, KnowledgeRequest
 from ..tokenization import split_sentences
 from .kb_sources import KnowledgeBaseError
 
@@ -357,15 +357,6 @@ class KBKnowledge(KnowledgeProvider):
         missing = list(dict.fromkeys(r.candidate for r in requests if r.candidate not in self._memo))
         for candidate, entries in zip(missing, self.kb.find_many(missing)):
             self._remember(candidate, entries)
-
-    def match_words(self, sentences: Sequence[Sequence[str]], common_words: Sequence[str] = ()) -> list[WordMatches]:
-        """KB names in the sentences (:class:`~.kb_matching.KBMatcher`), for stage 1."""
-        from .kb_matching import KBMatcher  # kb_matching builds on this module
-
-        key = tuple(common_words)
-        if getattr(self, "_matcher_key", None) != key:
-            self._matcher, self._matcher_key = KBMatcher(self.kb, common_words), key
-        return self._matcher.match(sentences)
 
     def provide(self, request: KnowledgeRequest) -> Knowledge:
         if request.candidate in self._memo:

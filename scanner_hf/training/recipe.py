@@ -8,9 +8,7 @@ start-up, then run as ``ScannerForMultimodalNER.from_encoder`` + :class:`scanner
     stage1: {num_train_epochs: 3, per_device_train_batch_size: 16, learning_rate: 1.0e-4, report_to: tensorboard}
     knowledge: {wikipedia: [ovos, geonames]}
 
-The model keys (``backbone``, ``stage1_max_length``, ``word_shapes``, ``kb_features``, ``kb_feature_dropout``,
-``kb_candidates``, ``candidate_threshold``,
-``max_objects``, ``grounding_weight``, ``max_prompt_length``, ``max_context_words``, ``stage1_screening``)
+The model keys (``backbone``, ``stage1_max_length``, ``word_shapes``, ``candidate_threshold``, ``max_objects``, ``grounding_weight``, ``max_prompt_length``, ``max_context_words``, ``stage1_screening``)
 go to ``from_encoder`` and are saved in the checkpoint's config; ``stage1`` / ``stage2`` take any
 ``transformers.TrainingArguments`` field (plus ``max_train_samples`` / ``max_eval_samples``); the rest are
 :class:`ScannerTrainingArguments` fields (sections ``knowledge`` / ``distillation`` / ``awp``).
@@ -60,11 +58,16 @@ DATASET_OPTIONS = {
 
 
 # the recipe keys that say what the model is: ScannerForMultimodalNER.from_encoder's settings
-MODEL_KEYS = ("stage1_max_length", "word_shapes", "kb_features", "kb_feature_dropout", "kb_candidates", "candidate_threshold",
+MODEL_KEYS = ("stage1_max_length", "word_shapes", "candidate_threshold",
               "max_objects", "grounding_weight", "max_prompt_length", "max_context_words", "stage1_screening")
 # 0.1's recipe names -> today's (transformers' own names in the stage sections)
 RENAMED = {"max_length": "stage1_max_length", "epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
            "warmup_ratio": "warmup_steps"}
+# keys of options that measured worse and were removed -> why (their numbers stay in benchmarks/RESULTS.md)
+REMOVED_KEYS = dict.fromkeys(
+    ("kb_features", "kb_feature_dropout", "kb_candidates"),
+    "stage-1 knowledge was removed: it did not beat the default system (benchmarks/RESULTS.md, 'Stage-1 knowledge')",
+)
 
 
 @dataclass
@@ -79,9 +82,6 @@ class Recipe:
     seed: int = 42  # both stages' TrainingArguments seed, the cross-fold split and the validation split cut from train
     stage1_max_length: int = 256  # stage-1 window, in sub-words
     word_shapes: bool | None = None  # stage 1 sees each word's capitalisation / shape; None: on when the backbone's tokenizer lowercases
-    kb_features: bool = False  # stage 1 sees what the entity KB (knowledge.wikipedia) says about each word
-    kb_feature_dropout: float = 0.1  # in training, KB features hidden per matched word and per sentence with this probability
-    kb_candidates: bool = False  # spans naming a typed KB entry join stage 1's candidates (stage 2 may reject them)
     candidate_threshold: float | None = 0.2  # stage-1 over-proposal for training candidates and inference; None: arg-max
     tune_candidate_threshold: bool = True  # choose the inference proposal threshold on the validation split
     max_objects: int = 15
@@ -112,11 +112,6 @@ class Recipe:
             raise ValueError("a recipe needs 'output_dir'")
         if self.word_shapes is not None and not isinstance(self.word_shapes, bool):
             raise ValueError(f"word_shapes must be true, false or null (from the tokenizer) (stage 1; stage-2 word shapes were removed in scanner-hf 0.2), not {self.word_shapes!r}")
-        for key in ("kb_features", "kb_candidates"):
-            if not isinstance(getattr(self, key), bool):
-                raise ValueError(f"{key} must be true or false, not {getattr(self, key)!r}")
-        if (self.kb_features or self.kb_candidates) and not self.knowledge.wikipedia:
-            raise ValueError("kb_features and kb_candidates read the entity KB: set knowledge.wikipedia (a KB built with scanner-ner kb build)")
         if self.max_context_words is not None and (type(self.max_context_words) is not int or self.max_context_words < 1):
             raise ValueError(f"max_context_words must be a positive number of words or None, not {self.max_context_words!r}")
         if self.stage1_screening and self.grounding_weight > 0:
@@ -150,10 +145,13 @@ _NUMBER_TYPES = {"float": float, "int": int}
 
 
 def _check_keys(values: dict[str, Any], allowed: dict, where: str, unknown_message: Callable[[list[str]], str]) -> None:
-    """Keys of 0.1 say what they became; other unknown keys fail with ``unknown_message``."""
+    """Keys of 0.1 say what they became, removed keys why; other unknown keys fail with ``unknown_message``."""
     renamed = {name: RENAMED[name] for name in values if name in RENAMED and RENAMED[name] in allowed}
     if renamed:
         raise RecipeError(f"{where}: renamed keys: {', '.join(f'{old} is now {new}' for old, new in renamed.items())}")
+    removed = sorted(name for name in values if name in REMOVED_KEYS and name not in allowed)
+    if removed:
+        raise RecipeError(f"{where}: {removed}: {REMOVED_KEYS[removed[0]]}")
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise RecipeError(f"{where}: {unknown_message(unknown)}")

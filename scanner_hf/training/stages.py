@@ -60,31 +60,25 @@ def encode_token_classification(
     target: str | dict[str, int],
     max_length: int,
     word_shapes: bool = False,
-    kb_features: bool = False,
 ) -> datasets.Dataset:
     """Tokenise a split for token classification (``target`` ``"typed"``, ``"untyped"`` or a label2id, see
-    :func:`label_mapper`; with ``word_shapes``, a ``word_shape_ids`` column; with ``kb_features``, a
-    ``kb_tag_ids`` column from the split's per-word ``kb_tags``, see
-    :func:`scanner_hf.training.kb_features.add_kb_matches`). Rows keep their words in ``words``; the
+    :func:`label_mapper`; with ``word_shapes``, a ``word_shape_ids`` column). Rows keep their words in ``words``; the
     Trainer drops that column before the model sees it.
     """
     to_target = label_mapper(dataset.features["ner_tags"].feature.names, target)
-    if kb_features and "kb_tags" not in dataset.column_names:
-        raise ValueError("kb_features needs the split's KB matches (a 'kb_tags' column: training.kb_features.add_kb_matches)")
 
     def encode(batch: dict) -> dict:
         labels = [to_target(tag_ids) for tag_ids in batch["ner_tags"]]
-        kb_tags = batch["kb_tags"] if kb_features else None
-        return dict(encode_words_for_training(tokenizer, batch["tokens"], labels, max_length, word_shapes=word_shapes, kb_tags=kb_tags))
+        return dict(encode_words_for_training(tokenizer, batch["tokens"], labels, max_length, word_shapes=word_shapes))
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="tokenising")
 
 
 class TokenClassificationCollator(DataCollatorForTokenClassification):
-    """``DataCollatorForTokenClassification`` that also pads ``word_shape_ids`` and ``kb_tag_ids`` (with 0)
-    when rows have them."""
+    """``DataCollatorForTokenClassification`` that also pads per-word feature columns (``word_shape_ids``)
+    with 0 when rows have them."""
 
-    feature_columns = ("word_shape_ids", "kb_tag_ids")
+    feature_columns = ("word_shape_ids",)
 
     def __call__(self, features, return_tensors=None):
         columns = [name for name in self.feature_columns if name in features[0]]
@@ -252,10 +246,10 @@ def fit_span_detector(
     callbacks: Sequence | None = None,
 ) -> ScannerSpanDetector:
     """Fine-tune a stage-1 detector in place on a split: untyped B/I/O, or typed BIO when the detector
-    is typed (``config.entity_types``); with its word shapes and KB features when it has them; optionally distilled from
+    is typed (``config.entity_types``); with its word shapes when it has them; optionally distilled from
     a teacher detector and with AWP; scored on ``eval_split`` (span F1, typed F1 for a typed detector)."""
     typed = bool(detector.config.entity_types)
-    features = dict(word_shapes=detector.config.word_shapes, kb_features=detector.config.kb_features)
+    features = dict(word_shapes=detector.config.word_shapes)
     target = dict(detector.config.label2id) if typed else "untyped"
     train_dataset = encode_token_classification(train_split, tokenizer, target=target, max_length=max_length, **features)
     eval_dataset = compute_metrics = None

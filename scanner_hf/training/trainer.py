@@ -37,8 +37,8 @@ import datasets
 from transformers import PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
 
 from ..data import entity_types_of
-from ..evaluation.two_stage import evaluate_detector, evaluate_model, tune_box_threshold, tune_proposals, tune_screening_threshold
-from ..inference import Screening, detect_candidates, kb_matches_for
+from ..evaluation.two_stage import evaluate_detector, evaluate_model, tune_box_threshold, tune_candidate_threshold, tune_screening_threshold
+from ..inference import Screening, detect_candidates
 from ..knowledge import KnowledgeProvider
 from ..knowledge.factory import kb_path, providers_from_settings
 from ..knowledge.kb import EntityKB
@@ -51,7 +51,6 @@ from ..prompting import PromptBuilder
 from .arguments import DistillationSettings, KnowledgeSettings, ScannerTrainingArguments
 from .candidates import cross_fold_spans, spans_by_sentence, training_candidates
 from .model_card import CardInfo, build_model_card, card_info, dataset_label, push_folder_to_hub
-from .kb_features import add_kb_matches, choose_common_words, entity_kb
 from .stages import Distillation, fit_entity_recognizer, fit_span_detector
 from .step_folders import is_complete_step, on_main_process, save_step, select_first, stage_setting, write_json
 
@@ -118,8 +117,7 @@ class ScannerTrainer:
         self.initial_detector = copy.deepcopy(model.span_detector)
         self.initial_recognizer = copy.deepcopy(model.entity_recognizer)
         self.proposal_threshold = model.config.candidate_threshold
-        self.kb_training_candidates = model.config.kb_candidates  # tuning may turn them off at inference
-        self.detector_trained = self.recognizer_trained = self.kb_matched = False
+        self.detector_trained = self.recognizer_trained = False
         self.scores: dict[str, dict] = {}
 
     @staticmethod
@@ -201,37 +199,6 @@ class ScannerTrainer:
             detector.config.encoder_config.vocab_size = len(self.tokenizer)
         return detector
 
-    # -- stage-1 knowledge ---------------------------------------------------------------------
-
-    @property
-    def kb_candidates(self) -> bool:
-        """Whether the trained system adds KB candidates at inference (see :meth:`tune_candidate_threshold`)."""
-        return self.model.config.kb_candidates
-
-    def kb_matches(self, tokens: Sequence[Sequence[str]]):
-        """The entity KB's matches in ``tokens`` for a stage 1 with KB features or KB candidates (else None)."""
-        if not (self.initial_detector.config.kb_features or self.kb_training_candidates):
-            return None
-        return kb_matches_for(tokens, self.providers, self.initial_detector.config.kb_common_words)
-
-    def prepare_kb_matches(self) -> None:
-        """With KB features or KB candidates (once): the common words chosen on the validation split (kept in
-        stage 1's config, see :mod:`.kb_features`) and the training and validation splits' ``kb_tags``."""
-        config = self.initial_detector.config
-        if self.kb_matched or not (config.kb_features or self.kb_training_candidates):
-            return
-        kb = entity_kb(self.providers)
-        if kb is None:
-            raise ValueError("kb_features / kb_candidates read the entity KB: set knowledge.wikipedia or pass a KB provider")
-        if config.kb_common_words is None:
-            config.kb_common_words, self.scores["kb_common_words_dev"] = choose_common_words(kb, self.train_dataset, self.eval_dataset)
-        for copy_of_config in (self.model.span_detector.config, self.model.config.span_detector_config):  # what the checkpoint saves
-            copy_of_config.kb_common_words = config.kb_common_words
-        self.train_dataset = add_kb_matches(self.train_dataset, self.kb_matches(self.train_dataset["tokens"]))
-        if self.eval_dataset is not None:
-            self.eval_dataset = add_kb_matches(self.eval_dataset, self.kb_matches(self.eval_dataset["tokens"]))
-        self.kb_matched = True
-
     # -- steps -------------------------------------------------------------------------------
 
     def train_span_detector(self, folder: Path | None = None, *, plain: bool = False) -> tuple[ScannerSpanDetector, PreTrainedTokenizerBase]:
@@ -239,7 +206,6 @@ class ScannerTrainer:
         teacher first (``<folder>-teacher``). ``plain`` trains without distillation and AWP (and does
         not put the result into the model)."""
         folder = Path(folder) if folder else self.output_dir / "stage1"
-        self.prepare_kb_matches()
         if self._complete(folder):
             logger.info("resuming: loading the stage-1 detector from %s", folder)
             detector = self._matching_vocabulary(ScannerSpanDetector.from_pretrained(folder).eval())
@@ -261,11 +227,9 @@ class ScannerTrainer:
 
     def non_entity_spans(self, cache: Path | None = None) -> list[list[tuple[int, int]]] | None:
         """Stage-1 spans on the training split from ``non_entity_folds`` cross-fold detectors, each
-        trained without the fold it predicts (cached in ``<output_dir>/stage1_folds.json``); with KB
-        candidates, the typed KB matches too, so that stage 2 learns to reject the wrong ones."""
+        trained without the fold it predicts (cached in ``<output_dir>/stage1_folds.json``)."""
         if self.args.non_entity_folds < 2:
             return None
-        self.prepare_kb_matches()
         cache = Path(cache) if cache else self.output_dir / "stage1_folds.json"
         if self.args.resume and cache.is_file():
             logger.info("resuming: cross-fold spans from %s", cache)
@@ -279,8 +243,7 @@ class ScannerTrainer:
         def train_and_predict(part, held_out):
             detector = fit_span_detector(copy.deepcopy(self.initial_detector), self.tokenizer, part, args,
                                          max_length=self.processor.stage1_max_length, callbacks=self.callbacks)
-            found = detect_candidates(detector, self.tokenizer, held_out["tokens"], threshold=self.proposal_threshold,
-                                      kb_matches=self.kb_matches(held_out["tokens"]), kb_candidates=self.kb_training_candidates)
+            found = detect_candidates(detector, self.tokenizer, held_out["tokens"], threshold=self.proposal_threshold)
             return spans_by_sentence(found, len(held_out))
 
         spans = cross_fold_spans(train_split, train_and_predict, folds=self.args.non_entity_folds, seed=self.args.stage1.seed)
@@ -293,8 +256,7 @@ class ScannerTrainer:
             return None
         detector, tokenizer = self._stage1()
         dev = select_first(self.eval_dataset, stage_setting(self.args.stage2, "max_eval_samples"))
-        found = detect_candidates(detector, tokenizer, dev["tokens"], threshold=self.proposal_threshold,
-                                  kb_matches=self.kb_matches(dev["tokens"]), kb_candidates=self.kb_training_candidates)
+        found = detect_candidates(detector, tokenizer, dev["tokens"], threshold=self.proposal_threshold)
         return dev, training_candidates(dev, spans_by_sentence(found, len(dev)))
 
     def train_entity_recognizer(
@@ -352,26 +314,22 @@ class ScannerTrainer:
         if grounding and self.eval_dataset is not None and "entities" in self.eval_dataset.column_names:
             detector, tokenizer = self._stage1()
             self.model.config.box_threshold = tune_box_threshold(
-                detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers, kb_candidates=self.kb_candidates,
+                detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
             )
             logger.info("box threshold chosen on the validation split: %.2f", self.box_threshold)
         return self.box_threshold
 
     def tune_candidate_threshold(self) -> float | None:
         """With ``tune_candidate_threshold`` and a validation split: the proposal threshold with the best
-        final F1 there (written into ``model.config.candidate_threshold``, which the checkpoint runs with).
-        A model trained with ``kb_candidates`` keeps them at inference only if they score higher there."""
+        final F1 there (written into ``model.config.candidate_threshold``, which the checkpoint runs with)."""
         if self.args.tune_candidate_threshold and self.eval_dataset is not None:
             detector, tokenizer = self._stage1()
-            threshold, kb_candidates, tried = tune_proposals(
+            self.model.config.candidate_threshold, tried = tune_candidate_threshold(
                 detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-                kb_candidates=(False, True) if self.kb_training_candidates else (False,),
                 max_length=self.processor.stage1_max_length, box_threshold=self.box_threshold,
             )
-            self.model.config.candidate_threshold, self.model.config.kb_candidates = threshold, kb_candidates
-            self.scores["candidate_threshold_dev_f1"] = tried
-            logger.info("candidate threshold chosen on the validation split: %s%s (dev F1 %s)", threshold,
-                        " with KB candidates" if kb_candidates else "", tried)
+            self.scores["candidate_threshold_dev_f1"] = {str(k): v for k, v in tried.items()}
+            logger.info("candidate threshold chosen on the validation split: %s (dev F1 %s)", self.candidate_threshold, tried)
         return self.candidate_threshold
 
     def tune_screening_threshold(self) -> float:
@@ -386,7 +344,7 @@ class ScannerTrainer:
         detector, tokenizer = self._stage1()
         self.model.config.screening_threshold, tried = tune_screening_threshold(
             detector, tokenizer, self.recognizer, self.builder, self.eval_dataset, self.providers,
-            max_length=self.processor.stage1_max_length, candidate_threshold=self.candidate_threshold, kb_candidates=self.kb_candidates,
+            max_length=self.processor.stage1_max_length, candidate_threshold=self.candidate_threshold,
         )
         self.scores["screening_dev"] = tried
         logger.info("screening threshold chosen on the validation split: %.2f (%s)", self.screening_threshold, tried)
@@ -414,7 +372,7 @@ class ScannerTrainer:
             raise ValueError("no split to evaluate: pass one or give the trainer a test_dataset")
         detector, tokenizer = self._stage1()
         if self.recognizer is None:
-            return evaluate_detector(detector, tokenizer, dataset, train_split=self.train_dataset, providers=self.providers)
+            return evaluate_detector(detector, tokenizer, dataset, train_split=self.train_dataset)
         scores = evaluate_model(  # through model.predict: the path the saved checkpoint runs
             self.model.eval(), dataset, train_split=self.train_dataset, providers=self.providers if providers is None else providers,
             screen=screen, screening_threshold=screening_threshold,
@@ -429,8 +387,7 @@ class ScannerTrainer:
         checkpoint with its model card to ``<output_dir>/scanner`` (pushed when ``push_to_hub``)."""
         detector, tokenizer = self.train_span_detector()
         if self.test_dataset is not None:
-            self.scores["stage1"] = evaluate_detector(detector, tokenizer, self.test_dataset, train_split=self.train_dataset,
-                                                      providers=self.providers)
+            self.scores["stage1"] = evaluate_detector(detector, tokenizer, self.test_dataset, train_split=self.train_dataset)
             self._write_json(self.output_dir / "stage1" / "test_scores.json", self.scores["stage1"])
         if self.args.stages == "stage1":
             return self.scores
