@@ -56,8 +56,8 @@ def predictor_for(model_type: str) -> Callable[..., Any]:
 
 class WordFeatureEmbedding(nn.Embedding):
     """A learned embedding per word feature id (a word shape, ``tokenization.WORD_SHAPES``), added to the
-    token embeddings at each word's first sub-word: what an uncased encoder cannot see. Starts at zero (call :meth:`zero` after
-    ``post_init``), so a new model begins as its pretrained encoder."""
+    token embeddings at each word's first sub-word: what an uncased encoder cannot see. Starts at zero
+    (call :meth:`zero` after ``post_init``), so a new model begins as its pretrained encoder."""
 
     def __init__(self, vocabulary_size: int, hidden_size: int, name: str):
         super().__init__(vocabulary_size, hidden_size)

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from transformers import set_seed
 
+from ..configuration import STAGE1_KNOWLEDGE_REMOVED
 from ..data import BENCHMARKS, default_data_dir, entity_types_of, load_ner_dataset
 from ..knowledge import KnowledgeProvider
 from ..knowledge.kb_sources import KnowledgeBaseError
@@ -64,10 +65,7 @@ MODEL_KEYS = ("stage1_max_length", "word_shapes", "candidate_threshold",
 RENAMED = {"max_length": "stage1_max_length", "epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
            "warmup_ratio": "warmup_steps"}
 # keys of options that measured worse and were removed -> why (their numbers stay in benchmarks/RESULTS.md)
-REMOVED_KEYS = dict.fromkeys(
-    ("kb_features", "kb_feature_dropout", "kb_candidates"),
-    "stage-1 knowledge was removed: it did not beat the default system (benchmarks/RESULTS.md, 'Stage-1 knowledge')",
-)
+REMOVED_KEYS = dict.fromkeys(("kb_features", "kb_feature_dropout", "kb_candidates"), f"stage-1 knowledge {STAGE1_KNOWLEDGE_REMOVED}")
 
 
 @dataclass
